@@ -1,0 +1,1 @@
+"""cloudscheduler: everything that is not Airflow wiring lives under this package."""

@@ -1,0 +1,1 @@
+"""The ``cloudscheduler`` command line: configuration, database, and (later) operator actions."""

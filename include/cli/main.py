@@ -1,0 +1,32 @@
+"""Entry point of the ``cloudscheduler`` command. Each object (config, db, ...) registers its verbs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from include.cli import config_cmd, db_cmd
+
+COMMANDS = (config_cmd, db_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudscheduler",
+        description="Cloud VM provisioning for HTCondor pools. The state database is "
+        "CLOUDSCHEDULER_DB_URL (default: SQLite under the checkout).",
+    )
+    objects = parser.add_subparsers(dest="object", required=True, metavar="OBJECT")
+    for module in COMMANDS:
+        module.register(objects)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

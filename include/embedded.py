@@ -1,0 +1,155 @@
+"""The embedded default (``make run``): Airflow on SQLite with LocalExecutor, our DAGs and plugin, the
+simulated pool and clouds of the demo configuration.
+
+It starts the four Airflow components as separate process groups rather than ``airflow standalone``,
+which orphans its children on SIGTERM and hangs on Ctrl-C; Ctrl-C or SIGTERM here stops every process
+it started (SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = ROOT / ".airflow"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles are set in airflow_env()
+GRACE_S = 20
+
+
+def airflow_env(port: int) -> dict[str, str]:
+    """Environment shared by every component (they must agree on secrets and paths)."""
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(HOME),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # SQLite holds up to about 8 concurrent tasks; 4 also keeps the stack small on a laptop.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.airflow_sqlite.CONNECT_ARGS",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or f"sqlite:///{ROOT / '.state' / 'cloudscheduler.db'}",
+    })  # fmt: skip
+    return env
+
+
+def run_step(args: list[str], env: dict[str, str]) -> None:
+    print(f"==> {' '.join(args)}", flush=True)
+    subprocess.run(args, env=env, check=True, cwd=ROOT)
+
+
+def prepare(env: dict[str, str]) -> None:
+    """Migrate both databases, load the demo configuration on first run, create the Airflow pools."""
+    HOME.mkdir(exist_ok=True)
+    passwords = HOME / "simple_auth_manager_passwords.json.generated"
+    if not passwords.exists():
+        passwords.write_text(json.dumps(DEMO_USERS))
+    bin_dir = Path(sys.executable).parent
+    run_step([str(bin_dir / "airflow"), "db", "migrate"], env)
+    run_step([str(bin_dir / "cloudscheduler"), "db", "upgrade"], env)
+    run_step([sys.executable, "-m", "include.airflow_setup", "--demo", str(ROOT / "demo" / "config.yaml")], env)
+
+
+def start(env: dict[str, str]) -> dict[str, subprocess.Popen]:
+    logs = HOME / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    procs = {}
+    for name in COMPONENTS:
+        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process at exit
+        # A session of its own per component: stopping it signals its whole process group (workers too).
+        procs[name] = subprocess.Popen([airflow, name], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+    return procs
+
+
+def wait_healthy(port: int, procs: dict[str, subprocess.Popen], timeout: float = 180) -> bool:
+    deadline = time.monotonic() + timeout
+    url = f"http://localhost:{port}/api/v2/monitor/health"
+    while time.monotonic() < deadline:
+        for name, p in procs.items():
+            if p.poll() is not None:
+                print(f"!! {name} exited with {p.returncode}; see {HOME / 'logs' / (name + '.log')}")
+                return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                health = json.load(resp)
+            if all(part.get("status") in ("healthy", None) for part in health.values() if isinstance(part, dict)):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop(procs: dict[str, subprocess.Popen]) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            _signal_group(p, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    for p in procs.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for p in procs.values():
+        _signal_group(p, signal.SIGKILL)  # stragglers, and workers left in the group by a clean exit
+        p.wait()
+
+
+def _signal_group(p: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, sig)
+
+
+def main() -> int:
+    port = int(os.environ.get("CS_PORT", "8080"))
+    env = airflow_env(port)
+    began = time.monotonic()
+    prepare(env)
+    procs = start(env)
+    stopping = False
+
+    def _on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        if not wait_healthy(port, procs):
+            print("!! Airflow did not become healthy; logs are in", HOME / "logs")
+            return 1
+        print(f"\ncloudscheduler is up after {time.monotonic() - began:.0f} s: http://localhost:{port}/")
+        print("   login admin / admin (viewer / viewer sees group belle2 only)")
+        print("   trigger the DAG cs_submit_demo_jobs to watch VMs boot, run jobs and retire; Ctrl-C stops all")
+        while not stopping:
+            if any(p.poll() is not None for p in procs.values()):
+                dead = [n for n, p in procs.items() if p.poll() is not None]
+                print(f"!! {', '.join(dead)} stopped; shutting down (logs in {HOME / 'logs'})")
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping Airflow components ...", flush=True)
+        stop(procs)
+        print("stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

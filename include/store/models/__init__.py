@@ -1,0 +1,44 @@
+"""Every table of our state database. Importing this package registers them all on ``Base.metadata``."""
+
+from include.store.models.base import Base, UTCDateTime, utcnow
+from include.store.models.config import (
+    AliasCloud,
+    AuditEntry,
+    Cloud,
+    CloudMetadata,
+    FlavorExclusion,
+    Group,
+    GroupMetadata,
+    ImageTarget,
+    Key,
+    KeyTarget,
+    MetadataExclusion,
+    Setting,
+    UserGroup,
+)
+from include.store.models.observed import (
+    TIMESERIES_MEASUREMENTS,
+    Backoff,
+    BootRequest,
+    CloudFlavor,
+    CloudImage,
+    CloudKeypair,
+    CloudLimits,
+    CloudNetwork,
+    CloudSecurityGroup,
+    Job,
+    Machine,
+    PlanRun,
+    PlanSkip,
+    PollStatus,
+    TimeseriesSample,
+    Vm,
+)
+
+__all__ = [
+    "TIMESERIES_MEASUREMENTS", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
+    "CloudFlavor", "CloudImage", "CloudKeypair", "CloudLimits", "CloudMetadata", "CloudNetwork",
+    "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageTarget", "Job", "Key",
+    "KeyTarget", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting",
+    "TimeseriesSample", "UTCDateTime", "UserGroup", "Vm", "utcnow",
+]  # fmt: skip

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the test tiers need; installs only what is missing (CI runs on a clean machine).
+set -euo pipefail
+need=()
+command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || need+=(squid)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts squid as a service on install; tests run their own instances on their own ports.
+  $SUDO systemctl stop squid >/dev/null 2>&1 || $SUDO service squid stop >/dev/null 2>&1 || pkill -x squid || true
+fi
