@@ -34,11 +34,12 @@ from include.store.models.observed import (
     TimeseriesSample,
     Vm,
 )
+from include.store.models.sim import SimInstance
 
 __all__ = [
     "TIMESERIES_MEASUREMENTS", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
     "CloudFlavor", "CloudImage", "CloudKeypair", "CloudLimits", "CloudMetadata", "CloudNetwork",
     "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageTarget", "Job", "Key",
-    "KeyTarget", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting",
+    "KeyTarget", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "SimInstance",
     "TimeseriesSample", "UTCDateTime", "UserGroup", "Vm", "utcnow",
 ]  # fmt: skip

@@ -1,0 +1,54 @@
+"""The words both worlds share: a VM's status as its cloud reports it (``VmStatus``, which the cloud
+adapters translate into), and its derived state over (cloud status x pool status) (``VmState``).
+
+Derived state, first match wins (csv2 2.5): manual -> error -> retiring -> starting -> unregistered
+(active, no startd yet) -> idle (registered, no job) -> running.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class VmStatus(StrEnum):
+    """Cloud-side status, normalised by each adapter."""
+
+    REQUESTED = "requested"  # our intent is written; the cloud has not confirmed the VM yet
+    BUILDING = "building"
+    ACTIVE = "active"
+    ERROR = "error"
+    DELETING = "deleting"
+    GONE = "gone"  # the cloud no longer lists it (deleted, terminated, spot-interrupted)
+    UNKNOWN = "unknown"
+
+
+class VmState(StrEnum):
+    MANUAL = "manual"
+    ERROR = "error"
+    RETIRING = "retiring"
+    STARTING = "starting"
+    UNREGISTERED = "unregistered"
+    IDLE = "idle"
+    RUNNING = "running"
+    GONE = "gone"
+
+
+def vm_state(*, status: str, manual: bool, retiring: bool, registered: bool, busy: bool) -> VmState:
+    """Derive the lifecycle state of one VM.
+
+    ``retiring``: a retire was requested (by the loop or an operator) or the startd reports it;
+    ``registered``: at least one startd slot of the VM is in the pool; ``busy``: a slot runs a job.
+    """
+    if status == VmStatus.GONE:
+        return VmState.GONE
+    if manual:
+        return VmState.MANUAL
+    if status == VmStatus.ERROR:
+        return VmState.ERROR
+    if retiring:
+        return VmState.RETIRING
+    if status in (VmStatus.REQUESTED, VmStatus.BUILDING) or (status == VmStatus.UNKNOWN and not registered):
+        return VmState.STARTING
+    if not registered:
+        return VmState.UNREGISTERED
+    return VmState.RUNNING if busy else VmState.IDLE
