@@ -34,12 +34,13 @@ from include.store.models.observed import (
     TimeseriesSample,
     Vm,
 )
+from include.store.models.shoal import ShoalCache
 from include.store.models.sim import SimInstance
 
 __all__ = [
     "TIMESERIES_MEASUREMENTS", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
     "CloudFlavor", "CloudImage", "CloudKeypair", "CloudLimits", "CloudMetadata", "CloudNetwork",
     "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageTarget", "Job", "Key",
-    "KeyTarget", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "SimInstance",
+    "KeyTarget", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "ShoalCache", "SimInstance",
     "TimeseriesSample", "UTCDateTime", "UserGroup", "Vm", "utcnow",
 ]  # fmt: skip
