@@ -16,6 +16,7 @@ from include.store.models.config import (
     Setting,
     UserGroup,
 )
+from include.store.models.loop import AlertState, Lease
 from include.store.models.observed import (
     TIMESERIES_MEASUREMENTS,
     Backoff,
@@ -38,9 +39,9 @@ from include.store.models.shoal import ShoalCache
 from include.store.models.sim import SimInstance
 
 __all__ = [
-    "TIMESERIES_MEASUREMENTS", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
+    "TIMESERIES_MEASUREMENTS", "AlertState", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
     "CloudFlavor", "CloudImage", "CloudKeypair", "CloudLimits", "CloudMetadata", "CloudNetwork",
     "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageTarget", "Job", "Key",
-    "KeyTarget", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "ShoalCache", "SimInstance",
+    "KeyTarget", "Lease", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "ShoalCache", "SimInstance",
     "TimeseriesSample", "UTCDateTime", "UserGroup", "Vm", "utcnow",
 ]  # fmt: skip
