@@ -1,0 +1,42 @@
+"""The one module of include/ that reads Airflow Connections: it builds the adapter for a cloud row.
+
+Called only at task run time (never at DAG parse), so parsing makes no connection lookups.
+OpenStack connections: host = auth URL (optional; the cloud row's auth_url wins), login/password, or
+extras ``application_credential_id``/``application_credential_secret`` (or ``_name`` + login); extras
+may also hold ``project_name``, ``user_domain_name``, ``project_domain_name``, ``region_name``.
+AWS connections: login = access key id, password = secret access key; extras ``region_name``,
+``endpoint_url``, ``aws_session_token``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from include.providers.base import CloudAdapter, ProviderError
+from include.providers.factory import ConnectionSecrets, build_adapter
+
+
+def connection_secrets(conn_id: str, cloud_name: str) -> ConnectionSecrets:
+    """The secrets of Airflow Connection ``conn_id``; a missing one is a ProviderError naming the cloud."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        raise ProviderError(cloud_name, f"Airflow connection {conn_id!r} is not defined") from None
+    return ConnectionSecrets(
+        host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson
+    )
+
+
+def adapter_for(cloud_row, settings: Mapping[str, Any], *, engine=None) -> CloudAdapter:
+    """The adapter of ``cloud_row`` (a ``Cloud``); simulated clouds need no connection, only ``engine``."""
+    if cloud_row.cloud_type == "simulated":
+        return build_adapter(cloud_row, settings, engine=engine)
+    if not cloud_row.connection_id:
+        raise ProviderError(cloud_row.name, "no connection_id configured")
+    return build_adapter(
+        cloud_row, settings, connection_secrets(cloud_row.connection_id, cloud_row.name), engine=engine
+    )

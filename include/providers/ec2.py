@@ -1,0 +1,228 @@
+"""Amazon EC2 through boto3.
+
+Create: one RunInstances per VM (MinCount = MaxCount = 1) because each VM has its own user-data (the
+``cs_vm_id`` template variable); the ClientToken is derived from the vm_id, so a repeat of the call
+returns the same instance on EC2, and a filtered DescribeInstances on our ``cs_request`` tag first
+skips VMs already made (this also covers clouds and doubles that ignore ClientToken). Spot: where a
+spot price is set, the instance is launched with InstanceMarketOptions (one-time, terminate on
+interruption) at that maximum price; an interrupted spot VM is listed terminated, i.e. gone.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from include.providers.base import (
+    TAG_GROUP,
+    TAG_REQUEST,
+    CapacityError,
+    CloudVm,
+    CreateResult,
+    Flavor,
+    Image,
+    Keypair,
+    Limits,
+    Network,
+    ProviderError,
+    QuotaError,
+    SecurityGroup,
+    VmSpec,
+    VmStatus,
+    client_token,
+)  # fmt: skip
+from include.providers.ec2_http import Ec2Credentials, Ec2Session, make_client
+
+STATUS = {"pending": VmStatus.BUILDING, "running": VmStatus.ACTIVE, "shutting-down": VmStatus.DELETING,
+          "terminated": VmStatus.GONE, "stopping": VmStatus.ERROR, "stopped": VmStatus.ERROR}  # fmt: skip
+VCPU_QUOTA = ("ec2", "L-1216C47A")  # Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances, vCPUs
+CREATE_WORKERS = 8
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    return t.astimezone(UTC) if t else None
+
+
+def _tags(inst: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+
+
+class Ec2Cloud:
+    """One AWS account and region as seen by one group's cloud."""
+
+    def __init__(
+        self, name: str, creds: Ec2Credentials | None = None, *, bucket=None, client=None, attempts=4
+    ):
+        self.name = name
+        self.creds = creds
+        self.api = Ec2Session(name, client if client is not None else make_client(creds), bucket, attempts)
+        self._types: dict[str, tuple[int, int]] = {}  # instance type -> (vcpus, MiB)
+        self._last_vms: list[CloudVm] | None = None
+
+    # --- listing -------------------------------------------------------------------------------
+    def _type_sizes(self, names: set[str]) -> dict[str, tuple[int, int]]:
+        missing = sorted(names - set(self._types))
+        for i in range(0, len(missing), 100):
+            for t in self.api.pages(
+                "describe_instance_types", "InstanceTypes", InstanceTypes=missing[i : i + 100]
+            ):
+                self._types[t["InstanceType"]] = (t["VCpuInfo"]["DefaultVCpus"], t["MemoryInfo"]["SizeInMiB"])
+        return self._types
+
+    def _to_vm(self, inst: dict, sizes: dict) -> CloudVm:
+        tags = _tags(inst)
+        state = inst["State"]["Name"]
+        cores, ram = sizes.get(inst["InstanceType"], (0, 0))
+        reason = (inst.get("StateReason") or {}).get("Message")
+        return CloudVm(
+            cloud_vm_id=inst["InstanceId"], name=tags.get("Name", ""), status=STATUS.get(state, VmStatus.UNKNOWN),
+            cloud_status=state, flavor=inst["InstanceType"], image=inst.get("ImageId"), cores=cores, ram_mb=ram,
+            ips=tuple(ip for ip in (inst.get("PrivateIpAddress"), inst.get("PublicIpAddress")) if ip),
+            created_at=_utc(inst.get("LaunchTime")), tags=tags, spot=inst.get("InstanceLifecycle") == "spot",
+            error=reason if state in ("stopped", "stopping", "terminated") else None,
+        )  # fmt: skip
+
+    def list_vms(self, filters: list[dict] | None = None) -> list[CloudVm]:
+        params = {"Filters": filters} if filters else {"MaxResults": 1000}
+        insts = [
+            i for r in self.api.pages("describe_instances", "Reservations", **params) for i in r["Instances"]
+        ]
+        sizes = self._type_sizes({i["InstanceType"] for i in insts})
+        vms = [self._to_vm(i, sizes) for i in insts]
+        if not filters:
+            self._last_vms = vms
+        return vms
+
+    def flavors(self) -> list[Flavor]:
+        return [Flavor(name=t["InstanceType"], flavor_id=t["InstanceType"], cores=t["VCpuInfo"]["DefaultVCpus"],
+                       ram_mb=t["MemoryInfo"]["SizeInMiB"], disk_gb=float((t.get("InstanceStorageInfo") or {}).get("TotalSizeInGB", 0)))
+                for t in self.api.pages("describe_instance_types", "InstanceTypes", MaxResults=100)]  # fmt: skip
+
+    def images(self) -> list[Image]:
+        return [Image(image_id=i["ImageId"], name=i.get("Name") or "", visibility="public" if i.get("Public") else "private",
+                      disk_format=i.get("RootDeviceType"))
+                for i in self.api.call("describe_images", Owners=["self"]).get("Images", [])]  # fmt: skip
+
+    def keypairs(self) -> list[Keypair]:
+        return [
+            Keypair(k["KeyName"], k.get("KeyFingerprint", ""))
+            for k in self.api.call("describe_key_pairs")["KeyPairs"]
+        ]
+
+    def networks(self) -> list[Network]:
+        """Subnets: an EC2 cloud's ``network`` setting names the subnet to launch in."""
+        return [Network(s["SubnetId"], _tags(s).get("Name", s.get("CidrBlock", "")), shared=False,
+                        external=bool(s.get("MapPublicIpOnLaunch"))) for s in self.api.pages("describe_subnets", "Subnets")]  # fmt: skip
+
+    def security_groups(self) -> list[SecurityGroup]:
+        return [
+            SecurityGroup(g["GroupId"], g["GroupName"])
+            for g in self.api.pages("describe_security_groups", "SecurityGroups")
+        ]
+
+    def limits(self) -> Limits:
+        vms = self._last_vms if self._last_vms is not None else self.list_vms()
+        live = [v for v in vms if v.status not in (VmStatus.GONE,)]
+        return Limits(cores_max=self._vcpu_quota(), cores_used=sum(v.cores for v in live), ram_max_mb=-1,
+                      ram_used_mb=sum(v.ram_mb for v in live), instances_max=self._max_instances(), instances_used=len(live))  # fmt: skip
+
+    def _vcpu_quota(self) -> int:
+        """The on-demand vCPU quota from Service Quotas, or -1 where that API is not offered."""
+        if self.creds is None:
+            return -1
+        try:
+            sq = Ec2Session(self.name, make_client(self.creds, "service-quotas"), attempts=1)
+            return int(
+                sq.call("get_service_quota", ServiceCode=VCPU_QUOTA[0], QuotaCode=VCPU_QUOTA[1])["Quota"][
+                    "Value"
+                ]
+            )
+        except ProviderError:
+            return -1
+
+    def _max_instances(self) -> int:
+        try:
+            attrs = self.api.call("describe_account_attributes", AttributeNames=["max-instances"])[
+                "AccountAttributes"
+            ]
+        except ProviderError:
+            return -1
+        values = [
+            int(v["AttributeValue"])
+            for a in attrs
+            if a["AttributeName"] == "max-instances"
+            for v in a["AttributeValues"]
+        ]
+        return values[0] if values else -1
+
+    # --- create / delete -----------------------------------------------------------------------
+    def _image_id(self, image: str) -> str:
+        if image.startswith("ami-"):
+            return image
+        found = self.api.call("describe_images", Filters=[{"Name": "name", "Values": [image]}]).get(
+            "Images", []
+        )
+        if not found:
+            raise ProviderError(self.name, f"image {image!r} not found")
+        return max(found, key=lambda i: i.get("CreationDate", ""))["ImageId"]
+
+    def _run_params(self, spec: VmSpec, vm_id: str, image_id: str) -> dict:
+        tags = [{"Key": k, "Value": v} for k, v in {"Name": vm_id, **spec.tags_for(vm_id)}.items()]
+        p: dict = {"ImageId": image_id, "InstanceType": spec.flavor, "MinCount": 1, "MaxCount": 1,
+                   "ClientToken": client_token(vm_id),
+                   "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}]}  # fmt: skip
+        if spec.keypair:
+            p["KeyName"] = spec.keypair
+        if spec.network:
+            p["SubnetId"] = spec.network
+        groups = list(spec.security_groups)
+        if groups:
+            p["SecurityGroupIds" if all(g.startswith("sg-") for g in groups) else "SecurityGroups"] = groups
+        if spec.user_data is not None:
+            p["UserData"] = spec.user_data(vm_id)  # boto3 base64-encodes it
+        if spec.spot_price is not None and spec.spot_price > 0:
+            p["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+                "MaxPrice": f"{spec.spot_price:g}", "SpotInstanceType": "one-time",
+                "InstanceInterruptionBehavior": "terminate"}}  # fmt: skip
+        return p
+
+    def create_vms(self, spec: VmSpec, count: int) -> list[CreateResult]:
+        wanted = spec.vm_ids(count)
+        mine = self.list_vms([{"Name": f"tag:{TAG_REQUEST}", "Values": [spec.request_id]},
+                              {"Name": f"tag:{TAG_GROUP}", "Values": [spec.group]}])  # fmt: skip
+        existing = {v.vm_id: v.cloud_vm_id for v in mine}
+        todo = [v for v in wanted if v not in existing]
+        image_id = self._image_id(spec.image) if todo else ""
+        stop: list[ProviderError] = []
+
+        def one(vm_id: str) -> CreateResult:
+            if stop:
+                return CreateResult(vm_id, error=stop[0])
+            try:
+                out = self.api.call("run_instances", **self._run_params(spec, vm_id, image_id))
+            except ProviderError as err:
+                if isinstance(err, QuotaError | CapacityError):  # the rest would fail the same way
+                    stop.append(err)
+                return CreateResult(vm_id, error=err)
+            return CreateResult(vm_id, cloud_vm_id=out["Instances"][0]["InstanceId"])
+
+        with ThreadPoolExecutor(max_workers=max(1, min(CREATE_WORKERS, len(todo)))) as pool:
+            made = {r.vm_id: r for r in pool.map(one, todo)}
+        return [CreateResult(v, existing[v], existed=True) if v in existing else made[v] for v in wanted]
+
+    def delete_vm(self, vm_id: str, cloud_vm_id: str | None = None) -> None:
+        ids = (
+            [cloud_vm_id]
+            if cloud_vm_id
+            else [
+                v.cloud_vm_id
+                for v in self.list_vms([{"Name": "tag:cs_vm_id", "Values": [vm_id]}])
+                if v.status != VmStatus.GONE
+            ]
+        )
+        for instance_id in ids:
+            try:
+                self.api.call("terminate_instances", InstanceIds=[instance_id])
+            except ProviderError as err:
+                if "InvalidInstanceID.NotFound" not in err.message:
+                    raise

@@ -1,0 +1,89 @@
+"""Build the adapter for a cloud row from its settings and the secrets of its Airflow Connection.
+
+Pure of Airflow: ``include/airflow_glue.py`` reads the Connection and calls :func:`build_adapter`;
+tests call it with secrets of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from include.providers.base import CloudAdapter, ProviderError
+from include.providers.ratelimit import TokenBucket
+
+
+@dataclass(frozen=True)
+class ConnectionSecrets:
+    """The parts of an Airflow Connection an adapter reads; ``password`` never appears in a repr."""
+
+    host: str | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def rate_bucket(cloud, settings: Mapping[str, Any]) -> TokenBucket:
+    """The cloud's request bucket: its own rate/burst, else the settings' defaults (near EC2's)."""
+    rate = cloud.rate_per_second if cloud.rate_per_second is not None else settings["default_rate_per_second"]
+    burst = cloud.rate_burst if cloud.rate_burst is not None else settings["default_rate_burst"]
+    return TokenBucket(rate, burst)
+
+
+def openstack_credentials(cloud, secrets: ConnectionSecrets):
+    from include.providers.openstack_http import OpenStackCredentials
+
+    x = dict(secrets.extra or {})
+    auth_url = cloud.auth_url or secrets.host or x.get("auth_url")
+    if not auth_url:
+        raise ProviderError(cloud.name, "no auth_url on the cloud or its connection")
+    return OpenStackCredentials(
+        auth_url=auth_url, project_name=cloud.project or x.get("project_name"),
+        username=secrets.login or x.get("username"), password=secrets.password,
+        user_domain_name=cloud.user_domain_name or x.get("user_domain_name") or "Default",
+        project_domain_name=cloud.project_domain_name or x.get("project_domain_name") or "Default",
+        application_credential_id=x.get("application_credential_id"),
+        application_credential_name=x.get("application_credential_name"),
+        application_credential_secret=x.get("application_credential_secret"),
+        region_name=cloud.region or x.get("region_name"), cacert=cloud.ca_bundle or x.get("cacert"),
+        interface=x.get("interface", "public"),
+    )  # fmt: skip
+
+
+def ec2_credentials(cloud, secrets: ConnectionSecrets):
+    from include.providers.ec2_http import Ec2Credentials
+
+    x = dict(secrets.extra or {})
+    if not secrets.login or not secrets.password:
+        raise ProviderError(cloud.name, "the connection has no access key id (login) or secret (password)")
+    return Ec2Credentials(
+        access_key_id=secrets.login, secret_access_key=secrets.password,
+        region_name=cloud.region or x.get("region_name") or "us-east-1",
+        endpoint_url=cloud.auth_url or x.get("endpoint_url"), session_token=x.get("aws_session_token"),
+        ca_bundle=cloud.ca_bundle,
+    )  # fmt: skip
+
+
+def build_adapter(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets | None = None, *, engine=None,
+                  clock: Callable[[], datetime] | None = None) -> CloudAdapter:  # fmt: skip
+    """The adapter for a ``Cloud`` row; simulated clouds need ``engine`` (they live in the store)."""
+    if cloud.cloud_type == "simulated":
+        from include.providers.simulated import SimulatedCloud
+
+        kw = {"clock": clock} if clock else {}
+        return SimulatedCloud(cloud.name, cloud.group_name, engine, cloud.simulation, **kw)
+    if secrets is None:
+        raise ProviderError(cloud.name, f"connection {cloud.connection_id!r} not found")
+    if cloud.cloud_type == "openstack":
+        from include.providers.openstack import OpenStackCloud
+
+        return OpenStackCloud(
+            cloud.name, openstack_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings)
+        )
+    if cloud.cloud_type == "amazon":
+        from include.providers.ec2 import Ec2Cloud
+
+        return Ec2Cloud(cloud.name, ec2_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings))
+    raise ProviderError(cloud.name, f"unknown cloud type {cloud.cloud_type!r}")

@@ -1,0 +1,161 @@
+"""The cloud poller (F3): one cloud's snapshot -> the store, safely.
+
+Safety (semantics.md, Polling safety):
+- Everything is fetched before anything is written; a failed fetch writes nothing but the source's
+  ``poll_status`` (not ok, failure count, the error's safe message). Rows are never deleted by a poll.
+- A VM row whose VM the cloud no longer lists becomes ``gone`` (the control loop removes it later),
+  unless it was requested less than two poll intervals ago (clouds list new VMs late).
+- A VM carrying our tags (this deployment, group and cloud) without a row is adopted: a row is created,
+  so a restart between a create and its record never forgets a VM.
+- The control loop's bookkeeping columns (retire_*, kill_*, delete_*, manual, keep_alive) are never
+  written here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from include.providers.base import TAG_CLOUD, TAG_DEPLOYMENT, TAG_GROUP, TAG_REQUEST, CloudVm, VmStatus
+from include.providers.inventory import write_inventory, write_poll_status
+from include.store.models import Vm
+
+CLOUD_FIELDS = (
+    "cloud_vm_id",
+    "flavor",
+    "image",
+    "cores",
+    "ram_mb",
+    "status",
+    "cloud_status",
+    "error",
+    "ips",
+    "created_at",
+    "spot",
+)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    ok: bool
+    listed: int = 0
+    adopted: int = 0
+    gone: int = 0
+    foreign: int = 0
+    error: str | None = None
+
+
+def _fetch(adapter) -> dict:
+    return {"vms": adapter.list_vms(), "flavors": adapter.flavors(), "images": adapter.images(),
+            "keypairs": adapter.keypairs(), "networks": adapter.networks(),
+            "security_groups": adapter.security_groups(), "limits": adapter.limits()}  # fmt: skip
+
+
+def poll_cloud(engine_or_session, group: str, cloud: str, adapter, now: datetime) -> PollResult:
+    """Poll ``adapter`` (the cloud ``group``/``cloud``) and write its snapshot. Never raises for a cloud
+    failure: the result (and ``poll_status``) says what happened; other clouds are unaffected."""
+    if isinstance(engine_or_session, Session):
+        return _poll(engine_or_session, group, cloud, adapter, now)
+    from include.store.db import session_scope
+
+    with session_scope(engine_or_session) as session:
+        return _poll(session, group, cloud, adapter, now)
+
+
+def _poll(session: Session, group: str, cloud: str, adapter, now: datetime) -> PollResult:
+    from include.config.settings import load_settings
+
+    try:
+        snap = _fetch(adapter)
+    except Exception as err:  # any failure of this cloud marks it stale and nothing else
+        message = str(err)[:500]
+        write_poll_status(session, group, cloud, now, message)
+        return PollResult(ok=False, error=message)
+    settings = load_settings(session)
+    ours, foreign = split_ours(snap["vms"], settings["deployment_id"], group, cloud)
+    young = now - timedelta(seconds=2 * settings["cloud_poll_interval"])
+    adopted, gone = write_vms(session, group, cloud, ours, now, young)
+    live_foreign = [v for v in foreign if v.status != VmStatus.GONE]
+    write_inventory(session, group, cloud, snap, live_foreign, now)
+    write_poll_status(session, group, cloud, now, None)
+    return PollResult(ok=True, listed=len(ours), adopted=adopted, gone=gone, foreign=len(live_foreign))
+
+
+def split_ours(
+    vms: list[CloudVm], deployment: str, group: str, cloud: str
+) -> tuple[dict[str, CloudVm], list[CloudVm]]:
+    ours: dict[str, CloudVm] = {}
+    foreign: list[CloudVm] = []
+    for v in vms:
+        t = v.tags
+        if (
+            v.vm_id
+            and t.get(TAG_DEPLOYMENT) == deployment
+            and t.get(TAG_GROUP) == group
+            and t.get(TAG_CLOUD) == cloud
+        ):
+            # A terminated copy must not hide the live VM of the same id (EC2 lists terminated ones).
+            if v.vm_id not in ours or ours[v.vm_id].status == VmStatus.GONE:
+                ours[v.vm_id] = v
+        else:
+            foreign.append(v)
+    return ours, foreign
+
+
+def _values(v: CloudVm) -> dict:
+    return {"cloud_vm_id": v.cloud_vm_id, "flavor": v.flavor, "image": v.image, "cores": v.cores,
+            "ram_mb": v.ram_mb, "status": str(v.status), "cloud_status": v.cloud_status, "error": v.error,
+            "ips": list(v.ips), "created_at": v.created_at, "spot": v.spot}  # fmt: skip
+
+
+def write_vms(
+    session: Session, group: str, cloud: str, ours: dict[str, CloudVm], now: datetime, young: datetime
+) -> tuple[int, int]:
+    cols = [getattr(Vm, c) for c in ("vm_id", "requested_at", *CLOUD_FIELDS)]
+    rows = {
+        r.vm_id: r
+        for r in session.execute(select(*cols).where(Vm.group_name == group, Vm.cloud_name == cloud))
+    }
+    inserts, updates = [], []
+    for vm_id, v in ours.items():
+        values = _values(v)
+        row = rows.get(vm_id)
+        if row is None:
+            inserts.append({"vm_id": vm_id, "group_name": group, "cloud_name": cloud, "request_id": v.tags.get(TAG_REQUEST),
+                            "requested_at": v.created_at or now, "status_changed_at": now, "last_seen_at": now, **values})  # fmt: skip
+            continue
+        changed = {k: val for k, val in values.items() if getattr(row, k) != val}
+        if changed:
+            if "status" in changed:
+                changed["status_changed_at"] = now
+            updates.append({"vm_id": vm_id, **changed, "last_seen_at": now})
+    seen = [vm_id for vm_id in ours if vm_id in rows and vm_id not in {u["vm_id"] for u in updates}]
+    gone = [
+        r.vm_id
+        for vm_id, r in rows.items()
+        if vm_id not in ours and r.status != VmStatus.GONE and r.requested_at < young
+    ]
+    if inserts:
+        session.execute(Vm.__table__.insert(), inserts)
+    for batch in _group_by_keys(updates):
+        session.execute(update(Vm), batch)
+    for i in range(0, len(seen), 5000):
+        session.execute(update(Vm).where(Vm.vm_id.in_(seen[i : i + 5000])).values(last_seen_at=now))
+    for i in range(0, len(gone), 5000):
+        session.execute(
+            update(Vm)
+            .where(Vm.vm_id.in_(gone[i : i + 5000]))
+            .values(status=str(VmStatus.GONE), status_changed_at=now)
+        )
+    return len(inserts), len(gone)
+
+
+def _group_by_keys(rows: list[dict]) -> list[list[dict]]:
+    """Executemany needs the same keys in every row of a batch."""
+    batches: dict[tuple, list[dict]] = {}
+    for r in rows:
+        batches.setdefault(tuple(sorted(r)), []).append(r)
+    return list(batches.values())

@@ -1,0 +1,167 @@
+"""User-data assembly (csv2 4.5): collate the metadata parts, render ``.j2`` parts with the ``cs_*``
+variables, join them into one MIME multipart document, gzip it.
+
+Order: the job's own parts (``VMUserData``) first, then the enabled group metadata not excluded for
+this cloud and the enabled cloud metadata, together by priority then name (cloud items after group
+items on a tie), as the original's collation view did.
+
+Templates are operator input: they render in Jinja's sandbox with ``StrictUndefined``, so a typo'd
+variable is an error that refuses the boot of that cloud (``UserDataError``) instead of a VM that
+silently never joins the pool.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from typing import Any
+
+from include.providers.base import ProviderError
+
+MIME_SUBTYPES = {"cloud-config": "cloud-config", "ucernvm-config": "ucernvm"}
+
+# The cs_* names of csv2 4.5 plus ours; all exist (default "") so any original template renders.
+VARIABLES = (
+    "cs_user", "cs_host", "cs_host_id", "cs_host_ip", "cs_group_name", "cs_condor_host",
+    "cs_condor_host_ip", "cs_condor_name", "cs_condor_submitters", "cs_cloud_alias",
+    "cs_condorworker_cert_days_to_end_of_life", "cs_condorworker_optional_gsi_messages",
+    "cs_condorworker_cert", "cs_condorworker_key", "cs_condor_token", "cs_cloud_type", "cs_flavor",
+    "cs_cloud_name", "cs_vm_id", "cs_deployment",
+)  # fmt: skip
+
+# Comment lines are dropped to stay under the 16 KiB (EC2) / 64 KiB (Nova) limits, except these,
+# which carry meaning (csv2's vetoes).
+_KEEP_COMMENTS = ("#cloud", "#!", "### BEGIN", "### END", "{#", "# chkconfig", "# description", "#ucernvm")
+
+
+class UserDataError(ProviderError):
+    """A metadata template does not render; the boot of this cloud is refused with this message."""
+
+
+@dataclass(frozen=True)
+class MetadataPart:
+    name: str
+    text: str
+    mime_type: str = "cloud-config"
+
+
+def collate_metadata(
+    session, group: str, cloud: str, job_parts: Iterable[MetadataPart] = ()
+) -> list[MetadataPart]:
+    """The parts for VMs of ``group`` on ``cloud``, in boot order."""
+    from sqlalchemy import select
+
+    from include.store.models import CloudMetadata, GroupMetadata, MetadataExclusion
+
+    excluded = set(
+        session.scalars(select(MetadataExclusion.metadata_name).filter_by(group_name=group, cloud_name=cloud))
+    )
+    rows = [
+        (m.priority, m.name, 0, m)
+        for m in session.scalars(select(GroupMetadata).filter_by(group_name=group, enabled=True))
+        if m.name not in excluded
+    ]
+    rows += [
+        (m.priority, m.name, 1, m)
+        for m in session.scalars(
+            select(CloudMetadata).filter_by(group_name=group, cloud_name=cloud, enabled=True)
+        )
+    ]
+    rows.sort(key=lambda r: r[:3])
+    return [*job_parts, *(MetadataPart(m.name, m.text, m.mime_type) for *_, m in rows)]
+
+
+def template_variables(
+    group,
+    cloud,
+    *,
+    deployment: str,
+    flavor: str = "",
+    user: str = "",
+    alias: str = "",
+    host: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``cs_*`` values for VMs of ``group`` (a Group row) on ``cloud`` (a Cloud row); ``cs_vm_id`` is
+    added per VM. Secrets (``cs_condor_token``, worker cert/key) come in ``extra`` from a Connection."""
+    return {
+        "cs_group_name": group.name, "cs_cloud_name": cloud.name, "cs_cloud_type": cloud.cloud_type,
+        "cs_condor_host": group.collector or "", "cs_condor_name": group.container_hostname or "",
+        "cs_condor_submitters": " ".join(group.other_submitters or ()), "cs_cloud_alias": alias,
+        "cs_flavor": flavor, "cs_user": user.split("@")[0], "cs_deployment": deployment,
+        "cs_host_id": deployment, "cs_host": host, **(extra or {}),
+    }  # fmt: skip
+
+
+def strip_comments(text: str) -> str:
+    return "\n".join(
+        line
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#") or line.lstrip().startswith(_KEEP_COMMENTS)
+    )
+
+
+def _subtype(mime_type: str) -> str:
+    return MIME_SUBTYPES.get(mime_type, mime_type.removeprefix("text/"))
+
+
+class UserDataBuilder:
+    """Builds one VM's user-data from its id. Templates compile once; ``check()`` renders with a probe
+    id so a broken template refuses the whole boot before any VM is created."""
+
+    def __init__(self, cloud: str, parts: Iterable[MetadataPart], variables: Mapping[str, Any]):
+        from jinja2 import StrictUndefined, TemplateError
+        from jinja2.sandbox import SandboxedEnvironment
+
+        self.cloud = cloud
+        self.parts = list(parts)
+        self.variables = {name: "" for name in VARIABLES} | dict(variables)
+        env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        self._templates: list[Any] = []
+        for part in self.parts:
+            if ".j2" not in part.name:
+                self._templates.append(None)
+                continue
+            try:
+                self._templates.append(env.from_string(part.text))
+            except TemplateError as err:
+                raise UserDataError(cloud, f"metadata {part.name!r} does not compile: {err}") from None
+
+    def texts(self, vm_id: str) -> list[tuple[MetadataPart, str]]:
+        from jinja2 import TemplateError
+
+        values = self.variables | {"cs_vm_id": vm_id}
+        out = []
+        for part, template in zip(self.parts, self._templates, strict=True):
+            try:
+                text = part.text if template is None else template.render(values)
+            except (TemplateError, TypeError, ValueError) as err:
+                raise UserDataError(self.cloud, f"metadata {part.name!r} does not render: {err}") from None
+            out.append((part, text))
+        return out
+
+    def __call__(self, vm_id: str) -> bytes:
+        doc = MIMEMultipart()
+        for part, text in self.texts(vm_id):
+            item = MIMEText(strip_comments(text), _subtype(part.mime_type), "utf-8")
+            item.add_header("Content-Disposition", "attachment", filename=part.name.replace(".j2", ""))
+            doc.attach(item)
+        # mtime=0: the same VM always gets byte-identical user-data (stable across retries).
+        return gzip.compress(doc.as_bytes(), mtime=0)
+
+    def check(self) -> None:
+        self("cs-probe-1")
+
+
+def decode_user_data(blob: bytes) -> list[tuple[str, str]]:
+    """(filename, text) of each part of a user-data blob made by :class:`UserDataBuilder`."""
+    import email
+
+    if blob[:2] == b"\x1f\x8b":
+        blob = gzip.decompress(blob)
+    msg = email.message_from_bytes(blob)
+    parts = msg.get_payload() if msg.is_multipart() else [msg]
+    return [(p.get_filename() or "", p.get_payload(decode=True).decode("utf-8", "replace")) for p in parts]
