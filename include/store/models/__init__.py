@@ -37,11 +37,13 @@ from include.store.models.observed import (
 )
 from include.store.models.shoal import ShoalCache
 from include.store.models.sim import SimInstance
+from include.store.models.sim_pool import SimJob, SimPool, SimStartd
 
 __all__ = [
     "TIMESERIES_MEASUREMENTS", "AlertState", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
     "CloudFlavor", "CloudImage", "CloudKeypair", "CloudLimits", "CloudMetadata", "CloudNetwork",
     "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageTarget", "Job", "Key",
     "KeyTarget", "Lease", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "ShoalCache", "SimInstance",
+    "SimJob", "SimPool", "SimStartd",
     "TimeseriesSample", "UTCDateTime", "UserGroup", "Vm", "utcnow",
 ]  # fmt: skip
