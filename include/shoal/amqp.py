@@ -1,0 +1,105 @@
+"""The agents' side of the broker: declare what they publish to, and drain what they sent.
+
+Agents never declare anything; they publish to topic exchange ``shoal`` with routing key ``info`` and fail
+(channel 404) until someone has declared it. We declare it exactly as the original server does
+(``topic``, ``durable=False``, ``auto_delete=False``) so both can share a broker. Unlike the original's
+per-process auto-delete queue, ours is a named queue that outlives a drain: a scheduled task drains it.
+Its message TTL equals the expiry time (an older heartbeat says nothing about a cache now) and its
+length is capped, so a stopped ingest cannot fill the broker.
+
+Messages are acknowledged only after the batch they are in has been committed to the store, so a crash
+redelivers rather than loses; applying a heartbeat twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from include.shoal.settings import ShoalSettings
+
+log = logging.getLogger(__name__)
+
+ROUTING_KEYS = ("info", "*.info")  # 1.0.x and 0.9.x agents; 2013 agents sent "<cloud>.info"
+
+
+def _connect(settings: ShoalSettings):
+    import pika
+
+    params = pika.URLParameters(settings.amqp_url)
+    params.socket_timeout = 10
+    params.blocked_connection_timeout = 30
+    params.connection_attempts = 2
+    params.retry_delay = 1
+    return pika.BlockingConnection(params)
+
+
+def declare(channel, settings: ShoalSettings) -> None:
+    channel.exchange_declare(settings.exchange, exchange_type="topic", durable=False, auto_delete=False)
+    channel.queue_declare(
+        settings.queue,
+        durable=True,
+        arguments={
+            "x-message-ttl": int(settings.inactive_time * 1000),
+            "x-max-length": settings.queue_max_length,
+        },
+    )
+    for key in ROUTING_KEYS:
+        channel.queue_bind(settings.queue, settings.exchange, routing_key=key)
+
+
+@dataclass
+class DrainStats:
+    messages: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+
+def drain(settings: ShoalSettings, apply: Callable[[Sequence[bytes]], object], *, batch_size: int = 500,
+          max_messages: int = 100_000, max_seconds: float = 20.0, idle_seconds: float = 0.3) -> DrainStats:  # fmt: skip
+    """Hand every queued message body to ``apply`` in batches until the queue stays empty for
+    ``idle_seconds`` (or a limit is hit); acknowledge each batch after ``apply`` returns."""
+    stats, began = DrainStats(), time.monotonic()
+    connection = _connect(settings)
+    try:
+        channel = connection.channel()
+        declare(channel, settings)
+        channel.basic_qos(prefetch_count=batch_size)
+        bodies: list[bytes] = []
+        last_tag = None
+        for method, _properties, body in channel.consume(settings.queue, inactivity_timeout=idle_seconds):
+            if method is not None:
+                bodies.append(body)
+                last_tag = method.delivery_tag
+            full = len(bodies) >= batch_size
+            over = stats.messages + len(bodies) >= max_messages or time.monotonic() - began > max_seconds
+            if bodies and (method is None or full or over):
+                apply(bodies)
+                channel.basic_ack(last_tag, multiple=True)
+                stats.messages, stats.batches, bodies = stats.messages + len(bodies), stats.batches + 1, []
+            if method is None or over:
+                break
+        channel.cancel()  # unacknowledged prefetched messages go back to the queue
+    finally:
+        if connection.is_open:
+            connection.close()
+    stats.seconds = round(time.monotonic() - began, 3)
+    return stats
+
+
+def publish(settings: ShoalSettings, body: bytes, routing_key: str = "info") -> None:
+    """Publish one heartbeat the way shoal-agent 1.0.2 does (for tests, demos and the benchmark)."""
+    import pika
+
+    connection = _connect(settings)
+    try:
+        connection.channel().basic_publish(
+            exchange=settings.exchange,
+            routing_key=routing_key,
+            body=body,
+            properties=pika.BasicProperties(content_type="application/json"),
+        )
+    finally:
+        connection.close()
