@@ -57,8 +57,13 @@ class OpenStackCredentials:
 
 def connect(creds: OpenStackCredentials):
     """An openstacksdk Connection; no network traffic until the first call."""
+    import warnings
+
     import openstack.config
     from openstack.connection import Connection
+
+    # The SDK warns about its own internal calls (service_type, influxdb) on every request: noise in task logs.
+    warnings.filterwarnings("ignore", module=r"openstack\.")
 
     auth_type, auth = creds.auth()
     region = openstack.config.get_cloud_region(

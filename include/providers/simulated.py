@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from include.providers.base import (
+    AuthError,
     CapacityError,
     CloudVm,
     CreateResult,
@@ -36,6 +37,7 @@ from include.providers.base import (
     VmSpec,
     VmStatus,
 )  # fmt: skip
+from include.providers.ratelimit import retry_transient
 from include.providers.userdata import decode_user_data
 from include.store.db import session_scope
 from include.store.models import SimInstance
@@ -60,10 +62,20 @@ class SimulatedCloud:
 
         self.name, self.group, self.engine, self.clock = name, group, engine, clock
         self.sim = Simulation.model_validate(simulation or {}, strict=False)
+        self.throttle_next = 0  # tests and demos: the next N calls are throttled (and retried)
+        self.reject_auth = False  # tests and demos: credentials rejected
 
-    def _check_up(self) -> None:
+    def _gate(self) -> None:
+        if self.reject_auth:
+            raise AuthError(self.name, "authentication failed: HTTP 401 (simulated expired credential)")
         if self.sim.failures.down:
             raise TransientError(self.name, "cannot reach the cloud: connection refused (simulated outage)")
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            raise TransientError(self.name, "HTTP 429 too many requests (simulated)")
+
+    def _check_up(self) -> None:
+        retry_transient(self._gate, base_s=0.05, cap_s=0.2)
 
     def _draw(self, vm_id: str, kind: str, rate: float) -> bool:
         return rate > 0 and random.Random(f"{self.name}/{vm_id}/{kind}").random() < rate

@@ -47,7 +47,7 @@ class FakeOpenStack:
         self.password, self.project, self.project_id = password, project, "p-" + project
         self.app_creds = {"ac-1": "ac-secret"}  # id -> secret
         self.max_limit = max_limit
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.servers: dict[str, dict] = {}
         self.order: list[str] = []
         self.flavors = {"1": dict(id="1", name="m1.small", ram=2048, vcpus=1, disk=20),
@@ -151,7 +151,7 @@ class FakeOpenStack:
         if s.get("key_name") and s["key_name"] not in self.keypairs:
             return 400, {"badRequest": {"code": 400, "message": "Invalid key_name provided."}}
         fl = self.flavors[s["flavorRef"]]
-        with self.lock:
+        with self.lock:  # quota check and insert are one step, as in Nova
             n, cores, ram = self.used()
             for res, have, want in (
                 ("instances", n, 1),
@@ -160,16 +160,19 @@ class FakeOpenStack:
             ):
                 limit = self.quota[res]
                 if limit >= 0 and have + want > limit:
-                    return 403, {"forbidden": {"code": 403, "message": f"Quota exceeded for {res}: Requested "
-                                               f"{want}, but already used {have} of {limit} {res}."}}  # fmt: skip
-            full = (
-                self.capacity_cores is not None
-                and sum(x["_flavor"]["vcpus"] for x in self.servers.values() if x["status"] != "ERROR")
-                + fl["vcpus"]
-                > self.capacity_cores
+                    msg = f"Quota exceeded for {res}: Requested {want}, but already used {have} of {limit} {res}."
+                    return 403, {"forbidden": {"code": 403, "message": msg}}
+            busy = sum(x["_flavor"]["vcpus"] for x in self.servers.values() if x["status"] != "ERROR")
+            full = self.capacity_cores is not None and busy + fl["vcpus"] > self.capacity_cores
+            srv = self.add_server(
+                s["name"],
+                s.get("metadata"),
+                s["flavorRef"],
+                fault=NO_VALID_HOST if full else None,
+                user_data=s.get("user_data"),
+                bdm=s.get("block_device_mapping_v2"),
+                image_id=image,
             )
-        srv = self.add_server(s["name"], s.get("metadata"), s["flavorRef"], fault=NO_VALID_HOST if full else None,
-                              user_data=s.get("user_data"), bdm=s.get("block_device_mapping_v2"), image_id=image)  # fmt: skip
         self.posts[s["name"]] += 1
         return 202, {
             "server": {"id": srv["id"], "links": [], "adminPass": "x", "OS-DCF:diskConfig": "MANUAL"}

@@ -13,6 +13,7 @@ prints the port.
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import threading
 import urllib.parse
@@ -31,6 +32,7 @@ class MotoEc2:
 
     def start(self) -> MotoEc2:
         os.environ.update(VALIDATION)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
         from moto import settings
         from moto.server import ThreadedMotoServer
 
@@ -71,8 +73,9 @@ class FaultProxy:
         self.upstream = (u.hostname, u.port)
         self.rules: list[Rule] = []
         self.seen: list[str] = []
-        self.instance_quota: int | None = None
-        self.live_instances = lambda: 0  # set by the test: how many instances count against the quota
+        self.instance_quota: int | None = None  # RunInstances launched through this proxy, at most
+        self.launched = 0
+        self.lock = threading.Lock()
         self.httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> FaultProxy:
@@ -94,18 +97,21 @@ class FaultProxy:
         self.rules.append(Rule(action, code, status, times))
 
     def take(self, action: str) -> Rule | None:
-        for r in self.rules:
-            if r.action == action and r.times > 0:
-                r.times -= 1
-                return r
-        if (
-            action == "RunInstances"
-            and self.instance_quota is not None
-            and self.live_instances() >= self.instance_quota
-        ):
-            return Rule(
-                action, "InstanceLimitExceeded", 400, 1, "You have requested more instances than your limit"
-            )
+        with self.lock:
+            for r in self.rules:
+                if r.action == action and r.times > 0:
+                    r.times -= 1
+                    return r
+            if action == "RunInstances":
+                if self.instance_quota is not None and self.launched >= self.instance_quota:
+                    return Rule(
+                        action,
+                        "InstanceLimitExceeded",
+                        400,
+                        1,
+                        "You have requested more instances than your limit",
+                    )
+                self.launched += 1
         return None
 
     def stop(self) -> None:

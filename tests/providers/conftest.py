@@ -1,0 +1,63 @@
+"""Fixtures of the provider tests: the doubles (session-wide where starting them costs), and the
+``harness`` fixture that runs each contract test against every adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.providers.harness import Ec2Harness, FakeOpenStackHarness, SimHarness
+
+
+@pytest.fixture(scope="session")
+def moto_ec2() -> Iterator:
+    from tests.doubles.moto_ec2 import MotoEc2
+
+    moto = MotoEc2().start()
+    yield moto
+    moto.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_ami(moto_ec2) -> str:
+    """An AMI that moto ships (validation is on, so a made-up id would be refused)."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_ec2.url,
+                       aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+    return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[0]
+
+
+@pytest.fixture
+def fake_openstack() -> Iterator:
+    from tests.doubles.fake_openstack import FakeOpenStack
+
+    fake = FakeOpenStack().start()
+    yield fake
+    fake.stop()
+
+
+KINDS = [
+    "simulated",
+    "openstack-fake",
+    "ec2-moto",
+    pytest.param("openstack-keystone", marks=pytest.mark.keystone),
+]
+
+
+@pytest.fixture(params=KINDS)
+def harness(request, sqlite_engine):
+    kind = request.param
+    if kind == "simulated":
+        h = SimHarness(sqlite_engine)
+    elif kind == "openstack-fake":
+        h = FakeOpenStackHarness()
+    elif kind == "ec2-moto":
+        h = Ec2Harness(request.getfixturevalue("moto_ec2"), request.getfixturevalue("moto_ami"))
+    else:
+        from tests.providers.harness_keystone import KeystoneHarness
+
+        h = KeystoneHarness(request.getfixturevalue("real_openstack"))
+    yield h
+    h.close()
