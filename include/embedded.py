@@ -44,6 +44,8 @@ def airflow_env(port: int) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__API__PORT": str(port),
+        # A demo stack with known passwords listens on this machine only, unless CS_HOST says otherwise.
+        "AIRFLOW__API__HOST": env.get("CS_HOST", "127.0.0.1"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
         "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or f"sqlite:///{ROOT / '.state' / 'cloudscheduler.db'}",
     })  # fmt: skip
