@@ -111,7 +111,8 @@ def map_exception(cloud: str, err: Exception) -> ProviderError:
         return AuthError(
             cloud, f"authentication failed: HTTP {getattr(err, 'http_status', '')} {err.message}"[:300]
         )
-    if isinstance(err, ks.ConnectionError):  # ConnectFailure, ConnectTimeout, SSLError, ...
+    unreachable = isinstance(err, ks.DiscoveryFailure) and "Unable to establish connection" in str(err)
+    if isinstance(err, ks.ConnectionError) or unreachable:  # ConnectFailure, ConnectTimeout, SSLError, ...
         return TransientError(cloud, f"cannot reach the cloud: {type(err).__name__}")
     if isinstance(err, ks.http.HttpError):
         code = err.http_status or 0

@@ -13,6 +13,7 @@ silently never joins the pool.
 from __future__ import annotations
 
 import gzip
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
@@ -144,12 +145,14 @@ class UserDataBuilder:
         return out
 
     def __call__(self, vm_id: str) -> bytes:
-        doc = MIMEMultipart()
-        for part, text in self.texts(vm_id):
+        texts = self.texts(vm_id)
+        # A boundary from the content (not random): the same VM always gets byte-identical user-data.
+        digest = hashlib.sha256("\0".join(t for _, t in texts).encode()).hexdigest()[:32]
+        doc = MIMEMultipart(boundary=f"==cs-{digest}==")
+        for part, text in texts:
             item = MIMEText(strip_comments(text), _subtype(part.mime_type), "utf-8")
             item.add_header("Content-Disposition", "attachment", filename=part.name.replace(".j2", ""))
             doc.attach(item)
-        # mtime=0: the same VM always gets byte-identical user-data (stable across retries).
         return gzip.compress(doc.as_bytes(), mtime=0)
 
     def check(self) -> None:

@@ -1,0 +1,81 @@
+"""Building adapters from cloud rows: the Airflow Connection is read at run time only, secrets never
+show in reprs or errors, and the rate limit comes from the row or the settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.config.settings import DEFAULTS
+from include.providers.base import AuthError, ProviderError
+from include.providers.factory import ConnectionSecrets, build_adapter, openstack_credentials, rate_bucket
+from include.store.models import Cloud
+
+
+def os_cloud(**kw) -> Cloud:
+    values = {"group_name": "g1", "name": "c1", "cloud_type": "openstack", "project": "htc", "connection_id": "os_c1",
+              "rate_per_second": None, "rate_burst": None, "ca_bundle": None, **kw}  # fmt: skip
+    return Cloud(**values)
+
+
+def test_openstack_credentials_take_the_rows_settings_over_the_connections():
+    secrets = ConnectionSecrets(
+        host="https://conn/v3",
+        login="u",
+        password="p4ss-word",
+        extra={"project_name": "other", "region_name": "R2"},
+    )
+    creds = openstack_credentials(os_cloud(auth_url="https://row/v3", region="R1"), secrets)
+    assert (creds.auth_url, creds.project_name, creds.region_name, creds.username) == (
+        "https://row/v3",
+        "htc",
+        "R1",
+        "u",
+    )
+    assert "p4ss-word" not in repr(creds) and "p4ss-word" not in repr(secrets)
+
+
+def test_rate_bucket_defaults_and_overrides():
+    assert (rate_bucket(os_cloud(), DEFAULTS).rate, rate_bucket(os_cloud(), DEFAULTS).burst) == (2.0, 20)
+    bucket = rate_bucket(os_cloud(rate_per_second=7.5, rate_burst=3), DEFAULTS)
+    assert (bucket.rate, bucket.burst) == (7.5, 3)
+
+
+def test_adapter_for_reads_the_airflow_connection(monkeypatch, fake_openstack):
+    from include.airflow_glue import adapter_for
+
+    conn = {"conn_type": "generic", "host": fake_openstack.auth_url, "login": "u", "password": "pw"}
+    monkeypatch.setenv("AIRFLOW_CONN_OS_C1", json.dumps(conn))
+    adapter = adapter_for(os_cloud(), DEFAULTS)
+    assert adapter.name == "c1" and adapter.limits().instances_max == -1
+
+    monkeypatch.setenv("AIRFLOW_CONN_OS_C1", json.dumps({**conn, "password": "wrong-pw"}))
+    with pytest.raises(AuthError) as info:
+        adapter_for(os_cloud(), DEFAULTS).list_vms()
+    assert "wrong-pw" not in str(info.value)
+
+
+def test_missing_connection_names_the_cloud():
+    from include.airflow_glue import adapter_for
+
+    with pytest.raises(ProviderError, match="cloud c1: Airflow connection 'os_missing' is not defined"):
+        adapter_for(os_cloud(connection_id="os_missing"), DEFAULTS)
+
+
+def test_amazon_connection_builds_ec2(monkeypatch):
+    from include.airflow_glue import adapter_for
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_C2", "aws://AKIAEXAMPLE:se%2Fcret@/?region_name=eu-west-1")
+    adapter = adapter_for(
+        os_cloud(name="c2", cloud_type="amazon", connection_id="aws_c2", project=None), DEFAULTS
+    )
+    assert adapter.creds.region_name == "eu-west-1" and adapter.creds.secret_access_key == "se/cret"
+    assert "se/cret" not in repr(adapter.creds)
+
+
+def test_simulated_needs_no_connection(sqlite_engine):
+    adapter = build_adapter(
+        os_cloud(cloud_type="simulated", simulation={"boot_delay_s": 1}), DEFAULTS, engine=sqlite_engine
+    )
+    assert adapter.list_vms() == []

@@ -1,0 +1,96 @@
+"""OpenStack specifics on the fake: request bodies, application credentials, re-authentication, the
+handling of ambiguous 5xx on create, and listing without per-server calls."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+
+import pytest
+
+from include.providers.base import ProviderError, TransientError, VmSpec
+from include.providers.openstack import OpenStackCloud
+from include.providers.openstack_http import OpenStackCredentials
+from tests.doubles.fake_openstack import Fault
+
+
+def adapter(fake, **kw):
+    creds = {"auth_url": fake.auth_url, "project_name": "htc", "username": "u", "password": "pw", **kw}
+    return OpenStackCloud("os1", OpenStackCredentials(**creds))
+
+
+def spec(**kw):
+    base = {"group": "g1", "cloud": "os1", "request_id": "r1", "flavor": "c8.large", "image": "cernvm4"}
+    return VmSpec(**{**base, **kw})
+
+
+def test_server_body_carries_name_metadata_network_keypair_groups_and_user_data(fake_openstack):
+    blob = gzip.compress(b"#cloud-config\n")
+    adapter(fake_openstack).create_vms(spec(network="private", keypair="default", security_groups=("default",),
+                                            user_data=lambda vm_id: blob), 1)  # fmt: skip
+    (server,) = fake_openstack.servers.values()
+    assert server["name"] == "r1-1" and server["_flavor"]["name"] == "c8.large"
+    assert server["metadata"] == {
+        "cs_vm_id": "r1-1",
+        "cs_group": "g1",
+        "cs_cloud": "os1",
+        "cs_deployment": "cs",
+        "cs_request": "r1",
+    }
+    assert base64.b64decode(server["user_data"]) == blob
+
+
+def test_boot_volume_is_a_block_device_mapping_from_the_image(fake_openstack):
+    adapter(fake_openstack).create_vms(spec(boot_volume_gb=48, boot_volume_type="ssd"), 1)
+    (server,) = fake_openstack.servers.values()
+    assert server["bdm"] == [{"boot_index": 0, "uuid": "img-1", "source_type": "image", "destination_type": "volume",
+                              "volume_size": 48, "delete_on_termination": True, "volume_type": "ssd"}]  # fmt: skip
+
+
+def test_application_credential_login(fake_openstack):
+    cloud = adapter(fake_openstack, username=None, password=None, application_credential_id="ac-1",
+                    application_credential_secret="ac-secret")  # fmt: skip
+    assert cloud.limits().instances_max == -1
+
+
+def test_expired_token_is_renewed_without_error(fake_openstack):
+    cloud = adapter(fake_openstack)
+    cloud.list_vms()
+    fake_openstack.expire_tokens()
+    cloud.list_vms()
+    assert fake_openstack.requests["POST /identity/v3/auth/tokens"] == 2
+
+
+def test_ambiguous_500_on_create_is_not_repeated_but_503_is(fake_openstack):
+    cloud = adapter(fake_openstack)
+    fake_openstack.faults.append(Fault("POST", r"/servers$", 500, "oops", times=1))
+    (result,) = cloud.create_vms(spec(request_id="a"), 1)
+    assert (
+        isinstance(result.error, TransientError)
+        and fake_openstack.requests["POST /compute/v2.1/servers"] == 1
+    )
+    fake_openstack.faults.append(Fault("POST", r"/servers$", 503, "busy", times=1))
+    (result,) = cloud.create_vms(spec(request_id="b"), 1)
+    assert result.ok and fake_openstack.requests["POST /compute/v2.1/servers"] == 3
+
+
+def test_listing_reads_pages_not_servers(fake_openstack):
+    fake_openstack.max_limit = 100
+    fake_openstack.seed(250, "vm")
+    vms = adapter(fake_openstack).list_vms()
+    assert len(vms) == 250 and fake_openstack.requests["GET /compute/v2.1/servers/detail"] == 3
+    assert not [k for k in fake_openstack.requests if "{id}" in k]
+
+
+def test_unknown_flavor_refuses_before_any_create(fake_openstack):
+    with pytest.raises(ProviderError, match="flavor 'nope' not found"):
+        adapter(fake_openstack).create_vms(spec(flavor="nope"), 2)
+    assert fake_openstack.requests["POST /compute/v2.1/servers"] == 0
+
+
+def test_unreachable_cloud_is_transient():
+    cloud = OpenStackCloud(
+        "gone", OpenStackCredentials("http://127.0.0.1:9/identity/v3", "p", "u", "pw"), attempts=1
+    )
+    with pytest.raises(TransientError, match="cloud gone: cannot reach"):
+        cloud.list_vms()
