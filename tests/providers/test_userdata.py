@@ -62,7 +62,7 @@ def test_a_broken_template_refuses_with_its_error(text, word):
 
 def test_every_original_variable_exists():
     text = " ".join(
-        "{{ %s }}" % v for v in ("cs_user", "cs_host_ip", "cs_condorworker_cert", "cs_condor_token")
+        "{{ " + v + " }}" for v in ("cs_user", "cs_host_ip", "cs_condorworker_cert", "cs_condor_token")
     )
     UserDataBuilder("c1", [MetadataPart("all.j2", text)], {}).check()
 
