@@ -58,9 +58,9 @@ class ShoalService:
     # -- snapshot -------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         current = self._snapshot
-        if current is None:
+        if current is None or self.settings.snapshot_ttl <= 0:  # no snapshot yet, or caching switched off
             with self._refreshing:
-                if self._snapshot is None:
+                if self._snapshot is None or self.settings.snapshot_ttl <= 0:
                     self._snapshot = self._load()
                 return self._snapshot
         if self._clock() - current.taken > self.settings.snapshot_ttl and self._refreshing.acquire(

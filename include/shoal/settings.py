@@ -49,7 +49,7 @@ class ShoalSettings:
     default_count: int = 5
     wpad_count: int = 10
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
-    snapshot_ttl: float = 2.0  # seconds the HTTP API reuses its in-memory copy of the registry
+    snapshot_ttl: float = 2.0  # seconds the HTTP API reuses its in-memory registry copy (0: never)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ShoalSettings:

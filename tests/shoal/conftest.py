@@ -62,8 +62,8 @@ def squids(origin) -> Iterator:
     """``squids(ip)`` starts a real squid on ``ip`` in front of the origin; all stop at teardown."""
     started: list[doubles.Squid] = []
 
-    def start(ip: str = "127.0.0.1") -> doubles.Squid:
-        squid = doubles.Squid(origin.port, ip=ip)
+    def start(ip: str = "127.0.0.1", port: int | None = None) -> doubles.Squid:
+        squid = doubles.Squid(origin.port, ip=ip, port=port)
         started.append(squid)
         return squid
 

@@ -22,15 +22,21 @@ PLACES = {
     "chicago": ("198.51.100.0/24", (41.8781, -87.6298), "US", "United States", "NA"),
     "tokyo": ("203.0.113.0/24", (35.6762, 139.6503), "JP", "Japan", "AS"),
 }
-DOMAINS = {"192.0.2.0/25": "cern.example", "192.0.2.128/25": "other.example", "198.51.100.0/24": "cern.example"}
+DOMAINS = {
+    "192.0.2.0/25": "cern.example",
+    "192.0.2.128/25": "other.example",
+    "198.51.100.0/24": "cern.example",
+}
 
 
 def write_geoip(path: Path) -> Path:
     """A GeoIP2-City database covering loopback (Victoria) and the three TEST-NETs."""
-    from mmdb_writer import MMDBWriter, MmdbF64
+    from mmdb_writer import MmdbF64, MMDBWriter
     from netaddr import IPSet
 
-    writer = MMDBWriter(ip_version=4, database_type="GeoIP2-City", languages=["en"], description="shoal tests")
+    writer = MMDBWriter(
+        ip_version=4, database_type="GeoIP2-City", languages=["en"], description="shoal tests"
+    )
     for city, (network, (lat, lon), iso, country, continent) in PLACES.items():
         writer.insert_network(IPSet([network]), {
             "city": {"names": {"en": city.title()}},
@@ -135,12 +141,12 @@ shutdown_lifetime 0 seconds
 class Squid:
     """A real squid on ``ip:port`` whose only parent is the stub origin (every URL goes there)."""
 
-    def __init__(self, origin_port: int, ip: str = "127.0.0.1"):
+    def __init__(self, origin_port: int, ip: str = "127.0.0.1", port: int | None = None):
         # Squid drops root for "proxy" before writing its logs: the directory and every parent must be
         # reachable for that user, which pytest's 0700 tmp_path is not.
         workdir = Path(tempfile.mkdtemp(prefix="cs-squid-"))
         os.chmod(workdir, 0o777)
-        self.ip, self.port, self.dir = ip, free_port(ip), workdir
+        self.ip, self.port, self.dir = ip, port or free_port(ip), workdir
         conf = workdir / "squid.conf"
         conf.write_text(SQUID_CONF.format(ip=ip, port=self.port, dir=workdir, origin=origin_port))
         binary = shutil.which("squid") or "/usr/sbin/squid"
@@ -151,7 +157,8 @@ class Squid:
         except TimeoutError:
             self.kill()
             log = workdir / "cache.log"
-            raise RuntimeError(f"squid did not start: {log.read_text(errors='replace')[-2000:] if log.exists() else ''}")
+            detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"squid did not start: {detail}") from None
 
     def kill(self) -> None:
         """Dies at once, as a crashed squid would (SIGKILL to the PID we started)."""

@@ -30,9 +30,18 @@ def test_the_captured_1_0_2_message():
     beat = parse(AGENT_102)
     assert isinstance(beat, Heartbeat)
     assert (beat.uuid, beat.hostname, beat.port, beat.public_ip) == (
-        "0f0f4072e83f11f18fe402fc00000001", "squid-test.example.org", 3128, "192.0.2.2")
+        "0f0f4072e83f11f18fe402fc00000001",
+        "squid-test.example.org",
+        3128,
+        "192.0.2.2",
+    )
     assert beat.max_load == -112 and beat.load == 0.0 and beat.timestamp == 1795549295.8526292
-    assert (beat.private_ip, beat.external_ip, beat.global_access, beat.domain_access) == (None, None, None, None)
+    assert (beat.private_ip, beat.external_ip, beat.global_access, beat.domain_access) == (
+        None,
+        None,
+        None,
+        None,
+    )
     assert (beat.cache_type, beat.upstream, beat.agent_version) == ("squid", "both", "1.0")
 
 
@@ -46,7 +55,12 @@ def test_0_9_access_strings_and_string_max_load():
 
 def test_master_cache_port_type_upstream_and_external_ip():
     beat = parse(json.dumps(AGENT_MASTER).encode())
-    assert (beat.port, beat.cache_type, beat.upstream, beat.agent_version) == (6081, "varnish", "cvmfs", "master")
+    assert (beat.port, beat.cache_type, beat.upstream, beat.agent_version) == (
+        6081,
+        "varnish",
+        "cvmfs",
+        "master",
+    )
     assert beat.public_ip is None and beat.address == "198.51.100.7"
 
 

@@ -20,8 +20,8 @@ def rank(caches, requester=VICTORIA, count=10, **kw):
 def test_the_observed_scores_of_the_original():
     # Reference 3.4: a Geneva cache seen from Victoria scored 0.2101; a Victoria cache with load
     # 50000 KiB/s scored 0.2049.
-    (geneva, score_g, _), = rank([cache("g", "geneva")])
-    (victoria, score_v, _), = rank([cache("v", "victoria", load=50_000)])
+    ((geneva, score_g, _),) = rank([cache("g", "geneva")])
+    ((victoria, score_v, _),) = rank([cache("v", "victoria", load=50_000)])
     assert round(score_g, 4) == 0.2101
     assert round(score_v, 4) == 0.2049
 
@@ -65,7 +65,10 @@ def test_unlocatable_requester_is_ranked_by_load_alone():
 
 
 def test_same_domain_serves_unverified_caches_as_local():
-    caches = [cache("site", verified=False, domain="cern.example"), cache("other", verified=False, domain="x.org")]
+    caches = [
+        cache("site", verified=False, domain="cern.example"),
+        cache("other", verified=False, domain="x.org"),
+    ]
     ranked = rank(caches, requester=Requester("192.0.2.5", *COORDS["geneva"], domain="cern.example"))
     assert [(c.uuid, local) for c, _, local in ranked] == [("site", True)]
     assert rank(caches, requester=Requester("192.0.2.5", *COORDS["geneva"], domain="cern.example"),
@@ -78,14 +81,18 @@ def test_private_network_and_nat_rules():
     same_16 = Requester("10.1.200.1")
     other_16 = Requester("10.2.0.1")
     from_nat = Requester("198.51.100.7", *COORDS["chicago"])
-    assert [(c.uuid, local) for c, _, local in rank([behind_nat, opted_out], requester=same_16)] == [("nat", True)]
+    assert [(c.uuid, local) for c, _, local in rank([behind_nat, opted_out], requester=same_16)] == [
+        ("nat", True)
+    ]
     assert rank([behind_nat, opted_out], requester=other_16) == []
     assert [c.uuid for c, _, _ in rank([behind_nat], requester=from_nat)] == ["nat"]
 
 
 def test_a_verified_cache_at_the_requesters_site_is_local():
     site = cache("site", private_ip="10.1.0.5")
-    assert [(c.uuid, local) for c, _, local in rank([site], requester=Requester("10.1.3.3"))] == [("site", True)]
+    assert [(c.uuid, local) for c, _, local in rank([site], requester=Requester("10.1.3.3"))] == [
+        ("site", True)
+    ]
     assert [(c.uuid, local) for c, _, local in rank([site])] == [("site", False)]
 
 

@@ -81,7 +81,9 @@ def test_drifted_clock_is_accepted_and_recorded(store_engine, locator):
                                    beat("ahead", ts=NOW + timedelta(hours=2))], locator)  # fmt: skip
     assert counts == {"registered": 2}
     got = rows(store_engine)
-    assert got["drift"].drift_seconds == pytest.approx(60) and got["ahead"].drift_seconds == pytest.approx(-7200)
+    assert got["drift"].drift_seconds == pytest.approx(60) and got["ahead"].drift_seconds == pytest.approx(
+        -7200
+    )
     assert got["ahead"].last_active == NOW  # a clock running ahead cannot keep a cache alive
 
 
@@ -94,10 +96,15 @@ def test_external_ip_locates_a_natted_cache_and_same_batch_repeats_refresh(store
 
 def test_expiry_after_inactive_time(store_engine, locator):
     ingest(store_engine, [beat("u1"), beat("u2")], locator)
-    ingest(store_engine, [beat("u2", ts=NOW + timedelta(seconds=100))], locator, now=NOW + timedelta(seconds=100))
+    ingest(
+        store_engine, [beat("u2", ts=NOW + timedelta(seconds=100))], locator, now=NOW + timedelta(seconds=100)
+    )
     with Session(store_engine) as session, session.begin():
         assert registry.expire(session, NOW + timedelta(seconds=180), 180) == []
-        assert [v.uuid for v in registry.live_views(session, NOW + timedelta(seconds=180), 180)] == ["u1", "u2"]
+        assert [v.uuid for v in registry.live_views(session, NOW + timedelta(seconds=180), 180)] == [
+            "u1",
+            "u2",
+        ]
         assert registry.expire(session, NOW + timedelta(seconds=181), 180) == ["u1"]
     assert list(rows(store_engine)) == ["u2"]
 

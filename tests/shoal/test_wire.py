@@ -23,7 +23,10 @@ def client_parse(text: str) -> dict:
     return out
 
 
-def ranked(caches, requester=Requester("127.0.0.1", *COORDS["victoria"])):
+VICTORIA = Requester("127.0.0.1", *COORDS["victoria"])
+
+
+def ranked(caches, requester=VICTORIA):
     return Ranker(caches).nearest(requester, 10, now=1000, inactive_time=180)
 
 
