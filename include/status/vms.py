@@ -12,19 +12,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from include.scheduler.states import VmState, VmStatus, vm_state
 from include.store.models import Machine, Vm
 
 JOB_SLOT_TYPES = ("Dynamic", "Static")  # slots that run a job; a partitionable slot is the VM's remainder
+# The planner's rules (include/scheduler/fleet.py): a claimed, matched or preempting slot holds work;
+# an unclaimed partitionable or static slot's cores are free.
+CLAIMED_STATES = ("Claimed", "Matched", "Preempting")
+FREE_SLOT_TYPES = ("Partitionable", "Static")
 
 
 def busy_slot():
-    """A slot runs a job: a dynamic slot (carved out of a partitionable slot for one job), or a claimed
-    static slot."""
-    return or_(Machine.slot_type == "Dynamic", Machine.state == "Claimed")
+    return Machine.state.in_(CLAIMED_STATES)
+
+
+def free_slot():
+    return and_(Machine.slot_type.in_(FREE_SLOT_TYPES), Machine.state == "Unclaimed")
 
 
 def _flag(condition) -> object:
@@ -55,7 +61,7 @@ def slot_summary():
                 func.coalesce(func.nullif(Machine.total_cores, 0), Machine.cores),
             ).label("slot_cores"),
             _sum(busy, Machine.cores).label("busy_cores"),
-            _sum(and_(~busy, Machine.slot_type != "Dynamic"), Machine.cores).label("idle_cores"),
+            _sum(free_slot(), Machine.cores).label("idle_cores"),
             _flag(Machine.retiring.is_(True)).label("retiring"),
             func.max(Machine.entered_state_at).label("slot_changed_at"),
         )

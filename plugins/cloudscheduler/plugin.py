@@ -1,4 +1,5 @@
-"""The AirflowPlugin: mounts the FastAPI app under /cloudscheduler and adds its pages to the navigation."""
+"""The AirflowPlugin: mounts the FastAPI app under /cloudscheduler and puts its pages in the Airflow
+navigation (``external_views`` with ``url_route``: rendered inside the Airflow UI, in an iframe)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,29 @@ from airflow.plugins_manager import AirflowPlugin
 
 from cloudscheduler.app import URL_PREFIX, create_app
 
+CATEGORY = "Cloud Scheduler"
+PAGES = (
+    ("Cloud status", "status", "cloud-status"),
+    ("Cloud plots", "plots", "cloud-plots"),
+    ("Clouds", "config/clouds", "cloud-config"),
+    ("Aliases", "config/aliases", "cloud-aliases"),
+    ("Group defaults", "config/defaults", "cloud-defaults"),
+    ("Images", "config/images", "cloud-images"),
+    ("Keys", "config/keys", "cloud-keys"),
+    ("Audit log", "audit", "cloud-audit"),
+)
+
 
 class CloudSchedulerPlugin(AirflowPlugin):
     name = "cloudscheduler"
     fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "cloudscheduler"}]
     external_views = [
         {
-            "name": "Cloud status",
-            "href": f"{URL_PREFIX}/status",
+            "name": name,
+            "href": f"{URL_PREFIX}/{path}",
             "destination": "nav",
-            "category": "Cloud Scheduler",
-            "url_route": "cloud-status",
-        },
+            "category": CATEGORY,
+            "url_route": route,
+        }
+        for name, path, route in PAGES
     ]

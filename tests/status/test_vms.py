@@ -18,7 +18,7 @@ from tests.status.builders import NOW
 
 SLOT = st.tuples(
     st.sampled_from(["Partitionable", "Dynamic", "Static"]),
-    st.sampled_from(["Unclaimed", "Claimed", "Owner", "Drained"]),
+    st.sampled_from(["Unclaimed", "Claimed", "Matched", "Preempting", "Owner", "Drained"]),
     st.booleans(),
     st.integers(0, 16),
 )
@@ -56,7 +56,7 @@ def test_state_matches_the_planners_function(sqlite_engine, vms):
             for slot_type, state, retiring, cores in slots:
                 m = b.slot(s, vm_id, "g", "c", slot_type, cores=cores, state=state)
                 m.retiring = retiring
-            busy = any(t == "Dynamic" or st_ == "Claimed" for t, st_, _, _ in slots)
+            busy = any(st_ in ("Claimed", "Matched", "Preempting") for _, st_, _, _ in slots)
             expected[vm_id] = vm_state(
                 status=status,
                 manual=manual,

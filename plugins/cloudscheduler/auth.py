@@ -1,0 +1,128 @@
+"""Who is asking and what may they do. Airflow does not protect plugin apps: every route of ours
+depends on :func:`principal` (or :func:`airflow_user`), which authenticates through Airflow's own
+``get_user`` (a ``Authorization: Bearer`` JWT, or the UI's ``_token`` cookie) and fails closed.
+
+How Airflow's roles combine with ours (the configuration's ``users:`` section, table ``user_groups``):
+
+- A user Airflow lets edit Connections is a *site operator*: they hold the cloud credentials already,
+  so they see and edit every group (SimpleAuthManager: roles ``op`` and ``admin``; FAB: Op, Admin).
+- Anyone else sees exactly the groups ``user_groups`` lists for their username (``viewer`` or
+  ``editor``), nothing else; an unknown group and another group's page look the same (403).
+- Editing needs ``editor`` on that group *and* an Airflow role that may change things (may edit DAG
+  runs): Airflow's read-only ``viewer`` role stays read-only here whatever ``user_groups`` says.
+
+Form posts ride on the cookie, so each carries a CSRF token: the username signed with Airflow's
+``[api] secret_key`` (shared by every api-server), valid for 12 hours; a cross-site ``Origin`` is
+refused too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import Depends, HTTPException, Request, status
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Engine, select
+from starlette.datastructures import FormData
+
+from include.store.db import get_engine, session_scope
+from include.store.models import Group, UserGroup
+
+EDITOR, VIEWER = "editor", "viewer"
+CSRF_FIELD = "csrf"
+CSRF_MAX_AGE_S = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Principal:
+    username: str
+    site_operator: bool
+    may_write: bool
+    roles: Mapping[str, str]  # group -> viewer | editor
+
+    def can_view(self, group: str) -> bool:
+        return self.site_operator or group in self.roles
+
+    def can_edit(self, group: str) -> bool:
+        return self.site_operator or (self.may_write and self.roles.get(group) == EDITOR)
+
+    def role_in(self, group: str) -> str:
+        return EDITOR if self.can_edit(group) else VIEWER
+
+
+def engine_of(request: Request) -> Engine:
+    """The store engine: the one create_app() was given (tests), else this process's shared engine."""
+    return getattr(request.app.state, "engine", None) or get_engine()
+
+
+def _airflow_rights(user: BaseUser) -> tuple[bool, bool]:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    manager = get_auth_manager()
+    operator = manager.is_authorized_connection(method="PUT", user=user)
+    return operator, operator or manager.is_authorized_dag(method="PUT", user=user)
+
+
+def principal(request: Request, user: GetUserDep) -> Principal:
+    operator, may_write = _airflow_rights(user)
+    name = user.get_name()
+    with session_scope(engine_of(request)) as s:
+        roles = dict(
+            s.execute(select(UserGroup.group_name, UserGroup.role).where(UserGroup.username == name)).all()
+        )
+    return Principal(username=name, site_operator=operator, may_write=may_write, roles=roles)
+
+
+Who = Annotated[Principal, Depends(principal)]
+
+
+def visible_groups(request: Request, who: Principal) -> list[str]:
+    with session_scope(engine_of(request)) as s:
+        names = list(s.scalars(select(Group.name).order_by(Group.name)))
+    return [g for g in names if who.can_view(g)]
+
+
+def require_view(who: Principal, group: str) -> None:
+    if not who.can_view(group):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you have no access to group '{group}'")
+
+
+def require_edit(who: Principal, group: str) -> None:
+    require_view(who, group)
+    if not who.can_edit(group):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may view group '{group}' but not change it")
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    from airflow.configuration import conf
+
+    return URLSafeTimedSerializer(conf.get("api", "secret_key"), salt="cloudscheduler-form")
+
+
+def csrf_token(who: Principal) -> str:
+    return _serializer().dumps(who.username)
+
+
+async def checked_form(request: Request, who: Who) -> FormData:
+    """The posted form, once its CSRF token and origin are verified (403 otherwise)."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form post refused")
+    form = await request.form()
+    try:
+        signed_for = _serializer().loads(str(form.get(CSRF_FIELD, "")), max_age=CSRF_MAX_AGE_S)
+    except BadSignature:
+        signed_for = None
+    if signed_for != who.username:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "the form has expired or was not ours: reload the page"
+        )
+    return form
+
+
+PostedForm = Annotated[FormData, Depends(checked_form)]

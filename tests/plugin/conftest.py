@@ -1,0 +1,114 @@
+"""HTTP tests of the plugin: the real app from ``create_app()`` on a test store, behind Airflow's real
+authentication. Tokens are real JWTs signed by Airflow's SimpleAuthManager and checked by Airflow's own
+``get_user`` dependency; the one stub is the revoked-token lookup, a query on Airflow's metadata
+database that these tests do not create (a set stands in for it, so revocation is tested too).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.config.builders import demo_doc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
+
+REVOKED: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def auth_manager():
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.models.revoked_token import RevokedToken
+
+    manager = create_auth_manager()
+    manager.init()
+    original = RevokedToken.is_revoked
+    RevokedToken.is_revoked = classmethod(lambda cls, jti, session=None: jti in REVOKED)
+    yield manager
+    RevokedToken.is_revoked = original
+
+
+def token_for(manager, username: str, role: str | None) -> str:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return manager.generate_jwt(SimpleAuthManagerUser(username=username, role=role))
+
+
+def demo_users_doc() -> dict:
+    """The demo configuration plus users covering every combination the tests need."""
+    doc = demo_doc()
+    doc["users"] = {
+        "alice": {"atlas": "editor"},  # edits atlas, cannot see belle2
+        "bob": {"belle2": "viewer"},  # reads belle2 only
+        "carol": {"atlas": "editor"},  # editor in our table, but a read-only Airflow role (see tests)
+    }
+    return doc
+
+
+@pytest.fixture
+def store(store_engine):
+    from include.config import apply_config, parse_document
+    from include.store.db import session_scope
+
+    with session_scope(store_engine) as s:
+        apply_config(s, parse_document(demo_users_doc()), actor="test-setup")
+    return store_engine
+
+
+@pytest.fixture
+def app(store, auth_manager):
+    from cloudscheduler.app import create_app
+
+    return create_app(engine=store)
+
+
+class Client:
+    """A TestClient logged in as one user (Bearer header or the UI's cookie)."""
+
+    def __init__(self, app, token: str | None, cookie: bool = False):
+        self.http = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        if token and cookie:
+            self.http.cookies.set("_token", token)
+        elif token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+        self.http.headers["Accept"] = "text/html"
+
+    def get(self, path: str, **kw):
+        return self.http.get(path, **kw)
+
+    def csrf(self, page: str = "/status") -> str:
+        html = self.get(page).text
+        match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+    def post(self, path: str, data: dict | list, page: str = "/status", **kw):
+        """A form post carrying a CSRF token taken from ``page`` as a browser would."""
+        items = list(data.items()) if isinstance(data, dict) else list(data)
+        items.append(("csrf", self.csrf(page)))
+        body = "&".join(f"{_q(k)}={_q(v)}" for k, v in items)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **kw.pop("headers", {})}
+        return self.http.post(path, content=body, headers=headers, **kw)
+
+
+def _q(value) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(str(value))
+
+
+@pytest.fixture
+def login(app, auth_manager) -> Iterator:
+    """``login("alice", "user")`` -> a Client with a real JWT; role is the Airflow role."""
+
+    def make(username: str, role: str | None = "user", cookie: bool = False) -> Client:
+        return Client(app, token_for(auth_manager, username, role), cookie=cookie)
+
+    yield make
+    REVOKED.clear()
