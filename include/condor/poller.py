@@ -1,0 +1,213 @@
+"""The pool poller: one pool's snapshot (jobs per schedd, slots from the collector) into the store.
+
+Invariants:
+- All network calls happen before the write; the write is one transaction, so readers see jobs and
+  machines of the same poll, and a failing write changes nothing.
+- A part (``collector``, or ``schedd:<name>``) that failed keeps its previous rows and is marked not ok
+  in ``poll_status`` (``condor/<group>/<part>`` for every group the pool serves); it never reads as
+  "no jobs" or "no machines". Rows go away only when a successful listing no longer has them.
+- Only changed rows are written (the original's md5 inventory, done by comparing rows).
+- A job counts for a group (``jobs.group_name``) only when its Requirements name the group, the group
+  polls that schedd and admits the owner; otherwise it is foreign (None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+
+from include.condor.records import JobRecord, MachineRecord, Pool, PoolError, PoolSpec, ScheddJobs
+from include.store.db import session_scope
+
+CHUNK = 500
+
+
+@dataclass
+class PollReport:
+    pool: str
+    ok: list[str] = field(default_factory=list)  # parts polled
+    stale: dict[str, str] = field(default_factory=dict)  # part -> error
+    written: int = 0  # rows inserted or replaced
+    deleted: int = 0
+
+
+def poll_pool(engine, spec: PoolSpec, adapter: Pool, now: datetime) -> PollReport:
+    """Poll ``adapter`` and write its snapshot of ``spec``'s pool at ``now``."""
+    machines: list[MachineRecord] | None = None
+    schedds: Sequence[ScheddJobs] | None = None
+    report = PollReport(spec.key)
+    try:
+        machines = adapter.machines()
+    except PoolError as e:
+        report.stale["collector"] = str(e)
+    try:
+        schedds = adapter.jobs()
+    except PoolError as e:
+        report.stale["schedd:*"] = str(e)
+    with session_scope(engine) as s:
+        _lock(s, spec, now)
+        if machines is not None:
+            report.ok.append("collector")
+            _count(report, _sync(s, _table("machines"), "name", {"pool": spec.key}, machines))
+        vm_of = _vm_ids(s, spec.key, machines)
+        if schedds is not None:
+            _write_jobs(s, spec, schedds, vm_of, report)
+        _write_status(s, spec, report, now, listed=None if schedds is None else [j.schedd for j in schedds])
+    return report
+
+
+def _write_jobs(s, spec: PoolSpec, schedds: Sequence[ScheddJobs], vm_of: dict, report: PollReport) -> None:
+    listed = {j.schedd for j in schedds}
+    for part in schedds:
+        if not part.ok:
+            report.stale[f"schedd:{part.schedd}"] = str(part.error)
+            continue
+        report.ok.append(f"schedd:{part.schedd}")
+        rows = [_classify(spec, job, vm_of) for job in part.jobs]
+        _count(
+            report, _sync(s, _table("jobs"), "global_job_id", {"pool": spec.key, "schedd": part.schedd}, rows)
+        )
+    jobs = _table("jobs")
+    gone = delete(jobs).where(jobs.c.pool == spec.key, jobs.c.schedd.not_in(listed))
+    report.deleted += s.execute(gone).rowcount or 0  # schedds no longer in the pool (or the config)
+
+
+def _classify(spec: PoolSpec, job: JobRecord, vm_of: dict) -> JobRecord:
+    group = next((g for g in spec.groups if g.name == job.group_name), None)
+    mine = group is not None and group.serves(job.schedd) and group.admits(job.owner)
+    return job._replace(group_name=job.group_name if mine else None, vm_id=vm_of.get(job.global_job_id))
+
+
+def _vm_ids(s, pool: str, machines: list[MachineRecord] | None) -> dict[str, str]:
+    """GlobalJobId -> the VM running it, from this poll's slots (or the stored ones when stale)."""
+    if machines is None:
+        m = _table("machines")
+        pairs: Iterable = s.execute(select(m.c.global_job_id, m.c.vm_id).where(m.c.pool == pool))
+    else:
+        pairs = ((r.global_job_id, r.vm_id) for r in machines)
+    return {gid: vm for gid, vm in pairs if gid and vm}
+
+
+def _sync(s, table, key: str, scope: dict, rows: Sequence) -> tuple[int, int]:
+    """Make the rows of ``table`` within ``scope`` equal ``rows``, writing only what differs.
+    Returns (rows written, rows deleted)."""
+    where = [table.c[c] == v for c, v in scope.items()]
+    fields = rows[0]._fields if rows else None
+    existing: dict = {}
+    if fields:
+        cols = [table.c[f] for f in fields]
+        existing = {r._mapping[key]: tuple(r) for r in s.execute(select(*cols).where(*where))}
+    else:
+        existing = {k: None for k in s.scalars(select(table.c[key]).where(*where))}
+    new = {getattr(r, key): r for r in rows}
+    changed = [r for k, r in new.items() if existing.get(k) != tuple(r)]
+    doomed = (existing.keys() - new.keys()) | {
+        getattr(r, key) for r in changed if getattr(r, key) in existing
+    }
+    if len(doomed) > len(existing) // 2:
+        s.execute(delete(table).where(*where))  # mostly new: one statement beats many
+        changed, deleted = list(new.values()), len(existing)
+    else:
+        keys = sorted(doomed)
+        for i in range(0, len(keys), CHUNK):
+            s.execute(delete(table).where(*where, table.c[key].in_(keys[i : i + CHUNK])))
+        deleted = len(keys)
+    if changed:
+        s.execute(insert(table), [r._asdict() for r in changed])
+    return len(changed), deleted
+
+
+def _count(report: PollReport, counts: tuple[int, int]) -> None:
+    report.written += counts[0]
+    report.deleted += counts[1]
+
+
+def _table(name: str):
+    from include.store.models import Base
+
+    return Base.metadata.tables[name]
+
+
+def _source(group: str, part: str) -> str:
+    return f"condor/{group}/{part}"
+
+
+def _lock(s, spec: PoolSpec, now: datetime) -> None:
+    """Stamp the attempt on the pool's first collector source: the row (PostgreSQL) or database (SQLite)
+    write lock keeps two polls of one pool from interleaving their writes."""
+    from include.store.models import PollStatus
+
+    group = spec.groups[0].name
+    values = {"source": _source(group, "collector"), "kind": "condor", "group_name": group,
+              "last_attempt": now, "ok": False, "consecutive_failures": 0}  # fmt: skip
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    stmt = upsert(PollStatus).values(**values)
+    s.execute(stmt.on_conflict_do_update(index_elements=["source"], set_={"last_attempt": now}))
+
+
+def _write_status(s, spec: PoolSpec, report: PollReport, now: datetime, listed: list[str] | None) -> None:
+    from include.store.models import PollStatus
+
+    for g in spec.groups:
+        rows = {
+            r.source: r
+            for r in s.scalars(select(PollStatus).where(PollStatus.source.like(_source(g.name, "%"))))
+        }
+        parts = {"collector"} | {p for p in report.ok + list(report.stale) if p.startswith("schedd:")}
+        if listed is None:  # the schedds could not be listed: every one we knew is stale too
+            parts |= {src.split("/", 2)[2] for src in rows if "/schedd:" in src}
+        for part in sorted(parts):
+            if part.startswith("schedd:") and part != "schedd:*" and not g.serves(part[7:]):
+                continue
+            row = rows.pop(_source(g.name, part), None) or PollStatus(
+                source=_source(g.name, part), kind="condor"
+            )
+            error = report.stale.get(part) or (
+                report.stale.get("schedd:*") if part.startswith("schedd:") else None
+            )
+            _mark(s, row, g.name, now, error)
+        if listed is not None:  # sources of schedds no longer polled leave with their rows
+            for src, row in rows.items():
+                if "/schedd:" in src:
+                    s.delete(row)
+
+
+def _mark(s, row, group: str, now: datetime, error: str | None) -> None:
+    row.group_name, row.last_attempt = group, now
+    if error is None:
+        row.ok, row.last_success, row.consecutive_failures, row.error = True, now, 0, None
+    else:
+        row.ok, row.error = False, error
+        row.consecutive_failures = (row.consecutive_failures or 0) + 1
+    s.add(row)
+
+
+def current_specs(engine) -> list[PoolSpec]:
+    """The pools of the configured groups, with this deployment's id."""
+    from include.condor.pools import pool_specs
+    from include.config.settings import load_settings
+
+    with session_scope(engine) as s:
+        return pool_specs(s, load_settings(s)["deployment_id"])
+
+
+def poll_one(engine, spec: PoolSpec, now: datetime) -> PollReport:
+    """Advance a simulated pool to ``now`` (a real one advances by itself), then poll it."""
+    from include.condor.pools import SIMULATED, make_pool
+
+    if spec.kind == SIMULATED:
+        from include.condor.negotiator import advance
+
+        advance(engine, spec.key, now)
+    return poll_pool(engine, spec, make_pool(spec, engine, now), now)
+
+
+def poll_all(engine, now: datetime) -> list[PollReport]:
+    """Every pool, one after the other (the DAG may instead map ``poll_one`` over ``current_specs``)."""
+    return [poll_one(engine, spec, now) for spec in current_specs(engine)]

@@ -1,0 +1,229 @@
+"""The simulated pool: the same protocol as the real one, over the queue and startds in our store.
+
+Its jobs and slots are turned into real ClassAds and normalised by the same code as a real pool's, so
+the poller cannot tell them apart. Time moves only in :func:`include.condor.negotiator.advance`; this
+module submits jobs, answers queries, takes retire and invalidate commands, and injects outages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+
+from include.condor.classads import RUNNING, job_record, machine_record
+from include.condor.constraints import identical
+from include.condor.records import (
+    MachineNotFound,
+    MachineRecord,
+    PoolSpec,
+    PoolUnreachable,
+    RetireHow,
+    RetireResult,
+    ScheddJobs,
+)
+from include.store.db import session_scope
+
+DEFAULT_SCHEDD = "sim-schedd"
+UID_DOMAIN = "sim.cloudscheduler"
+MACHINE_BASICS = {"Arch": "X86_64", "OpSys": "LINUX", "HasFileTransfer": True}
+# What condor_submit adds to every job's Requirements, after the user's own clauses.
+SUBMIT_REQUIREMENTS = (
+    '(TARGET.Arch == "X86_64") && (TARGET.OpSys == "LINUX") && (TARGET.Disk >= RequestDisk) && '
+    "(TARGET.Memory >= RequestMemory) && (TARGET.Cpus >= RequestCpus)"
+)
+
+
+def global_job_id(job) -> str:
+    return f"{job.schedd}#{job.cluster_id}.{job.proc_id}#{int(job.q_date.timestamp())}"
+
+
+def job_ad(job):
+    """The schedd's ad of a simulated job (a real ClassAd; Requirements a real expression)."""
+    import classad2
+
+    ad = classad2.ClassAd({
+        **(job.attrs or {}), "GlobalJobId": global_job_id(job), "ClusterId": job.cluster_id,
+        "ProcId": job.proc_id, "JobStatus": job.status, "JobUniverse": 5, "Owner": job.owner,
+        "User": f"{job.owner}@{UID_DOMAIN}", "RequestCpus": job.request_cpus,
+        "RequestMemory": job.request_memory_mb, "RequestDisk": job.request_disk_kb,
+        "QDate": int(job.q_date.timestamp()), "EnteredCurrentStatus": int(job.entered_status_at.timestamp()),
+    })  # fmt: skip
+    ad["Requirements"] = classad2.ExprTree(job.requirements)
+    if job.status == RUNNING and job.machine:
+        ad["RemoteHost"] = f"slot1_{job.slot_id}@{job.machine}"
+    if job.hold_reason:
+        ad["HoldReason"] = job.hold_reason
+    return ad
+
+
+def slot_ads(startd, running: Sequence) -> list:
+    """The partitionable slot of a startd (its free resources) and one dynamic slot per running job."""
+    import classad2
+
+    used_cpus = sum(j.request_cpus for j in running)
+    used_mem = sum(j.request_memory_mb for j in running)
+    draining = startd.retire_requested_at is not None
+    drain_how = draining and startd.retire_how == RetireHow.DRAIN
+    common = {**MACHINE_BASICS, **(startd.attrs or {}), "Machine": startd.machine}
+    ads = [classad2.ClassAd({
+        **common, "Name": f"slot1@{startd.machine}", "SlotType": "Partitionable",
+        "State": "Drained" if drain_how else "Unclaimed", "Activity": "Retiring" if drain_how else "Idle",
+        "Cpus": startd.cores - used_cpus, "Memory": startd.memory_mb - used_mem,
+        "Disk": startd.disk_kb - sum(j.request_disk_kb for j in running), "TotalSlotCpus": startd.cores,
+        "TotalSlotMemory": startd.memory_mb, "EnteredCurrentState": int(startd.state_changed_at.timestamp()),
+        "Draining": drain_how,
+    })]  # fmt: skip
+    for j in running:
+        ads.append(classad2.ClassAd({
+            **common, "Name": f"slot1_{j.slot_id}@{startd.machine}", "SlotType": "Dynamic", "State": "Claimed",
+            "Activity": "Retiring" if draining else "Busy", "Cpus": j.request_cpus,
+            "Memory": j.request_memory_mb, "TotalSlotCpus": j.request_cpus,
+            "TotalSlotMemory": j.request_memory_mb, "EnteredCurrentState": int(j.started_at.timestamp()),
+            "RemoteOwner": f"{j.owner}@{UID_DOMAIN}", "GlobalJobId": global_job_id(j),
+        }))  # fmt: skip
+    return ads
+
+
+class SimulatedPool:
+    """One simulated pool; ``now`` is its clock for retire and forget (a task's logical time)."""
+
+    def __init__(self, spec: PoolSpec, engine, now: datetime):
+        self.spec, self.engine, self.now = spec, engine, now
+
+    def _down(self, session) -> set[str]:
+        from include.store.models import SimPool
+
+        row = session.get(SimPool, self.spec.key)
+        return set(row.down or ()) if row else set()
+
+    def _unreachable(self, part: str) -> PoolUnreachable:
+        return PoolUnreachable(self.spec.key, part, "connection refused (simulated outage)")
+
+    def jobs(self) -> list[ScheddJobs]:
+        from include.store.models import SimJob
+
+        with session_scope(self.engine) as s:
+            down = self._down(s)
+            rows = list(s.scalars(select(SimJob).where(SimJob.pool == self.spec.key)))
+        names = self.spec.schedds
+        if not names:
+            if "collector" in down:  # the schedds are located through the collector
+                raise self._unreachable("collector")
+            names = tuple(sorted({DEFAULT_SCHEDD, *(j.schedd for j in rows)}))
+        defaults = self.spec.defaults
+        out = []
+        for name in names:
+            if f"schedd:{name}" in down:
+                out.append(ScheddJobs(name, error=self._unreachable(f"schedd:{name}")))
+                continue
+            records = [job_record(job_ad(j), pool=self.spec.key, schedd=name, defaults=defaults)
+                       for j in rows if j.schedd == name]  # fmt: skip
+            out.append(ScheddJobs(name, [r for r in records if r]))
+        return out
+
+    def machines(self) -> list[MachineRecord]:
+        from include.store.models import SimJob, SimStartd
+
+        with session_scope(self.engine) as s:
+            if "collector" in self._down(s):
+                raise self._unreachable("collector")
+            startds = list(s.scalars(select(SimStartd).where(
+                SimStartd.pool == self.spec.key, SimStartd.left_at.is_(None)).order_by(SimStartd.machine)))  # fmt: skip
+            running = list(
+                s.scalars(select(SimJob).where(SimJob.pool == self.spec.key, SimJob.status == RUNNING))
+            )
+        on: dict[str, list] = {}
+        for j in running:
+            on.setdefault(j.machine, []).append(j)
+        out = []
+        for sd in startds:
+            for ad in slot_ads(sd, sorted(on.get(sd.machine, []), key=lambda j: j.slot_id)):
+                out.append(machine_record(ad, pool=self.spec.key, deployment=self.spec.deployment))
+        return out
+
+    def _startd(self, session, machine: str):
+        from include.store.models import SimStartd
+
+        if "collector" in self._down(session):
+            raise self._unreachable("collector")
+        sd = session.get(SimStartd, (self.spec.key, machine))
+        if sd is None or sd.left_at is not None:
+            raise MachineNotFound(self.spec.key, "collector", f"no master or startd ad for {machine}")
+        return sd
+
+    def retire(self, machine: str, how: RetireHow = RetireHow.PEACEFUL) -> RetireResult:
+        """The startd accepts no new job, finishes its running ones, then leaves (at ``advance``)."""
+        with session_scope(self.engine) as s:
+            lock_pool(s, self.spec.key)
+            sd = self._startd(s, machine)
+            if sd.retire_requested_at is None:
+                sd.retire_requested_at, sd.retire_how = self.now, str(how)
+            return RetireResult(machine, RetireHow(sd.retire_how), "simulated")
+
+    def forget(self, machine: str) -> None:
+        """Invalidate the machine's ads: its startd leaves now and a job it ran goes back to idle."""
+        from include.condor.negotiator import evict
+
+        with session_scope(self.engine) as s:
+            lock_pool(s, self.spec.key)
+            try:
+                sd = self._startd(s, machine)
+            except MachineNotFound:
+                return
+            evict(s, sd, self.now, reason="invalidated")
+
+
+def submit_jobs(engine, group: str, count: int, *, now: datetime, cores: int = 1, ram_mb: int = 1000,
+                disk_gb: float = 1.0, duration_s: int = 600, owner: str = "demo", target_alias: str | None = None,
+                attrs: dict | None = None, schedd: str = DEFAULT_SCHEDD, held: bool = False) -> list[str]:  # fmt: skip
+    """Queue ``count`` jobs (one cluster) of ``group`` in its simulated pool; returns their GlobalJobIds.
+
+    The jobs target the group (and alias) through their Requirements, as real users' submit files do;
+    ``attrs`` adds job attributes such as ``VMImage``, ``VMInstanceType``, ``VMKeepAlive``, ``JobPrio``."""
+    from include.condor.pools import SIMULATED, pool_key
+    from include.store.models import Group, SimJob
+
+    if count < 1 or cores < 1 or ram_mb < 1 or duration_s < 0:
+        raise ValueError("count, cores and ram_mb must be positive and duration_s not negative")
+    with session_scope(engine) as s:
+        g = s.get(Group, group)
+        if g is None or g.pool_kind != SIMULATED:
+            raise ValueError(f"group {group!r} has no simulated pool")
+        pool = lock_pool(s, pool_key(g.pool_kind, g.collector))
+        cluster, pool.next_cluster = pool.next_cluster, pool.next_cluster + 1
+        clauses = [identical("TARGET.group_name", group)]
+        if target_alias:
+            clauses.append(identical("TARGET.target_alias", target_alias))
+        requirements = " && ".join(f"({c})" for c in clauses) + " && " + SUBMIT_REQUIREMENTS
+        jobs = [SimJob(
+            pool=pool.name, cluster_id=cluster, proc_id=i, schedd=schedd, owner=owner, status=5 if held else 1,
+            request_cpus=cores, request_memory_mb=ram_mb, request_disk_kb=int(disk_gb * 1024 * 1024),
+            requirements=requirements, attrs=dict(attrs or {}), duration_s=duration_s, q_date=now,
+            entered_status_at=now, hold_reason="submitted on hold" if held else None,
+        ) for i in range(count)]  # fmt: skip
+        s.add_all(jobs)
+        s.flush()
+        return [global_job_id(j) for j in jobs]
+
+
+def lock_pool(session, key: str):
+    """The pool's row, locked for this transaction (created on first use). Serialises every writer of
+    one simulated pool: submits, advances and commands never interleave."""
+    from include.store.models import SimPool
+
+    if session.get(SimPool, key) is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        session.execute(insert(SimPool).values(name=key).on_conflict_do_nothing())  # column defaults apply
+    return session.get(SimPool, key, with_for_update=True, populate_existing=True)
+
+
+def set_outage(engine, key: str, parts: Sequence[str]) -> None:
+    """Inject an outage: ``collector`` and/or ``schedd:<name>`` stop answering until cleared with []."""
+    with session_scope(engine) as s:
+        lock_pool(s, key).down = sorted(set(parts))

@@ -1,0 +1,231 @@
+"""The simulated pool, on SQLite and PostgreSQL: the whole life of a job and of a startd, as seen through
+the poller (the store's ``jobs`` and ``machines`` tables), each call a fresh adapter as in Airflow tasks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from include.condor.negotiator import advance
+from include.condor.poller import current_specs, poll_one
+from include.condor.pools import make_pool
+from include.condor.records import MachineNotFound, RetireHow
+from include.condor.simulated import lock_pool, set_outage, submit_jobs
+from include.store.db import session_scope
+from include.store.models import Job, Machine, PollStatus, SimJob, SimStartd
+from tests.condor.builders import T0, at, delete_vm, group, vm
+
+pytestmark = pytest.mark.usefixtures("store_engine")
+
+
+def poll(engine, now):
+    (spec,) = current_specs(engine)
+    return poll_one(engine, spec, now)
+
+
+def adapter(engine, now):
+    (spec,) = current_specs(engine)
+    return make_pool(spec, engine, now)
+
+
+def jobs(engine) -> dict:
+    with session_scope(engine) as s:
+        return {j.global_job_id.split("#")[1]: j for j in s.scalars(select(Job))}
+
+
+def machines(engine) -> dict:
+    with session_scope(engine) as s:
+        return {m.name: m for m in s.scalars(select(Machine))}
+
+
+def test_life_of_a_job_and_a_startd(store_engine):
+    e = store_engine
+    group(e)
+    submit_jobs(e, "atlas", 2, cores=4, ram_mb=8000, duration_s=600, owner="alice", now=T0,
+                attrs={"VMImage": "cernvm", "VMKeepAlive": 300})  # fmt: skip
+    poll(e, at(1))
+    j = jobs(e)
+    assert sorted(j) == ["1.0", "1.1"] and {x.status for x in j.values()} == {1}
+    assert (j["1.0"].group_name, j["1.0"].cores, j["1.0"].ram_mb, j["1.0"].owner) == (
+        "atlas",
+        4,
+        8000,
+        "alice",
+    )
+    assert (j["1.0"].image, j["1.0"].keep_alive, j["1.0"].q_date) == ("cernvm", 300, T0)
+    assert machines(e) == {}
+
+    vm(e, "vm-1", active_at=at(60))  # booted at +60 s; its startd registers 15 s later
+    poll(e, at(70))
+    assert machines(e) == {}  # booting VMs are not in the pool
+    poll(e, at(80))  # registered at +75, matched at the +80 negotiation cycle
+    m = machines(e)
+    assert sorted(m) == ["slot1@vm-1", "slot1_1@vm-1", "slot1_2@vm-1"]
+    p = m["slot1@vm-1"]
+    assert (p.slot_type, p.vm_id, p.group_name, p.cores, p.memory_mb, p.total_cores) == (
+        "Partitionable",
+        "vm-1",
+        "atlas",
+        0,
+        16000,
+        8,
+    )
+    assert m["slot1_1@vm-1"].state == "Claimed" and m["slot1_1@vm-1"].entered_state_at == at(80)
+    j = jobs(e)
+    assert {x.status for x in j.values()} == {2} and {x.vm_id for x in j.values()} == {"vm-1"}
+    assert {x.remote_host for x in j.values()} == {"slot1_1@vm-1", "slot1_2@vm-1"}
+    assert {x.entered_status_at for x in j.values()} == {at(80)}
+
+    poll(e, at(679))
+    assert {x.status for x in jobs(e).values()} == {2}  # honest run time: not done a second early
+    poll(e, at(700))
+    assert {(x.status, x.entered_status_at) for x in jobs(e).values()} == {(4, at(680))}
+    m = machines(e)
+    assert sorted(m) == ["slot1@vm-1"] and m["slot1@vm-1"].cores == 8  # idle startd
+    assert m["slot1@vm-1"].entered_state_at == at(680)  # age counts from the last slot change
+
+    result = adapter(e, at(710)).retire("vm-1")
+    assert result.sent == RetireHow.PEACEFUL
+    poll(e, at(711))
+    assert machines(e) == {}  # an idle startd leaves at once
+    poll(e, at(2000))
+    assert machines(e) == {}  # and does not come back while its VM still runs
+    with session_scope(e) as s:
+        sd = s.get(SimStartd, ("simulated", "vm-1"))
+        assert (sd.left_at, sd.left_reason) == (at(710), "retired")
+    assert jobs(e) == {}  # completed jobs left the queue after the retention (600 s)
+    with pytest.raises(MachineNotFound):
+        adapter(e, at(2001)).retire("vm-1")
+
+
+def test_busy_startd_finishes_its_job_before_leaving(store_engine):
+    e = store_engine
+    group(e)
+    vm(e, "vm-1", active_at=T0)
+    submit_jobs(e, "atlas", 1, cores=8, ram_mb=1000, duration_s=300, now=T0)
+    poll(e, at(20))  # registered +15, matched +20
+    adapter(e, at(30)).retire("vm-1", RetireHow.DRAIN)
+    submit_jobs(e, "atlas", 1, cores=1, ram_mb=1000, duration_s=60, now=at(31))
+    poll(e, at(100))
+    m = machines(e)
+    assert (
+        m["slot1@vm-1"].retiring and m["slot1_1@vm-1"].retiring and m["slot1_1@vm-1"].activity == "Retiring"
+    )
+    poll(e, at(400))
+    j = jobs(e)
+    assert (j["1.0"].status, j["2.0"].status) == (4, 1)  # the first finished; none started on a retiring VM
+    assert machines(e) == {}
+    with session_scope(e) as s:
+        assert s.get(SimStartd, ("simulated", "vm-1")).left_at == at(320)
+
+
+def test_deleted_vm_evicts_its_job(store_engine):
+    e = store_engine
+    group(e)
+    vm(e, "vm-1", active_at=T0)
+    submit_jobs(e, "atlas", 1, cores=2, duration_s=3600, now=T0)
+    poll(e, at(20))
+    assert jobs(e)["1.0"].status == 2
+    delete_vm(e, "vm-1", at(50))
+    poll(e, at(60))
+    job = jobs(e)["1.0"]
+    assert (job.status, job.entered_status_at, job.vm_id, job.remote_host) == (1, at(50), None, None)
+    assert machines(e) == {}
+    with session_scope(e) as s:
+        assert s.scalars(select(SimJob)).one().evictions == 1
+
+
+def test_requirements_and_resources_are_honoured(store_engine):
+    e = store_engine
+    group(e, "atlas")
+    group(e, "belle2", cloud="melbourne")
+    vm(e, "atlas-west", active_at=T0, alias="ca-west")
+    vm(e, "belle-1", group="belle2", cloud="melbourne", active_at=T0, cores=2, ram_mb=4000)
+    submit_jobs(e, "atlas", 1, cores=1, duration_s=600, target_alias="ca-east", now=T0)  # 1.0: no such alias
+    submit_jobs(e, "atlas", 1, cores=4, duration_s=600, target_alias="ca-west", now=T0)  # 2.0
+    submit_jobs(e, "belle2", 2, cores=2, ram_mb=2000, duration_s=600, now=T0)  # 3.x: only one fits belle-1
+    submit_jobs(e, "atlas", 1, cores=16, duration_s=600, now=T0)  # 4.0: bigger than any VM
+    poll(e, at(40))
+    j = jobs(e)
+    status = {k: (v.status, v.vm_id) for k, v in j.items()}
+    assert status == {"1.0": (1, None), "2.0": (2, "atlas-west"), "3.0": (2, "belle-1"), "3.1": (1, None),
+                      "4.0": (1, None)}  # fmt: skip
+    assert (j["3.0"].group_name, j["2.0"].target_alias) == ("belle2", "ca-west")
+
+
+def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
+    e = store_engine
+    group(e)
+    vm(e, "vm-1", active_at=at(45))
+    vm(e, "vm-2", active_at=at(200), cores=4, ram_mb=16000)
+    for i, dur in enumerate([100, 250, 400, 90]):
+        submit_jobs(e, "atlas", 2, cores=3, ram_mb=4000, duration_s=dur, now=at(10 * i))
+    with session_scope(e) as s:
+        lock_pool(s, "simulated").completed_retention_s = 10**6  # keep completed jobs to compare
+    for t in range(0, 3001, 7):  # a poller every 7 s ...
+        advance(e, "simulated", at(t))
+    with session_scope(e) as s:
+        fine = sorted((j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
+                      for j in s.scalars(select(SimJob)))  # fmt: skip
+        s.query(SimJob).update({"status": 1, "started_at": None, "finished_at": None, "machine": None,
+                                "slot_id": None, "entered_status_at": SimJob.q_date})  # fmt: skip
+        s.query(SimStartd).delete()
+        from include.store.models import SimPool
+
+        s.get(SimPool, "simulated").advanced_at = None
+    advance(e, "simulated", at(0))
+    advance(e, "simulated", at(3000))  # ... or once after a long pause
+    with session_scope(e) as s:
+        coarse = sorted((j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
+                        for j in s.scalars(select(SimJob)))  # fmt: skip
+    assert coarse == fine
+    assert all(j[2] == 4 for j in fine) and len({j[5] for j in fine}) == 2
+
+
+def test_vms_that_never_register_or_fail_never_join(store_engine):
+    e = store_engine
+    group(e)
+    vm(e, "silent", active_at=T0, never_register=True)
+    vm(e, "broken", active_at=T0, fault="Instance failed to spawn")
+    poll(e, at(100))
+    assert machines(e) == {}
+
+
+def test_outages_make_parts_stale_and_keep_rows(store_engine):
+    e = store_engine
+    group(e)
+    vm(e, "vm-1", active_at=T0)
+    submit_jobs(e, "atlas", 1, duration_s=3600, now=T0)
+    poll(e, at(20))
+    before_jobs, before_machines = jobs(e), machines(e)
+    set_outage(e, "simulated", ["collector"])
+    report = poll(e, at(40))
+    assert set(report.stale) == {"collector", "schedd:*"}  # schedds are located through the collector
+    assert machines(e).keys() == before_machines.keys() and jobs(e).keys() == before_jobs.keys()
+    with session_scope(e) as s:
+        status = {
+            p.source: (p.ok, p.consecutive_failures, p.last_success) for p in s.scalars(select(PollStatus))
+        }
+    assert status["condor/atlas/collector"] == (False, 1, at(20))
+    assert status["condor/atlas/schedd:sim-schedd"] == (False, 1, at(20))
+    with pytest.raises(Exception, match="simulated outage"):
+        adapter(e, at(41)).retire("vm-1")
+    set_outage(e, "simulated", [])
+    poll(e, at(60))
+    with session_scope(e) as s:
+        status = {p.source: p.ok for p in s.scalars(select(PollStatus))}
+    assert status == {"condor/atlas/collector": True, "condor/atlas/schedd:sim-schedd": True}
+
+
+def test_submit_validates(store_engine):
+    e = store_engine
+    group(e, "real", kind="htcondor", collector="cm.example.org")
+    with pytest.raises(ValueError, match="no simulated pool"):
+        submit_jobs(e, "real", 1, now=T0)
+    with pytest.raises(ValueError, match="no simulated pool"):
+        submit_jobs(e, "nosuch", 1, now=T0)
+    group(e, "atlas")
+    with pytest.raises(ValueError, match="positive"):
+        submit_jobs(e, "atlas", 0, now=T0)
+    held = submit_jobs(e, "atlas", 1, held=True, now=T0)
+    assert held == [f"sim-schedd#1.0#{int(T0.timestamp())}"]
