@@ -26,6 +26,9 @@ class PoolError(Exception):
         super().__init__(f"pool {pool} {part}: {message}")
         self.pool, self.part, self.message = pool, part, message
 
+    def __reduce__(self):  # crosses process boundaries (parallel schedd queries) intact
+        return type(self), (self.pool, self.part, self.message)
+
 
 class PoolUnreachable(PoolError):
     """A collector or schedd did not answer (refused, timed out, failed to authenticate).
