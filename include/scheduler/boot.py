@@ -1,0 +1,177 @@
+"""Boot allocation: unmet demand to clouds, under every limit, one boot action per cloud per cycle.
+
+Shapes go in order (highest job priority, then the least covered by VMs already coming, then the
+oldest). Each shape walks its eligible clouds by priority tier (lower value first); inside a tier
+each next VM goes to the cloud with the fewest VMs of the group (then by name), so equal clouds fill
+evenly. A cloud's room is the least of: its cycle cap (minus what this plan already gives it), the
+new-VM throttle of its endpoint, and every limit term (``limits.Ledger``). A shape may join a cloud's
+boot action only if it needs exactly the same VM (flavor, image, alias, keep-alive, network, user data).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from include.scheduler.candidates import REASONS, Options, jobs_per_vm
+from include.scheduler.demand import Shape, choice_for
+from include.scheduler.limits import Ledger, room
+from include.scheduler.model import CloudConfig, GroupConfig
+from include.scheduler.policy import Policy
+from include.scheduler.reasons import SkipReason as S
+
+
+@dataclass
+class Draft:
+    """A boot action being assembled for one cloud."""
+
+    cloud: CloudConfig
+    spec: tuple  # (flavor, image, alias, keep_alive, network, user_data)
+    per_vm: dict[str, int]
+    flavor_cores: int
+    flavor_ram: int
+    count: int = 0
+    owners: set[str] = field(default_factory=set)
+    serves: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Offer:
+    options: Options
+    draft: Draft
+    vms: int  # VMs the cloud can still take
+    jobs_per_vm: int
+    limit: S  # what stops it at ``vms``
+
+
+@dataclass
+class Allocator:
+    policy: Policy
+    ledger: Ledger
+    group_vms: Counter  # (group, cloud) -> VMs the group has there (for even spreading)
+    drafts: dict[tuple[str, str], Draft] = field(default_factory=dict)
+    _terms: dict[tuple[str, str], tuple[int, list]] = field(default_factory=dict)
+
+    def terms(self, cloud: CloudConfig) -> list:
+        """The cloud's limit terms, recomputed only after a booking at its endpoint."""
+        version = self.ledger.version[cloud.endpoint_key]
+        cached = self._terms.get(cloud.key)
+        if cached is None or cached[0] != version:
+            cached = (version, self.ledger.terms(cloud))
+            self._terms[cloud.key] = cached
+        return cached[1]
+
+    def serve(
+        self, s: Shape, unmet: int, group: GroupConfig, opts: list[Options], pos: int
+    ) -> tuple[int, dict[str, S]]:
+        """Book VMs for up to ``unmet`` jobs of shape ``s`` (row ``pos`` of each Options); returns the
+        jobs still unmet and, per eligible cloud that did not cover them, why it stopped giving."""
+        blocked: dict[str, S] = {}
+        for tier in _tiers([o for o in opts if o.codes[pos] == 0]):
+            offers = []
+            for o in tier:
+                offer, why = self._offer(s, group, o, pos)
+                if offer is None:
+                    blocked[o.cloud.name] = why
+                else:
+                    offers.append(offer)
+            unmet = self._fill(s, offers, unmet)
+            if unmet <= 0:
+                break
+            for offer in offers:  # still unmet: every cloud of the tier has given all it could
+                blocked[offer.options.cloud.name] = offer.limit
+        return max(unmet, 0), blocked
+
+    def _offer(self, s: Shape, group: GroupConfig, o: Options, pos: int) -> tuple[Offer | None, S]:
+        cloud, flavor = o.cloud, o.flavors[pos]
+        network = (
+            (choice_for(s.network, cloud.name) if s.network else None) or cloud.vm.network or group.vm.network
+        )
+        spec = (flavor.name, o.image[pos], s.alias, s.keep_alive, network, s.user_data)
+        draft = self.drafts.get(cloud.key)
+        if draft is not None and draft.spec != spec:
+            return None, S.CYCLE_CAP
+        cap = (
+            cloud.max_boot_per_cycle
+            if cloud.max_boot_per_cycle is not None
+            else self.policy.max_boot_per_cycle
+        )
+        cap -= draft.count if draft else 0
+        volume = cloud.boot_volume.size_gb(flavor.cores) if cloud.boot_volume else 0
+        per_vm = {
+            "cores": flavor.cores,
+            "ram_mb": flavor.ram_mb,
+            "vms": 1,
+            "volumes": 1 if volume else 0,
+            "volume_gb": volume,
+        }
+        throttle = self.policy.new_vms_throttle - self.ledger.new_vms[cloud.endpoint_key]
+        fits, term = room(self.terms(cloud), per_vm)
+        n = min(cap, throttle, fits)
+        why = S.CYCLE_CAP if n == cap else S.NEW_VMS_THROTTLE if n == throttle else term.reason
+        if n <= 0:
+            return None, why
+        draft = draft or Draft(cloud, spec, per_vm, flavor.cores, flavor.ram_mb)
+        return Offer(o, draft, n, jobs_per_vm(flavor, volume or flavor.total_disk_gb, s), why), why
+
+    def _fill(self, s: Shape, offers: list[Offer], unmet: int) -> int:
+        """Water-fill: one VM at a time to the offer whose cloud has the fewest VMs of the group."""
+        given, jobs = [0] * len(offers), [0] * len(offers)
+        while unmet > 0:
+            open_ = [i for i, offer in enumerate(offers) if given[i] < offer.vms]
+            if not open_:
+                break
+            i = min(
+                open_,
+                key=lambda k: (
+                    self.group_vms[offers[k].options.cloud.key] + given[k],
+                    offers[k].options.cloud.name,
+                ),
+            )
+            given[i] += 1
+            jobs[i] += min(offers[i].jobs_per_vm, unmet)
+            unmet -= offers[i].jobs_per_vm
+        for offer, count, held in zip(offers, given, jobs, strict=True):
+            if count:
+                self._book(offer.options.cloud, offer.draft, count, held, s)
+        return unmet
+
+    def _book(self, cloud: CloudConfig, draft: Draft, count: int, jobs: int, s: Shape) -> None:
+        self.drafts[cloud.key] = draft
+        draft.count += count
+        draft.owners.update(s.owners)
+        draft.serves[s.key] = draft.serves.get(s.key, 0) + jobs
+        self.group_vms[cloud.key] += count
+        self.ledger.book(cloud, count, draft.flavor_cores, draft.flavor_ram, draft.per_vm["volume_gb"])
+
+
+def _tiers(opts: list[Options]) -> list[list[Options]]:
+    """Options (already in (priority, name) order) cut into runs of equal priority."""
+    return [list(run) for _, run in groupby(opts, key=lambda o: o.cloud.priority)]
+
+
+def unserved_skip(s: Shape, unmet: int, opts: list[Options], pos: int, blocked: dict[str, S]) -> tuple:
+    """(reason, cloud, detail) for the jobs of ``s`` left unmet: the first blocked eligible cloud in
+    priority order, else the first cloud whose reason is not "not in alias"; detail lists them all."""
+    by_cloud: list[tuple[str, S]] = []
+    for o in opts:  # in (priority, name) order
+        code = o.codes[pos]
+        by_cloud.append(
+            (o.cloud.name, blocked.get(o.cloud.name, S.CYCLE_CAP) if code == 0 else REASONS[code])
+        )
+    primary = next(((c, r) for c, r in by_cloud if c in blocked), None) or next(
+        ((c, r) for c, r in by_cloud if r != S.NOT_IN_ALIAS), by_cloud[0]
+    )
+    return primary[1], primary[0], _detail(by_cloud)
+
+
+def _detail(by_cloud: list[tuple[str, S]]) -> str:
+    groups: dict[S, list[str]] = {}
+    for cloud, reason in by_cloud:
+        groups.setdefault(reason, []).append(cloud)
+    parts = [
+        f"{r.value}: {', '.join(cs[:5])}{f' (+{len(cs) - 5})' if len(cs) > 5 else ''}"
+        for r, cs in groups.items()
+    ]
+    return "; ".join(parts)

@@ -1,0 +1,214 @@
+"""Which clouds can serve each demand shape, with which flavor and image: the static checks of F4,
+vectorised per cloud over the shapes of a group (numpy over shapes x flavors, Python only per distinct
+VMImage / VMInstanceType string).
+
+Checks, first failure wins: cloud stale, disabled, credential expiring, paused, the job's alias (exact
+match), whole-cloud back-off, image (the job's VMImage for this cloud or its default entry, else the
+cloud's, else the group's; it must be on the cloud), flavor (the job's VMInstanceType for this cloud,
+else the cloud's or group's default flavor, else the smallest fitting one: not excluded, fits cores,
+RAM, disk + ephemeral (or the boot volume) and swap, priced within VMMaximumPrice, not backed off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from include.scheduler.demand import Shape, choice_for
+from include.scheduler.model import Backoff, CloudConfig, Flavor, GroupConfig
+from include.scheduler.reasons import SkipReason as S
+
+REASONS: tuple[S | None, ...] = (
+    None, S.CLOUD_STALE, S.CLOUD_DISABLED, S.CREDENTIAL_EXPIRING, S.CLOUD_PAUSED, S.NOT_IN_ALIAS,
+    S.BACKOFF, S.BOOT_DISABLED, S.IMAGE_MISSING, S.FLAVOR_MISSING, S.FLAVOR_EXCLUDED, S.NO_FLAVOR_FITS,
+    S.PRICE_TOO_HIGH,
+)  # fmt: skip
+CODE = {r: i for i, r in enumerate(REASONS)}
+
+
+@dataclass
+class Catalog:
+    """A cloud's flavors, smallest first, with what the checks need as arrays."""
+
+    flavors: list[Flavor]
+    index: dict[str, int]
+    cores: np.ndarray
+    ram: np.ndarray
+    disk: np.ndarray
+    swap: np.ndarray
+    price: np.ndarray  # what a VM costs here: the spot bid, else the flavor's price; NaN = unknown
+    excluded: np.ndarray
+    backoff: np.ndarray  # reason code per flavor, 0 = none
+
+
+@dataclass
+class Options:
+    """For one cloud and the shapes of its group: reason code per shape (0 = can boot), flavor index
+    into ``catalog.flavors`` and image name."""
+
+    cloud: CloudConfig
+    catalog: Catalog
+    code: np.ndarray
+    flavor: np.ndarray
+    image: list[str | None]
+
+    def __post_init__(self) -> None:  # plain lists: the allocator reads them one shape at a time
+        self.codes: list[int] = self.code.tolist()
+        self.flavors: list[Flavor | None] = [self.catalog.flavors[i] if i >= 0 else None for i in self.flavor]
+
+
+def catalog(cloud: CloudConfig, backoffs: dict[tuple[str, str, str], Backoff], now: datetime) -> Catalog:
+    flavors = sorted(cloud.flavors, key=lambda f: (f.cores, f.ram_mb, f.total_disk_gb, f.swap_gb, f.name))
+    vol = cloud.boot_volume
+    disk = [vol.size_gb(f.cores) if vol else f.total_disk_gb for f in flavors]
+    spot = cloud.spot_price if cloud.spot_price > 0 else None
+    price = [spot if spot is not None else (np.nan if f.price is None else f.price) for f in flavors]
+    back = [backoff_code(backoffs.get((cloud.group, cloud.name, f.name)), now) for f in flavors]
+    return Catalog(
+        flavors,
+        {f.name: i for i, f in enumerate(flavors)},
+        np.array([f.cores for f in flavors], dtype=np.int64),
+        np.array([f.ram_mb for f in flavors], dtype=np.int64),
+        np.array(disk, dtype=float),
+        np.array([f.swap_gb for f in flavors], dtype=float),
+        np.array(price, dtype=float),
+        np.array([f.name in cloud.flavor_exclusions for f in flavors], dtype=bool),
+        np.array(back, dtype=np.int64),
+    )
+
+
+def backoff_code(b: Backoff | None, now: datetime) -> int:
+    if b is None:
+        return 0
+    if b.disabled:
+        return CODE[S.BOOT_DISABLED]
+    return CODE[S.BACKOFF] if b.until is not None and b.until > now else 0
+
+
+def cloud_code(cloud: CloudConfig, backoffs: dict, now: datetime, expiry_days: int) -> int:
+    """The reason the whole cloud cannot boot now (0 = it can)."""
+    if cloud.stale:
+        return CODE[S.CLOUD_STALE]
+    if not cloud.enabled:
+        return CODE[S.CLOUD_DISABLED]
+    if cloud.credential_expiry is not None and cloud.credential_expiry <= now + timedelta(days=expiry_days):
+        return CODE[S.CREDENTIAL_EXPIRING]
+    if cloud.paused:
+        return CODE[S.CLOUD_PAUSED]
+    return -1  # checked per shape: whole-cloud back-off comes after the alias
+
+
+class ShapeArrays:
+    """The shapes of one group as arrays, with their distinct request strings factorised."""
+
+    def __init__(self, shapes: list[Shape]) -> None:
+        self.shapes = shapes
+        self.cores = np.array([s.cores for s in shapes], dtype=np.int64)
+        self.ram = np.array([s.ram_mb for s in shapes], dtype=np.int64)
+        self.disk = np.array([s.disk_gb for s in shapes], dtype=float)
+        self.swap = np.array([s.swap_gb for s in shapes], dtype=float)
+        self.max_price = np.array(
+            [np.nan if s.max_price is None else s.max_price for s in shapes], dtype=float
+        )
+        self.alias, self.aliases = pd.factorize(pd.Series([s.alias for s in shapes], dtype=object))
+        self.img, self.imgs = pd.factorize(pd.Series([s.image for s in shapes], dtype=object))
+        self.typ, self.typs = pd.factorize(pd.Series([s.instance_type for s in shapes], dtype=object))
+
+
+def options(
+    cloud: CloudConfig,
+    group: GroupConfig,
+    sa: ShapeArrays,
+    cat: Catalog,
+    backoffs: dict[tuple[str, str, str], Backoff],
+    now: datetime,
+    expiry_days: int,
+) -> Options:
+    n = len(sa.shapes)
+    code, flavor, images = np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), [None] * n
+    whole = cloud_code(cloud, backoffs, now, expiry_days)
+    if whole > 0:
+        return Options(cloud, cat, np.full(n, whole, dtype=np.int64), flavor, images)
+    in_alias = np.array([a in cloud.aliases for a in sa.aliases] + [True], dtype=bool)
+    _first(code, ~in_alias[sa.alias], S.NOT_IN_ALIAS)  # index -1 (no alias) reads the trailing True
+    _first(code, np.full(n, True), REASONS[backoff_code(backoffs.get((cloud.group, cloud.name, "")), now)])
+    images = _images(cloud, group, sa)
+    _first(code, np.array([i is None or i not in cloud.images for i in images], dtype=bool), S.IMAGE_MISSING)
+    chosen, reason = _flavors(cloud, group, sa, cat)
+    mask = reason > 0
+    code[(code == 0) & mask] = reason[(code == 0) & mask]
+    flavor[code == 0] = chosen[code == 0]
+    return Options(cloud, cat, code, flavor, images)
+
+
+def _first(code: np.ndarray, failed: np.ndarray, reason: S | None) -> None:
+    """Record ``reason`` where it failed and nothing failed earlier."""
+    if reason is not None:
+        code[(code == 0) & failed] = CODE[reason]
+
+
+def _images(cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> list[str | None]:
+    default = cloud.vm.image or group.vm.image
+    named = [choice_for(spec, cloud.name) or default for spec in sa.imgs] + [default]
+    return [named[i] for i in sa.img]
+
+
+def _flavors(
+    cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays, cat: Catalog
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen flavor index and reason code (0 = ok) per shape."""
+    default = cloud.vm.flavor or group.vm.flavor
+    wanted = [choice_for(spec, cloud.name) or default for spec in sa.typs] + [default]
+    wanted_idx = np.array([-1 if w is None else cat.index.get(w, -2) for w in wanted], dtype=np.int64)[sa.typ]
+    n = len(sa.shapes)
+    if not len(cat.flavors):
+        return np.full(n, -1), np.full(n, CODE[S.FLAVOR_MISSING] if default else CODE[S.NO_FLAVOR_FITS])
+    fits = (
+        (cat.cores[None, :] >= sa.cores[:, None])
+        & (cat.ram[None, :] >= sa.ram[:, None])
+        & (cat.disk[None, :] >= sa.disk[:, None])
+        & (cat.swap[None, :] >= sa.swap[:, None])
+    )
+    affordable = (
+        np.isnan(sa.max_price)[:, None]
+        | np.isnan(cat.price)[None, :]
+        | (cat.price[None, :] <= sa.max_price[:, None])
+    )
+    candidate = fits & ~cat.excluded[None, :]
+    priced = candidate & affordable
+    usable = priced & (cat.backoff == 0)[None, :]
+    has_usable = usable.any(axis=1)
+    chosen = np.where(has_usable, usable.argmax(axis=1), -1)
+    reason = np.where(
+        candidate.any(axis=1),
+        np.where(
+            priced.any(axis=1),
+            np.where(has_usable, 0, cat.backoff[priced.argmax(axis=1)]),
+            CODE[S.PRICE_TOO_HIGH],
+        ),
+        CODE[S.NO_FLAVOR_FITS],
+    )
+    reason[wanted_idx == -2] = CODE[S.FLAVOR_MISSING]
+    asked = np.flatnonzero(wanted_idx >= 0)
+    if len(asked):  # the job's or the cloud's flavor: no fallback to another one
+        i = wanted_idx[asked]
+        chosen[asked] = i
+        reason[asked] = np.select(
+            [cat.excluded[i], ~fits[asked, i], ~affordable[asked, i], cat.backoff[i] > 0],
+            [CODE[S.FLAVOR_EXCLUDED], CODE[S.NO_FLAVOR_FITS], CODE[S.PRICE_TOO_HIGH], cat.backoff[i]],
+            default=0,
+        )
+    return chosen, reason
+
+
+def jobs_per_vm(flavor: Flavor, disk_gb: float, s: Shape) -> int:
+    """Jobs of shape ``s`` one VM of ``flavor`` holds (its partitionable slot splits by every resource)."""
+    n = min(flavor.cores // max(s.cores, 1), flavor.ram_mb // max(s.ram_mb, 1))
+    if s.disk_gb > 0:
+        n = min(n, int(disk_gb // s.disk_gb))
+    if s.swap_gb > 0:
+        n = min(n, int(flavor.swap_gb // s.swap_gb))
+    return max(n, 1)

@@ -1,0 +1,173 @@
+"""Limits per cloud row, after counting every VM we have or have asked for.
+
+cores <= min(cores_ctl, softmax - foreign cores, quota - foreign cores); RAM <= min(ram_ctl, quota -
+foreign RAM); VMs <= min(max_vms, instance quota - foreign VMs); -1 = unset. Foreign usage grows by
+what other rows on the same endpoint have asked for but the cloud does not list yet, and by what they
+book in this plan. A second guard uses the cloud's own counters (``*_used``) plus our unlisted VMs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from include.scheduler.fleet import Fleet
+from include.scheduler.model import CloudConfig
+from include.scheduler.reasons import SkipReason
+from include.scheduler.states import VmState, VmStatus
+from include.scheduler.tables import any_of
+
+UNLIMITED = 1 << 62
+
+
+@dataclass
+class Use:
+    cores: int = 0
+    ram_mb: int = 0
+    vms: int = 0
+
+    def add(self, cores: int, ram_mb: int, vms: int) -> None:
+        self.cores += cores
+        self.ram_mb += ram_mb
+        self.vms += vms
+
+
+@dataclass(frozen=True)
+class Term:
+    """One limit: ``cap`` applies to ``resource`` counted as this row's own use (or the guard's)."""
+
+    reason: SkipReason
+    resource: str  # cores | ram_mb | vms
+    headroom: int
+    detail: str
+
+
+class Ledger:
+    """Usage of every cloud row and endpoint; boots booked in this plan are added as they are made."""
+
+    def __init__(self, clouds: list[CloudConfig], fleet: Fleet) -> None:
+        self.own: dict[tuple[str, str], Use] = defaultdict(Use)  # every VM not gone, incl. retiring
+        self.unlisted: dict[tuple[str, str], Use] = defaultdict(Use)  # REQUESTED: cloud counters miss them
+        self.planned: dict[str, Use] = defaultdict(Use)  # per endpoint, this plan
+        self.new_vms: dict[str, int] = defaultdict(int)  # starting + unregistered per endpoint
+        self.unlisted_at: dict[str, Use] = defaultdict(Use)  # per endpoint
+        self.planned_by_row: dict[tuple[str, str], Use] = defaultdict(Use)
+        self.volumes: dict[str, Use] = defaultdict(Use)  # planned per endpoint: cores=volumes, ram=GB
+        self.endpoint = {c.key: c.endpoint_key for c in clouds}
+        self.version: dict[str, int] = defaultdict(int)  # per endpoint: bumped by every booking
+        self._tally(fleet)
+
+    def _tally(self, fleet: Fleet) -> None:
+        """Per cloud row: every VM not gone (retiring ones still hold quota), the unlisted ones, and
+        per endpoint the VMs starting or unregistered."""
+        status, state = fleet.col("status"), fleet.col("state")
+        live = status != VmStatus.GONE
+        unlisted = live & (status == VmStatus.REQUESTED)
+        new = live & any_of(state, [VmState.STARTING.value, VmState.UNREGISTERED.value])
+        cores, ram = fleet.col("cores"), fleet.col("ram_mb")
+        n = len(fleet.keys)
+
+        def total(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            w = mask if weights is None else np.where(mask, weights, 0)
+            return np.bincount(fleet.codes, weights=w, minlength=n).astype(np.int64)
+
+        sums = [
+            total(live, cores),
+            total(live, ram),
+            total(live),
+            total(unlisted, cores),
+            total(unlisted, ram),
+            total(unlisted),
+            total(new),
+        ]
+        for i, key in enumerate(fleet.keys):
+            c, r, v, uc, ur, uv, nv = (int(x[i]) for x in sums)
+            ep = self.endpoint.get(key, f"{key[0]}/{key[1]}")
+            self.own[key].add(c, r, v)
+            self.unlisted[key].add(uc, ur, uv)
+            self.unlisted_at[ep].add(uc, ur, uv)
+            self.new_vms[ep] += nv
+
+    def terms(self, cloud: CloudConfig, with_guard: bool = True) -> list[Term]:
+        """Every limit of ``cloud`` with its headroom now (negative = over it)."""
+        own, q, lim = self.own[cloud.key], cloud.quota, cloud.limits
+        extra = self._others_at_endpoint(cloud)
+        foreign = Use(
+            q.foreign_cores + extra.cores, q.foreign_ram_mb + extra.ram_mb, q.foreign_vms + extra.vms
+        )
+        out = [
+            _term(SkipReason.CORES_CTL, "cores", lim.cores_ctl, 0, own.cores, "cores_ctl"),
+            _term(SkipReason.SOFTMAX, "cores", lim.cores_softmax, foreign.cores, own.cores, "cores soft-max"),
+            _term(SkipReason.QUOTA, "cores", q.cores_max, foreign.cores, own.cores, "cores quota"),
+            _term(SkipReason.RAM_CTL, "ram_mb", lim.ram_ctl, 0, own.ram_mb, "ram_ctl"),
+            _term(SkipReason.QUOTA, "ram_mb", q.ram_max_mb, foreign.ram_mb, own.ram_mb, "RAM quota"),
+            _term(SkipReason.MAX_VMS, "vms", lim.max_vms, 0, own.vms, "max_vms"),
+            _term(SkipReason.QUOTA, "vms", q.instances_max, foreign.vms, own.vms, "instance quota"),
+        ]
+        if with_guard:  # the cloud's counters miss only what we asked for and it does not list yet
+            ep = self.endpoint[cloud.key]
+            new = _sum(self.unlisted_at[ep], self.planned[ep])
+            out += [
+                _term(SkipReason.QUOTA, "cores", q.cores_max, q.cores_used, new.cores, "cores quota (cloud)"),
+                _term(
+                    SkipReason.QUOTA, "ram_mb", q.ram_max_mb, q.ram_used_mb, new.ram_mb, "RAM quota (cloud)"
+                ),
+                _term(
+                    SkipReason.QUOTA, "vms", q.instances_max, q.instances_used, new.vms, "instances (cloud)"
+                ),
+            ]
+            if cloud.boot_volume is not None:
+                vols = self.volumes[ep]
+                out += [
+                    _term(SkipReason.QUOTA, "volumes", q.volumes_max, q.volumes_used, vols.cores, "volumes"),
+                    _term(
+                        SkipReason.QUOTA,
+                        "volume_gb",
+                        q.volume_gb_max,
+                        q.volume_gb_used,
+                        vols.ram_mb,
+                        "volume GB",
+                    ),
+                ]
+        return [t for t in out if t.headroom < UNLIMITED]
+
+    def _others_at_endpoint(self, cloud: CloudConfig) -> Use:
+        """Usage by the other rows of this endpoint that the cloud's foreign count cannot know yet."""
+        ep, mine = self.endpoint[cloud.key], cloud.key
+        extra = _sum(self.unlisted_at[ep], self.planned[ep])
+        for use in (self.unlisted[mine], self.planned_by_row[mine]):
+            extra.add(-use.cores, -use.ram_mb, -use.vms)
+        return extra
+
+    def book(self, cloud: CloudConfig, count: int, cores: int, ram_mb: int, volume_gb: int) -> None:
+        ep = self.endpoint[cloud.key]
+        for use in (self.own[cloud.key], self.planned[ep], self.planned_by_row[cloud.key]):
+            use.add(count * cores, count * ram_mb, count)
+        self.new_vms[ep] += count
+        self.version[ep] += 1
+        self.volumes[ep].add(count if volume_gb else 0, count * volume_gb, 0)
+
+
+def room(terms: list[Term], per_vm: dict[str, int]) -> tuple[int, Term | None]:
+    """How many VMs fit under every term, and the binding term (None: unlimited)."""
+    best, binding = UNLIMITED, None
+    for t in terms:
+        need = per_vm.get(t.resource, 0)
+        if need <= 0:
+            continue
+        n = max(0, t.headroom // need)
+        if n < best:
+            best, binding = n, t
+    return best, binding
+
+
+def _sum(a: Use, b: Use) -> Use:
+    return Use(a.cores + b.cores, a.ram_mb + b.ram_mb, a.vms + b.vms)
+
+
+def _term(reason: SkipReason, resource: str, cap: int, foreign: int, used: int, detail: str) -> Term:
+    if cap is None or cap < 0:
+        return Term(reason, resource, UNLIMITED, detail)
+    return Term(reason, resource, int(cap) - int(foreign) - int(used), detail)

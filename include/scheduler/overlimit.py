@@ -1,0 +1,76 @@
+"""Over-limit: when a cloud row uses more than a limit allows (an operator lowered a control, or
+foreign usage grew past the soft-max), retire the excess, least valuable first. VMs already leaving
+(retiring, or retired or deleted by this plan) count as gone; manual VMs count but are never picked.
+Unregistered VMs have no startd to retire: they are deleted. Running work is retired, never killed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from include.scheduler.fleet import Fleet
+from include.scheduler.limits import Ledger
+from include.scheduler.model import CloudConfig
+from include.scheduler.reasons import DeleteReason as D
+from include.scheduler.reasons import RetireReason as R
+from include.scheduler.states import VmStatus
+from include.scheduler.value import least_valuable_first
+
+
+def over_limit(
+    fleet: Fleet,
+    label: np.ndarray,
+    leaving: np.ndarray,
+    view: dict[str, np.ndarray],
+    clouds: dict[tuple[str, str], CloudConfig],
+    ledger: Ledger,
+    young: np.ndarray,
+) -> dict[int, tuple[str, str]]:
+    """Row -> (label, detail) for the VMs to retire or delete because their cloud is over a limit."""
+    status = fleet.col("status")
+    frozen = ~view["known"] | view["stale"] | view["pool_stale"]
+    gone = leaving & (status != VmStatus.GONE)
+    pickable = ~leaving & ~fleet.col("manual") & (label == "") & (status != VmStatus.ERROR) & ~young
+    out: dict[int, tuple[str, str]] = {}
+    for code, key in enumerate(fleet.keys):
+        cloud = clouds.get(key)
+        excess = _excess(ledger, cloud) if cloud is not None else {}
+        if not excess:
+            continue
+        rows = np.flatnonzero(fleet.codes == code)
+        if frozen[rows].any():
+            continue
+        going = rows[gone[rows]]
+        excess = {r: excess.get(r, 0) - int(fleet.col(r)[going].sum()) for r in ("cores", "ram_mb")} | {
+            "vms": excess.get("vms", 0) - len(going)
+        }
+        out.update(_pick(fleet, rows[pickable[rows]], excess, _detail(ledger, cloud)))
+    return out
+
+
+def _excess(ledger: Ledger, cloud: CloudConfig) -> dict[str, int]:
+    """Resource -> amount over the tightest limit, for the resources that are over."""
+    over: dict[str, int] = {}
+    for t in ledger.terms(cloud, with_guard=False):
+        if t.headroom < 0:
+            over[t.resource] = max(over.get(t.resource, 0), -t.headroom)
+    return over
+
+
+def _pick(fleet: Fleet, rows: np.ndarray, excess: dict[str, int], detail: str) -> dict[int, tuple[str, str]]:
+    out: dict[int, tuple[str, str]] = {}
+    cores, ram, registered = fleet.col("cores"), fleet.col("ram_mb"), fleet.col("registered")
+    for row in least_valuable_first(fleet, rows):
+        if all(v <= 0 for v in excess.values()):
+            break
+        excess = {
+            "cores": excess["cores"] - int(cores[row]),
+            "ram_mb": excess["ram_mb"] - int(ram[row]),
+            "vms": excess["vms"] - 1,
+        }
+        out[int(row)] = (f"R:{R.OVER_LIMIT}" if registered[row] else f"D:{D.OVER_LIMIT}", detail)
+    return out
+
+
+def _detail(ledger: Ledger, cloud: CloudConfig) -> str:
+    over = [f"{t.detail} by {-t.headroom}" for t in ledger.terms(cloud, with_guard=False) if t.headroom < 0]
+    return "over " + ", ".join(over)

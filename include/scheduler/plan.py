@@ -1,0 +1,204 @@
+"""``plan(snapshot, policy, now) -> Plan``: the whole decision of one control-loop cycle, pure.
+
+Order (capacity before demand): derive each VM's state from the cloud and the pool -> lifecycle rules
+(retire, delete, leave alone) -> over-limit excess -> supply that stays (free slots, booting VMs) ->
+idle demand by shape, minus that supply -> boots per cloud under every limit -> skips with reasons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+
+import numpy as np
+
+from include.scheduler import candidates as cand
+from include.scheduler.actions import Boot, Delete, Plan, Retire, Served, Skip
+from include.scheduler.boot import Allocator, unserved_skip
+from include.scheduler.demand import Shape, shapes_of
+from include.scheduler.fleet import Fleet, derive
+from include.scheduler.ids import request_id, vm_ids
+from include.scheduler.lifecycle import cloud_view, verdicts, young
+from include.scheduler.limits import Ledger
+from include.scheduler.model import CloudConfig, GroupConfig, Snapshot
+from include.scheduler.overlimit import over_limit
+from include.scheduler.policy import Policy
+from include.scheduler.reasons import SkipReason as S
+from include.scheduler.states import VmState
+from include.scheduler.supply import cover, supply_pools
+from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
+from include.scheduler.verdict import leaving_mask, materialize
+
+
+def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    groups = {g.name: g for g in snapshot.groups}
+    clouds = {c.key: c for c in snapshot.clouds}
+    fleet = derive(normalized(snapshot.vms, VM_COLUMNS), normalized(snapshot.slots, SLOT_COLUMNS))
+    view = cloud_view(fleet, groups, clouds, policy, now)
+    label = verdicts(fleet, view, policy, now)
+    ledger = Ledger(list(snapshot.clouds), fleet)
+    notes = {}
+    excess = over_limit(
+        fleet, label, leaving_mask(fleet, label), view, clouds, ledger, young(fleet, policy, now)
+    )
+    for row, (how, detail) in excess.items():
+        label[row], notes[row] = how, detail
+    retires, deletes, vm_skips = materialize(fleet, label, notes)
+    leaving = leaving_mask(fleet, label)
+    shapes, demand_skips = shapes_of(normalized(snapshot.jobs, JOB_COLUMNS), groups)
+    covered = cover(shapes, supply_pools(fleet, leaving))
+    boots, boot_skips = _boots(snapshot, shapes, covered, groups, fleet, leaving, ledger, policy, now)
+    skips = sorted(
+        vm_skips + demand_skips + boot_skips,
+        key=lambda s: (s.group, s.cloud or "", s.subject, s.reason.value),
+    )
+    stats = {
+        "idle_jobs": sum(s.jobs for s in shapes),
+        "shapes": len(shapes),
+        "covered_jobs": sum(covered.values()),
+        "vms": len(fleet),
+        "vms_by_state": dict(sorted(Counter(fleet.col("state").tolist()).items())),
+    }
+    return Plan(
+        tuple(boots),
+        tuple(sorted(retires, key=_vm_order)),
+        tuple(sorted(deletes, key=_vm_order)),
+        tuple(skips),
+        stats,
+    )
+
+
+def _vm_order(a: Retire | Delete) -> tuple:
+    return (a.group, a.cloud, a.vm_id)
+
+
+def _boots(
+    snapshot: Snapshot,
+    shapes: list[Shape],
+    covered: dict[Shape, int],
+    groups: dict[str, GroupConfig],
+    fleet: Fleet,
+    leaving: np.ndarray,
+    ledger: Ledger,
+    policy: Policy,
+    now: datetime,
+) -> tuple[list[Boot], list[Skip]]:
+    by_group: dict[str, list[CloudConfig]] = defaultdict(list)
+    for c in sorted(snapshot.clouds, key=lambda c: (c.priority, c.name)):
+        by_group[c.group].append(c)
+    throttled = _idle_throttled(fleet, leaving, policy)
+    skips: list[Skip] = []
+    pending: dict[str, list[tuple[Shape, int]]] = defaultdict(list)
+    for s in shapes:
+        unmet = s.jobs - covered.get(s, 0)
+        if unmet <= 0:
+            continue
+        reason = _group_reason(s, groups[s.group], by_group[s.group], throttled)
+        if reason is None:
+            pending[s.group].append((s, unmet))
+        else:
+            skips.append(Skip(s.group, None, s.key, reason, jobs=unmet, detail=_group_detail(reason, s)))
+    backoffs = {(b.group, b.cloud, b.flavor): b for b in snapshot.backoffs}
+    allocator = Allocator(policy, ledger, Counter({k: u.vms for k, u in ledger.own.items()}))
+    work = []
+    for name, items in sorted(pending.items()):
+        arrays = cand.ShapeArrays([s for s, _ in items])
+        opts = [
+            cand.options(
+                c,
+                groups[name],
+                arrays,
+                cand.catalog(c, backoffs, now),
+                backoffs,
+                now,
+                policy.credential_expiry_days,
+            )
+            for c in by_group[name]
+        ]
+        work += [(s, unmet, groups[name], opts, pos) for pos, (s, unmet) in enumerate(items)]
+    work.sort(
+        key=lambda w: (
+            -w[0].priority,
+            covered.get(w[0], 0) / w[0].jobs,
+            w[0].oldest.timestamp() if w[0].oldest else float("inf"),
+            w[0].group,
+            w[0].key,
+        )
+    )
+    for s, unmet, group, opts, pos in work:
+        left, blocked = allocator.serve(s, unmet, group, opts, pos)
+        if left > 0:
+            reason, cloud, detail = unserved_skip(s, left, opts, pos, blocked)
+            skips.append(Skip(s.group, cloud, s.key, reason, jobs=left, detail=detail))
+    return _finish(allocator, groups, policy, now), skips
+
+
+def _group_reason(s: Shape, group: GroupConfig, clouds: list[CloudConfig], throttled: set) -> S | None:
+    if group.pool_stale:
+        return S.POOL_STALE
+    if not clouds:
+        return S.NO_CLOUDS
+    if s.alias is not None and not any(s.alias in c.aliases for c in clouds):
+        return S.ALIAS_UNKNOWN
+    if (s.group, s.alias) in throttled:
+        return S.IDLE_VMS_THROTTLE
+    return None
+
+
+def _group_detail(reason: S, s: Shape) -> str:
+    return {
+        S.POOL_STALE: "the group's pool did not answer: demand and supply unknown",
+        S.NO_CLOUDS: "the group has no clouds",
+        S.ALIAS_UNKNOWN: f"no cloud of the group is in alias '{s.alias}'",
+        S.IDLE_VMS_THROTTLE: "too many idle VMs already; they take jobs or retire first",
+    }[reason]
+
+
+def _idle_throttled(fleet: Fleet, leaving: np.ndarray, policy: Policy) -> set:
+    """(group, alias) pools whose idle VMs reach max(idle_vms_throttle, running VMs / 10)."""
+    state, n = fleet.col("state"), len(fleet.pool_keys)
+    idle = np.bincount(fleet.pools, weights=~leaving & (state == VmState.IDLE.value), minlength=n)
+    running = np.bincount(fleet.pools, weights=~leaving & (state == VmState.RUNNING.value), minlength=n)
+    return {
+        fleet.pool_keys[i]
+        for i in np.flatnonzero(idle > 0)
+        if idle[i] >= max(policy.idle_vms_throttle, int(running[i]) // 10)
+    }
+
+
+def _finish(
+    allocator: Allocator, groups: dict[str, GroupConfig], policy: Policy, now: datetime
+) -> list[Boot]:
+    boots = []
+    for index, key in enumerate(sorted(allocator.drafts)):
+        d = allocator.drafts[key]
+        c, g = d.cloud, groups[d.cloud.group]
+        flavor, image, alias, keep_alive, network, user_data = d.spec
+        first = next(iter(d.serves))
+        rid = request_id(c.group, c.name, flavor, now, first, index, policy.deployment_id)
+        groups_sg = c.vm.security_groups if c.vm.security_groups is not None else g.vm.security_groups
+        boots.append(
+            Boot(
+                request_id=rid,
+                group=c.group,
+                cloud=c.name,
+                flavor=flavor,
+                image=image,
+                count=d.count,
+                vm_ids=vm_ids(rid, d.count),
+                cores=d.flavor_cores,
+                ram_mb=d.flavor_ram,
+                target_alias=alias,
+                keep_alive=keep_alive,
+                keyname=c.vm.keyname or g.vm.keyname,
+                network=network,
+                security_groups=tuple(groups_sg or ()),
+                spot_price=c.spot_price if c.spot_price > 0 else None,
+                owners=tuple(sorted(d.owners)),
+                user_data=user_data,
+                serves=tuple(Served(k, n) for k, n in d.serves.items()),
+            )
+        )
+    return boots

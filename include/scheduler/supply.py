@@ -1,0 +1,86 @@
+"""Supply already there or on its way, counted in job slots: free capacity of registered startds
+(a partitionable slot's unclaimed cores and memory) and the whole flavor of VMs still booting.
+
+Shapes take supply in order (highest job priority, then oldest), one (group, alias) pool at a time;
+jobs without an alias may also use the leftovers of the group's other aliases (their Requirements
+name only the group). Each VM is a bin; a shape takes ``min(free cores // cores, free RAM // RAM)``
+jobs from each bin until its jobs are covered.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from include.scheduler.demand import Shape
+from include.scheduler.fleet import Fleet
+from include.scheduler.states import VmState
+from include.scheduler.tables import any_of
+
+
+class Bins:
+    """Free (cores, RAM) per VM of one (group, alias) pool."""
+
+    def __init__(self, cores: np.ndarray, ram: np.ndarray) -> None:
+        order = np.lexsort((ram, cores))  # identical bins are interchangeable: order by size only
+        self.cores, self.ram = cores[order].astype(np.int64), ram[order].astype(np.int64)
+
+    def take(self, cores: int, ram: int, jobs: int) -> int:
+        """Place up to ``jobs`` jobs of this size; returns how many found room."""
+        if jobs <= 0 or not len(self.cores):
+            return 0
+        fits = np.minimum(self.cores // max(cores, 1), self.ram // max(ram, 1))
+        total = np.cumsum(fits)
+        if total[-1] <= jobs:
+            placed = fits
+        else:
+            cut = int(np.searchsorted(total, jobs))  # bins before cut are filled; cut takes the rest
+            placed = np.zeros_like(fits)
+            placed[:cut] = fits[:cut]
+            placed[cut] = jobs - (total[cut - 1] if cut else 0)
+        self.cores -= placed * cores
+        self.ram -= placed * ram
+        return int(placed.sum())
+
+
+def supply_pools(fleet: Fleet, leaving: np.ndarray) -> dict[tuple[str, str | None], Bins]:
+    """Bins per (group, alias) from VMs that stay: registered free capacity, booting VMs whole."""
+    state = fleet.col("state")
+    booting = any_of(state, [VmState.STARTING.value, VmState.UNREGISTERED.value])
+    usable = ~leaving & (
+        booting | any_of(state, [VmState.IDLE.value, VmState.RUNNING.value, VmState.MANUAL.value])
+    )
+    registered = fleet.col("registered")
+    cores = np.where(booting, fleet.col("cores"), np.where(registered, fleet.col("free_cores"), 0))
+    ram = np.where(booting, fleet.col("ram_mb"), np.where(registered, fleet.col("free_mem"), 0))
+    keep = np.flatnonzero(usable & (cores > 0) & (ram > 0))
+    by_pool = np.argsort(fleet.pools[keep], kind="stable")
+    keep = keep[by_pool]
+    bounds = np.flatnonzero(np.diff(fleet.pools[keep])) + 1
+    return {
+        fleet.pool_keys[fleet.pools[rows[0]]]: Bins(cores[rows], ram[rows])
+        for rows in np.split(keep, bounds)
+        if len(rows)
+    }
+
+
+def cover(shapes: list[Shape], pools: dict[tuple[str, str | None], Bins]) -> dict[Shape, int]:
+    """Jobs of each shape that existing or booting VMs will hold."""
+    covered: dict[Shape, int] = defaultdict(int)
+    order = sorted(shapes, key=supply_order)
+    for s in order:
+        pool = pools.get((s.group, s.alias))
+        if pool is not None:
+            covered[s] += pool.take(s.cores, s.ram_mb, s.jobs)
+    for s in order:  # alias-free jobs run on any VM of their group
+        if s.alias is None and covered[s] < s.jobs:
+            for (group, alias), pool in sorted(pools.items(), key=lambda kv: str(kv[0][1])):
+                if group == s.group and alias is not None:
+                    covered[s] += pool.take(s.cores, s.ram_mb, s.jobs - covered[s])
+    return covered
+
+
+def supply_order(s: Shape) -> tuple:
+    oldest = s.oldest.timestamp() if s.oldest else float("inf")
+    return (s.group, -s.priority, oldest, s.key)
