@@ -112,3 +112,38 @@ def login(app, auth_manager) -> Iterator:
 
     yield make
     REVOKED.clear()
+
+
+def form_fields(html: str, action_endswith: str) -> list[tuple[str, str]]:
+    """What a browser would submit from the page's post form whose action ends with ``action_endswith``
+    (hidden and text inputs, ticked boxes, selected options, text areas), minus the CSRF token."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    form = next(
+        f for f in soup.find_all("form", method="post") if f.get("action", "").endswith(action_endswith)
+    )
+    out: list[tuple[str, str]] = []
+    for el in form.find_all(["input", "select", "textarea"]):
+        name = el.get("name")
+        if not name or name == "csrf" or el.has_attr("disabled"):
+            continue
+        if el.name == "textarea":
+            out.append((name, el.text))
+        elif el.name == "select":
+            chosen = el.find("option", selected=True) or el.find("option")
+            out.append((name, chosen.get("value", chosen.text) if chosen else ""))
+        elif el.get("type") in ("checkbox", "radio"):
+            if el.has_attr("checked"):
+                out.append((name, el.get("value", "on")))
+        elif el.get("type") not in ("submit", "button", "range"):
+            out.append((name, el.get("value", "")))
+    return out
+
+
+def with_values(fields: list[tuple[str, str]], **changes: str) -> list[tuple[str, str]]:
+    """``fields`` with single-valued inputs replaced (keyword ``limits__cores_ctl`` = ``limits.cores_ctl``)."""
+    wanted = {k.replace("__", "."): v for k, v in changes.items()}
+    out = [(k, wanted.get(k, v)) for k, v in fields]
+    out += [(k, v) for k, v in wanted.items() if k not in {name for name, _ in fields}]
+    return out

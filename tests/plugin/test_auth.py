@@ -46,8 +46,9 @@ def test_forged_expired_and_revoked_tokens_are_refused(app, auth_manager, login)
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
     # expired a minute ago, beyond Airflow's leeway of 10 s
-    expired = auth_manager.generate_jwt(SimpleAuthManagerUser(username="alice", role="user"),
-                                        expiration_time_in_seconds=-60)
+    expired = auth_manager.generate_jwt(
+        SimpleAuthManagerUser(username="alice", role="user"), expiration_time_in_seconds=-60
+    )
     assert Client(app, token=expired).get("/status").status_code == 401
     token = token_for(auth_manager, "alice", "user")
     import jwt
@@ -94,7 +95,9 @@ def test_viewers_and_read_only_airflow_roles_cannot_write(login, user, role):
     assert client.get(f"/groups/{group}/clouds/{cloud}").status_code == 200
     response = client.post("/clouds/action", {"group": group, "cloud": cloud, "action": "drain"})
     assert response.status_code == 403
-    response = client.post(f"/groups/{group}/clouds/{cloud}", {"priority": "3"}, page=f"/groups/{group}/clouds")
+    response = client.post(
+        f"/groups/{group}/clouds/{cloud}", {"priority": "3"}, page=f"/groups/{group}/clouds"
+    )
     assert response.status_code == 403
     assert 'name="action" value="drain"' not in client.get(f"/status?group={group}").text
 
