@@ -97,6 +97,17 @@ class FakeOpenStack:
         return self.url + "/identity/v3"
 
     # --- state helpers for tests ---------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget servers, faults, quotas and counters (a fake shared by a session of tests)."""
+        with self.lock:
+            self.servers.clear()
+            self.order.clear()
+            self.faults.clear()
+            self.requests.clear()
+            self.posts.clear()
+            self.quota = dict(instances=-1, cores=-1, ram=-1)
+            self.capacity_cores = None
+
     def expire_tokens(self) -> None:
         self.tokens.clear()
 

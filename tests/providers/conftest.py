@@ -38,6 +38,13 @@ def fake_openstack() -> Iterator:
     fake.stop()
 
 
+def pytest_collection_modifyitems(items):
+    # openstacksdk warns about its own internal calls on every request; the adapter silences them too.
+    for item in items:
+        if "tests/providers/" in str(item.fspath):
+            item.add_marker(pytest.mark.filterwarnings(r"ignore::Warning:openstack\..*"))
+
+
 KINDS = [
     "simulated",
     "openstack-fake",
@@ -61,3 +68,24 @@ def harness(request, sqlite_engine):
         h = KeystoneHarness(request.getfixturevalue("real_openstack"))
     yield h
     h.close()
+
+
+@pytest.fixture(scope="session")
+def real_openstack(tmp_path_factory) -> Iterator:
+    """Real Keystone + Glance (tests/doubles/openstack_real.py), a fake Nova/Neutron registered in their
+    catalog that validates tokens with Keystone, and an image ``cernvm4`` in Glance."""
+    from tests.doubles.fake_openstack import FakeOpenStack
+    from tests.doubles.openstack_real import RealOpenStack
+
+    real = RealOpenStack(tmp_path_factory.mktemp("openstack")).start()
+    fake = FakeOpenStack(token_check=real.validate_token).start()
+    try:
+        real.register_service("compute", "nova", f"{fake.url}/compute/v2.1")
+        real.register_service("network", "neutron", f"{fake.url}/network")
+        image = real.user().image.create_image(name="cernvm4", data=b"\0" * 4096, disk_format="raw",
+                                               container_format="bare", wait=True)  # fmt: skip
+        fake.images = {image.id: {"id": image.id, "name": "cernvm4"}}  # what Nova would find in Glance
+        yield real, fake, image.id
+    finally:
+        fake.stop()
+        real.stop()
