@@ -20,7 +20,7 @@ from include.scheduler.states import VmState
 from include.status.freshness import Freshness, light, worst
 from include.status.limits import effective_limit
 from include.status.skips import SkipSummary, latest_skips
-from include.status.vms import vm_rows
+from include.status.vms import state_counts
 from include.store.models import Backoff, Cloud, CloudLimits, Group, Job, PollStatus
 
 VM_STATES = (VmState.STARTING, VmState.UNREGISTERED, VmState.IDLE, VmState.RUNNING, VmState.RETIRING,
@@ -169,19 +169,17 @@ def _clouds(session: Session, groups: list[str]) -> dict[tuple[str, str], CloudS
 
 
 def _add_vms(session: Session, groups: list[str], clouds: dict[tuple[str, str], CloudStatus]) -> None:
-    for vm in vm_rows(session, groups):
-        c = clouds.get((vm.group_name, vm.cloud_name))
+    for n in state_counts(session, groups):
+        c = clouds.get((n.group_name, n.cloud_name))
         if c is None:  # a VM of a cloud removed from the configuration: still counted in the total
-            c = clouds[(vm.group_name, vm.cloud_name)] = CloudStatus(
-                vm.group_name, vm.cloud_name, enabled=False
-            )
-        c.vms[vm.state.value] = c.vms.get(vm.state.value, 0) + 1
-        c.slots += vm.slots
-        c.slot_cores += vm.slot_cores
-        c.busy_cores += vm.busy_cores
-        c.idle_cores += vm.idle_cores
-        c.cores_used += vm.cores
-        c.ram_used += vm.ram_mb
+            c = clouds[(n.group_name, n.cloud_name)] = CloudStatus(n.group_name, n.cloud_name, enabled=False)
+        c.vms[n.state.value] = c.vms.get(n.state.value, 0) + n.vms
+        c.slots += n.slots
+        c.slot_cores += n.slot_cores
+        c.busy_cores += n.busy_cores
+        c.idle_cores += n.idle_cores
+        c.cores_used += n.cores
+        c.ram_used += n.ram_mb
 
 
 def _add_limits(session: Session, groups: list[str], clouds: dict[tuple[str, str], CloudStatus]) -> None:

@@ -1,9 +1,11 @@
 """Our VMs as the status page sees them: each VM's cloud record joined with its startd slots, and its
-derived lifecycle state from :func:`include.scheduler.states.vm_state`, the same function the planner
-uses, so the page and the planner never disagree about what a VM is doing.
+derived lifecycle state, so the page and the planner never disagree about what a VM is doing.
 
-Slots are aggregated per VM in SQL (one GROUP BY over ``machines``); the state is derived in Python,
-which costs about a microsecond per VM.
+Two forms of the same rule: ``vm_rows`` (the VM list) derives each state in Python with
+:func:`include.scheduler.states.vm_state`, the planner's own function; ``state_counts`` (the status
+tables) counts VMs per cloud and state in one SQL statement with :func:`state_expression`, a CASE
+that a property test keeps equal to ``vm_state`` on both databases. Slots are aggregated per VM in SQL
+(one GROUP BY over ``machines``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy import Integer, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from include.scheduler.states import VmState, VmStatus, vm_state
@@ -182,3 +184,54 @@ def _row(r, detail: bool) -> VmRow:
                  manual=bool(manual), error=error, retire_requested_at=retire_at,
                  retire_count=retire_count or 0, kill_requested_at=kill_at,
                  since=slot_changed or changed or requested)  # fmt: skip
+
+
+def state_expression(slots) -> object:
+    """``vm_state`` as SQL over ``vms`` outer-joined with :func:`slot_summary` (first match wins)."""
+    registered = func.coalesce(slots.c.ads, 0) > 0
+    retiring = or_(Vm.retire_requested_at.is_not(None), func.coalesce(slots.c.retiring, 0) > 0)
+    starting = or_(
+        Vm.status.in_((VmStatus.REQUESTED.value, VmStatus.BUILDING.value)),
+        and_(Vm.status == VmStatus.UNKNOWN.value, ~registered),
+    )
+    return case(
+        (Vm.status == VmStatus.GONE.value, VmState.GONE.value),
+        (Vm.manual.is_(True), VmState.MANUAL.value),
+        (Vm.status == VmStatus.ERROR.value, VmState.ERROR.value),
+        (retiring, VmState.RETIRING.value),
+        (starting, VmState.STARTING.value),
+        (~registered, VmState.UNREGISTERED.value),
+        (func.coalesce(slots.c.busy_slots, 0) > 0, VmState.RUNNING.value),
+        else_=VmState.IDLE.value,
+    )
+
+
+@dataclass(frozen=True)
+class StateCount:
+    group_name: str
+    cloud_name: str
+    state: VmState
+    vms: int
+    cores: int
+    ram_mb: int
+    slots: int
+    slot_cores: int
+    busy_cores: int
+    idle_cores: int
+
+
+def state_counts(session: Session, groups: Iterable[str]) -> list[StateCount]:
+    """VMs (not gone) and their resources per (group, cloud, derived state), in one statement."""
+    s = slot_summary()
+    state = state_expression(s).label("state")
+    zero = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
+    query = (
+        select(Vm.group_name, Vm.cloud_name, state, func.count(), zero(Vm.cores), zero(Vm.ram_mb), zero(s.c.slots),
+               zero(s.c.slot_cores), zero(s.c.busy_cores), zero(s.c.idle_cores))
+        .outerjoin(s, s.c.vm_id == Vm.vm_id)
+        .where(Vm.group_name.in_(list(groups)), Vm.status != VmStatus.GONE.value)
+        .group_by(Vm.group_name, Vm.cloud_name, state)
+    )  # fmt: skip
+    return [
+        StateCount(g, c, VmState(st), *(int(v) for v in rest)) for g, c, st, *rest in session.execute(query)
+    ]

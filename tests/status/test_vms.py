@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from include.scheduler.states import VmStatus, vm_state
-from include.status.vms import vm_rows
+from include.status.vms import state_counts, vm_rows
 from include.store.models import Machine, Vm
 from tests.status import builders as b
 from tests.status.builders import NOW
@@ -32,8 +32,8 @@ VM = st.tuples(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(vms=st.lists(VM, min_size=1, max_size=8))
-def test_state_matches_the_planners_function(sqlite_engine, vms):
-    with Session(sqlite_engine) as s:
+def test_state_matches_the_planners_function(store_engine, vms):
+    with Session(store_engine) as s:
         s.execute(delete(Machine))
         s.execute(delete(Vm))
         if s.get(b.Group, "g") is None:
@@ -66,6 +66,8 @@ def test_state_matches_the_planners_function(sqlite_engine, vms):
             )
         s.commit()
         assert {r.vm_id: r.state for r in vm_rows(s, ["g"])} == expected
+        counted = {n.state: n.vms for n in state_counts(s, ["g"])}
+        assert counted == {st: list(expected.values()).count(st) for st in set(expected.values())}
 
 
 def test_detail_columns_filters_and_age(session):
