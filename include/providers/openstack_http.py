@@ -35,6 +35,7 @@ class OpenStackCredentials:
     region_name: str | None = None
     cacert: str | None = None
     interface: str = "public"
+    timeout_s: float = 60.0  # per HTTP request; without it a hung endpoint hangs the task
 
     def auth(self) -> tuple[str, dict[str, Any]]:
         if self.application_credential_secret:
@@ -68,7 +69,7 @@ def connect(creds: OpenStackCredentials):
     auth_type, auth = creds.auth()
     region = openstack.config.get_cloud_region(
         load_yaml_config=False, load_envvars=False, app_name="cloudscheduler", auth_type=auth_type, auth=auth,
-        region_name=creds.region_name, interface=creds.interface, cacert=creds.cacert,
+        region_name=creds.region_name, interface=creds.interface, cacert=creds.cacert, api_timeout=creds.timeout_s,
     )  # fmt: skip
     return Connection(config=region)
 
@@ -144,7 +145,12 @@ class OpenStackSession:
             try:  # the first use of a service authenticates and discovers its endpoint
                 resp = getattr(self.conn, service).request(url, method, **kw)
             except (ks.ClientException, SDKException) as err:
-                raise map_exception(self.cloud, err) from None
+                error = map_exception(self.cloud, err)
+                # A timeout (keystoneauth reports read timeouts as ConnectTimeout too) may come after the
+                # cloud acted: a create is not repeated. A refused connection never reached it.
+                if not retry_ambiguous and isinstance(err, ks.ConnectTimeout | ks.UnknownConnectionError):
+                    raise _Final(error) from None
+                raise error from None
             if resp.status_code in ok:
                 return resp.json() if resp.content and resp.status_code != 204 else None
             error = http_error(self.cloud, resp)

@@ -38,6 +38,7 @@ class Fault:
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
     wrapper: str = "computeFault"
+    delay_s: float = 0.0  # status 0: wait this long, then answer normally (a slow or hung endpoint)
 
 
 class FakeOpenStack:
@@ -225,7 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(n) if n else b""
         st.requests[_route_key(self.command, path)] += 1
         fault = st.take_fault(self.command, path)
-        if fault:
+        if fault and fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault and fault.status:
             return self.send(
                 fault.status, {fault.wrapper: {"code": fault.status, "message": fault.message}}, fault.headers
             )

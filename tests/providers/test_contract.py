@@ -43,6 +43,7 @@ def test_create_list_delete(harness):
     assert live == {results[2].vm_id}
 
 
+@pytest.mark.faults
 def test_retry_after_kill_between_request_and_record_makes_one_vm(harness):
     spec = harness.spec()
     first = harness.adapter.create_vms(spec, 1)  # the cloud accepted; the task died before recording
@@ -60,6 +61,7 @@ def test_each_vm_gets_its_own_user_data(harness):
         assert harness.user_data_attrs(r.vm_id) == {"cs_vm_id": r.vm_id}
 
 
+@pytest.mark.faults
 def test_capacity_shortage_is_a_capacity_error(harness):
     harness.capacity()
     results = harness.adapter.create_vms(harness.spec(), 2)
@@ -72,6 +74,7 @@ def test_capacity_shortage_is_a_capacity_error(harness):
         assert all(isinstance(r.error, CapacityError) and r.error.cloud == harness.cloud for r in results)
 
 
+@pytest.mark.faults
 def test_quota_refusal_is_reported_per_vm(harness):
     harness.quota(2)
     results = harness.adapter.create_vms(harness.spec(), 4)
@@ -81,6 +84,7 @@ def test_quota_refusal_is_reported_per_vm(harness):
     assert all(harness.cloud in str(r.error) for r in refused)
 
 
+@pytest.mark.faults
 def test_throttling_is_retried(harness):
     harness.throttle(2)
     results = harness.adapter.create_vms(harness.spec(), 1)
@@ -88,6 +92,7 @@ def test_throttling_is_retried(harness):
     assert harness.throttles_left() == 0  # both throttled answers were met, then the call went through
 
 
+@pytest.mark.faults
 def test_auth_failure_names_the_cloud_and_not_the_secret(harness):
     bad = harness.bad_auth()
     with pytest.raises(AuthError) as info:

@@ -53,6 +53,7 @@ def test_run_instances_tags_user_data_key_groups_and_spot(ec2, moto_ami):
     assert vm.spot and vm.vm_id == "r1-1"
 
 
+@pytest.mark.faults
 def test_capacity_error_is_not_retried(ec2, moto_ami):
     cloud, proxy, _ = ec2
     proxy.fail("RunInstances", "InsufficientInstanceCapacity", 500, times=1)

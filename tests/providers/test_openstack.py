@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import time
 
 import pytest
 
@@ -94,3 +95,21 @@ def test_unreachable_cloud_is_transient():
     )
     with pytest.raises(TransientError, match="cloud gone: cannot reach"):
         cloud.list_vms()
+
+
+@pytest.mark.faults
+def test_timeouts_are_retried_for_reads_and_never_repeat_a_create(fake_openstack):
+    cloud = adapter(fake_openstack, timeout_s=0.3)
+    cloud.list_vms()  # authenticate before the faults
+    fake_openstack.faults.append(Fault("GET", r"/servers/detail$", 0, times=1, delay_s=1.0))
+    assert cloud.list_vms() == [] and fake_openstack.requests["GET /compute/v2.1/servers/detail"] == 3
+
+    fake_openstack.faults.append(Fault("POST", r"/servers$", 0, times=1, delay_s=1.0))
+    (result,) = cloud.create_vms(spec(request_id="slow"), 1)
+    assert (
+        isinstance(result.error, TransientError)
+        and fake_openstack.requests["POST /compute/v2.1/servers"] == 1
+    )
+    time.sleep(1.2)  # the cloud finished the create after the client gave up
+    (again,) = cloud.create_vms(spec(request_id="slow"), 1)
+    assert again.existed and fake_openstack.names().count("slow-1") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from include.providers.base import (
@@ -156,6 +157,7 @@ def test_status_change_updates_row_and_timestamp(session):
     assert row.status_changed_at == later and row.last_seen_at == later + timedelta(seconds=60)
 
 
+@pytest.mark.faults
 def test_failed_poll_keeps_rows_and_marks_the_source_stale(session):
     cloud = StubCloud(vms=[ours("r1-1")])
     poll_cloud(session, "g1", "c1", cloud, NOW)
@@ -172,6 +174,7 @@ def test_failed_poll_keeps_rows_and_marks_the_source_stale(session):
     assert session.get(CloudLimits, ("g1", "c1")).polled_at == NOW
 
 
+@pytest.mark.faults
 def test_one_cloud_failing_does_not_touch_another(session):
     poll_cloud(session, "g1", "c2", StubCloud(name="c2", vms=[ours("z-1", cloud="c2")]), NOW)
     poll_cloud(session, "g1", "c1", StubCloud(fail=RuntimeError("boom")), NOW)
