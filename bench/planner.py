@@ -26,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from include.scheduler.model import CloudConfig, Flavor, GroupConfig, Limits, Quota, Snapshot, VmSettings  # noqa: E402
-from include.scheduler.plan import plan  # noqa: E402
+from include.scheduler.planner import plan  # noqa: E402
 from include.scheduler.policy import Policy  # noqa: E402
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

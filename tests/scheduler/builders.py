@@ -197,3 +197,17 @@ def backoff(
 
 def with_cloud(snap: Snapshot, name: str, **changes: Any) -> Snapshot:
     return replace(snap, clouds=tuple(replace(c, **changes) if c.name == name else c for c in snap.clouds))
+
+
+LOOSE = Policy(max_boot_per_cycle=1000, new_vms_throttle=1000)  # limits, not throttles, decide
+
+
+def booted(result) -> dict[str, tuple[str, int]]:
+    """cloud -> (flavor, VMs) of a plan's boots."""
+    return {b.cloud: (b.flavor, b.count) for b in result.boots}
+
+
+def demand_skip(result, group: str = "atlas"):
+    """The one demand skip of a plan (fails if there is not exactly one)."""
+    (skip,) = [s for s in result.skips if s.group == group and s.jobs > 0]
+    return skip

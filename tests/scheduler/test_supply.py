@@ -1,0 +1,85 @@
+"""Supply already there or coming, counted in job slots: capacity is taken before demand."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.scheduler.planner import plan
+from tests.scheduler.builders import NOW, POLICY, ago, cloud, idle_jobs, snapshot, vm
+
+
+def vms_booted(jobs, vms, clouds=None) -> int:
+    return sum(b.count for b in plan(snapshot(jobs=jobs, vms=vms, clouds=clouds), POLICY, NOW).boots)
+
+
+@pytest.mark.parametrize(
+    "jobs,vms,boots",
+    [
+        (idle_jobs(2, cores=8), [vm("big", state="idle", cores=16, ram_mb=32000, idle_for=30)], 0),
+        (idle_jobs(3, cores=8), [vm("big", state="idle", cores=16, ram_mb=32000, idle_for=30)], 1),
+        (idle_jobs(2, cores=8), [vm("s1", state="starting", cores=16, ram_mb=32000, age=60)], 0),
+        (idle_jobs(2, cores=8), [vm("u1", state="unregistered", age=400)], 1),
+        (idle_jobs(2, cores=8), [vm("r1", state="running", cores=16, ram_mb=32000, free_cores=8)], 1),
+        (idle_jobs(2, cores=8), [vm("r1", state="running")], 2),
+        (idle_jobs(2, cores=8), [vm("i1", state="idle", cores=4, ram_mb=8000, idle_for=30)], 2),
+    ],
+    ids=[
+        "16-core-idle-vm-takes-two-8-core-jobs",
+        "and-no-third",
+        "booting-vm-counts-in-slots",
+        "unregistered-vm-counts",
+        "free-part-of-a-partitionable-slot-counts",
+        "busy-vm-is-no-supply",
+        "too-small-vm-is-no-supply",
+    ],
+)
+def test_supply_is_counted_in_job_slots(jobs, vms, boots):
+    assert vms_booted(jobs, vms) == boots
+
+
+def test_retiring_vms_are_not_supply():
+    vms = [vm("old", state="idle", idle_for=30, retire_requested_at=ago(10), retire_sent_at=ago(10))]
+    assert vms_booted(idle_jobs(1), vms) == 1
+
+
+def test_vms_this_plan_retires_are_not_supply():
+    vms = [vm("stale", state="idle", idle_for=3600)]  # keep-alive expired: retired now
+    result = plan(snapshot(jobs=idle_jobs(1, owner="late"), vms=vms), POLICY, NOW)
+    assert [r.vm_id for r in result.retires] == ["stale"] and sum(b.count for b in result.boots) == 1
+
+
+def test_vms_in_error_are_not_supply():
+    assert vms_booted(idle_jobs(1), [vm("e1", state="error", age=60)]) == 1
+
+
+def test_aliased_jobs_use_only_vms_booted_for_their_alias():
+    clouds = [cloud(aliases={"west"})]
+    vms = [vm("plain", state="starting", age=60)]
+    assert vms_booted(idle_jobs(1, target_alias="west"), vms, clouds) == 1
+
+
+def test_jobs_without_alias_may_use_any_vm_of_their_group():
+    clouds = [cloud(aliases={"west"})]
+    vms = [vm("w", state="starting", age=60, target_alias="west")]
+    assert vms_booted(idle_jobs(1), vms, clouds) == 0
+
+
+def test_other_groups_vms_are_not_supply():
+    from tests.scheduler.builders import group
+
+    snap = snapshot(
+        groups=[group(), group("belle")],
+        clouds=[cloud(), cloud("c1", "belle")],
+        jobs=idle_jobs(1),
+        vms=[vm("b", group="belle", state="idle", idle_for=30)],
+    )
+    assert sum(b.count for b in plan(snap, POLICY, NOW).boots) == 1
+
+
+def test_plan_reports_jobs_covered_by_supply():
+    result = plan(
+        snapshot(jobs=idle_jobs(3), vms=[vm("s", state="starting", cores=16, ram_mb=32000, age=60)]),
+        POLICY,
+        NOW,
+    )
+    assert result.summary()["covered_jobs"] == 2 and result.summary()["idle_jobs"] == 3
