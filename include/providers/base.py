@@ -113,6 +113,13 @@ class VmSpec:
         }
 
 
+def boot_volume_gb(boot_volume: Mapping | None, cores: int) -> int:
+    """A cloud's boot volume size for a flavour of ``cores``: base + per-core x cores (0 = no volume)."""
+    if not boot_volume:
+        return 0
+    return int(boot_volume.get("gb", 0)) + int(boot_volume.get("gb_per_core", 0)) * cores
+
+
 def client_token(vm_id: str) -> str:
     """An idempotency token (EC2 allows 64 ASCII characters) derived from the VM id alone."""
     return vm_id if len(vm_id) <= 64 and vm_id.isascii() else hashlib.sha256(vm_id.encode()).hexdigest()

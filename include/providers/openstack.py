@@ -134,11 +134,24 @@ class OpenStackCloud:
 
     def limits(self) -> Limits:
         a = self.http.call("compute", "GET", "/limits")["limits"]["absolute"]
+        volumes = self._volume_limits()
         return Limits(
             cores_max=a.get("maxTotalCores", -1), cores_used=a.get("totalCoresUsed", 0),
             ram_max_mb=a.get("maxTotalRAMSize", -1), ram_used_mb=a.get("totalRAMUsed", 0),
             instances_max=a.get("maxTotalInstances", -1), instances_used=a.get("totalInstancesUsed", 0),
+            volumes_max=volumes.get("maxTotalVolumes", -1), volumes_used=volumes.get("totalVolumesUsed", 0),
+            volume_gb_max=volumes.get("maxTotalVolumeGigabytes", -1), volume_gb_used=volumes.get("totalGigabytesUsed", 0),
         )  # fmt: skip
+
+    def _volume_limits(self) -> dict:
+        """Cinder's absolute limits (boot volumes count against them); {} where the cloud has no volume
+        service or hides it from this project."""
+        try:
+            return self.http.call("block_storage", "GET", "/limits")["limits"]["absolute"]
+        except ProviderError as err:
+            if type(err) is not ProviderError:  # auth and transient failures fail the poll as usual
+                raise
+            return {}
 
     # --- create / delete -----------------------------------------------------------------------
     def _lookup(self, kind: str, name: str) -> str:

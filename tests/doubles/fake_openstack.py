@@ -63,6 +63,7 @@ class FakeOpenStack:
             "default": dict(name="default", fingerprint="aa:bb", public_key="ssh-ed25519 AAAA x")
         }
         self.quota = dict(instances=-1, cores=-1, ram=-1)
+        self.volume_quota = dict(volumes=-1, gigabytes=-1)
         self.capacity_cores: int | None = None  # beyond this, new servers go to ERROR "No valid host"
         self.build_seconds = 0.0
         self.faults: list[Fault] = []
@@ -139,6 +140,11 @@ class FakeOpenStack:
     def used(self) -> tuple[int, int, int]:
         live = list(self.servers.values())
         return len(live), sum(s["_flavor"]["vcpus"] for s in live), sum(s["_flavor"]["ram"] for s in live)
+
+    def volumes_used(self) -> tuple[int, int]:
+        """Boot volumes of live servers (delete_on_termination: they go with the server)."""
+        sizes = [bdm[0].get("volume_size", 0) for s in self.servers.values() if (bdm := s.get("bdm"))]
+        return len(sizes), sum(sizes)
 
     def names(self) -> list[str]:
         return [s["name"] for s in self.servers.values()]

@@ -47,6 +47,8 @@ def route(st, h, path: str, q: dict, raw: bytes):
         )
     if path.startswith("/image/v2/"):
         return glance(st, path[len("/image/v2") :], q)
+    if path.startswith("/volume"):
+        return cinder(st, path, base)
     if path == "/network":
         return (
             200,
@@ -150,6 +152,18 @@ def nova(st, method: str, path: str, q: dict, raw: bytes, base: str):
             "maxTotalKeypairs": 100, "maxServerMeta": 128, "maxImageMeta": 128}}}, None  # fmt: skip
     if path == "/os-keypairs":
         return 200, {"keypairs": [{"keypair": k} for k in st.keypairs.values()]}, None
+    return NOT_FOUND
+
+
+def cinder(st, path: str, base: str):
+    version = {"id": "v3.0", "status": "CURRENT", "version": "3.70", "min_version": "3.0",
+               "links": [{"rel": "self", "href": f"{base}/volume/v3/"}]}  # fmt: skip
+    if path in ("/volume", "/volume/v3", f"/volume/v3/{st.project_id}"):
+        return 200, {"versions": [version]} if path == "/volume" else {"version": version}, None
+    if path == f"/volume/v3/{st.project_id}/limits":
+        return 200, {"limits": {"rate": [], "absolute": {
+            "maxTotalVolumes": st.volume_quota["volumes"], "totalVolumesUsed": st.volumes_used()[0],
+            "maxTotalVolumeGigabytes": st.volume_quota["gigabytes"], "totalGigabytesUsed": st.volumes_used()[1]}}}, None  # fmt: skip
     return NOT_FOUND
 
 

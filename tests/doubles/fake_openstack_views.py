@@ -9,7 +9,8 @@ def token_body(base: str, project_id: str, project: str, user: str = "htcsvc") -
     expires = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() + 3600))
     catalog = []
     for typ, name, path in (("identity", "keystone", "/identity/v3"), ("compute", "nova", "/compute/v2.1"),
-                            ("image", "glance", "/image"), ("network", "neutron", "/network")):  # fmt: skip
+                            ("image", "glance", "/image"), ("network", "neutron", "/network"),
+                            ("block-storage", "cinderv3", f"/volume/v3/{project_id}")):  # fmt: skip
         catalog.append({"type": typ, "name": name, "id": f"svc-{typ}", "endpoints": [
             {"id": f"ep-{typ}-{i}", "interface": i, "region": "RegionOne", "region_id": "RegionOne", "url": base + path}
             for i in ("public", "internal", "admin")]})  # fmt: skip

@@ -113,3 +113,19 @@ def test_timeouts_are_retried_for_reads_and_never_repeat_a_create(fake_openstack
     time.sleep(1.2)  # the cloud finished the create after the client gave up
     (again,) = cloud.create_vms(spec(request_id="slow"), 1)
     assert again.existed and fake_openstack.names().count("slow-1") == 1
+
+
+def test_volume_limits_from_cinder_count_boot_volumes(fake_openstack):
+    from include.providers.base import boot_volume_gb
+
+    fake_openstack.volume_quota = {"volumes": 10, "gigabytes": 500}
+    size = boot_volume_gb({"gb": 20, "gb_per_core": 5}, cores=8)
+    cloud = adapter(fake_openstack)
+    cloud.create_vms(spec(boot_volume_gb=size), 2)
+    limits = cloud.limits()
+    assert size == 60 and (
+        limits.volumes_max,
+        limits.volumes_used,
+        limits.volume_gb_max,
+        limits.volume_gb_used,
+    ) == (10, 2, 500, 120)
