@@ -49,6 +49,12 @@ def route(st, h, path: str, q: dict, raw: bytes):
         return glance(st, path[len("/image/v2") :], q)
     if path.startswith("/volume"):
         return cinder(st, path, base)
+    if path.startswith("/network"):
+        return neutron(st, path, q, base)
+    return NOT_FOUND
+
+
+def neutron(st, path: str, q: dict, base: str):
     if path == "/network":
         return (
             200,
@@ -64,8 +70,11 @@ def route(st, h, path: str, q: dict, raw: bytes):
             None,
         )
     if path == "/network/v2.0/networks":
-        nets = [n for n in st.networks.values() if "name" not in q or n["name"] == q["name"][0]]
-        return 200, {"networks": nets}, None
+        return (
+            200,
+            {"networks": [n for n in st.networks.values() if "name" not in q or n["name"] == q["name"][0]]},
+            None,
+        )
     if path == "/network/v2.0/security-groups":
         return 200, {"security_groups": list(st.security_groups.values())}, None
     return NOT_FOUND

@@ -220,3 +220,33 @@ def test_poll_against_the_fake_openstack_end_to_end(store_engine, fake_openstack
         assert s.get(CloudLimits, ("g1", "c1")).foreign_cores == 40
         assert len(s.scalars(select(Vm)).all()) == 30
     assert not [k for k in fake_openstack.requests if "/servers/{id}" in k]  # no per-server calls
+
+
+def test_intent_create_poll_cycle_on_the_simulated_cloud(store_engine):
+    """The control loop's order: intent rows first, then create, then the poller confirms them."""
+    from include.providers.base import VmSpec
+    from include.providers.simulated import SimulatedCloud
+    from include.store.db import session_scope
+
+    clock = {"now": NOW}
+    sim = SimulatedCloud("c1", "g1", store_engine, {"boot_delay_s": 60, "flavors": [{"name": "m1", "cores": 2, "ram_mb": 4000}]},
+                         clock=lambda: clock["now"])  # fmt: skip
+    spec = VmSpec(group="g1", cloud="c1", request_id="r9", flavor="m1", image="img")
+    with session_scope(store_engine) as s:
+        s.add_all(
+            [
+                Vm(vm_id=v, group_name="g1", cloud_name="c1", request_id="r9", requested_at=NOW)
+                for v in spec.vm_ids(2)
+            ]
+        )
+    results = sim.create_vms(spec, 2)
+    assert poll_cloud(store_engine, "g1", "c1", sim, NOW + timedelta(seconds=5)).ok
+    with session_scope(store_engine) as s:
+        rows = {v.vm_id: v for v in s.scalars(select(Vm))}
+        assert {v.status for v in rows.values()} == {"building"}
+        assert {v.cloud_vm_id for v in rows.values()} == {r.cloud_vm_id for r in results}
+    clock["now"] = NOW + timedelta(seconds=61)
+    assert poll_cloud(store_engine, "g1", "c1", sim, clock["now"]).ok
+    with session_scope(store_engine) as s:
+        assert set(s.scalars(select(Vm.status))) == {"active"}
+        assert s.get(CloudLimits, ("g1", "c1")).cores_used == 4
