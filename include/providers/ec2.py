@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from include.providers.base import (
+    TAG_CLOUD,
+    TAG_DEPLOYMENT,
     TAG_GROUP,
     TAG_REQUEST,
     CapacityError,
@@ -188,8 +190,8 @@ class Ec2Cloud:
 
     def create_vms(self, spec: VmSpec, count: int) -> list[CreateResult]:
         wanted = spec.vm_ids(count)
-        mine = self.list_vms([{"Name": f"tag:{TAG_REQUEST}", "Values": [spec.request_id]},
-                              {"Name": f"tag:{TAG_GROUP}", "Values": [spec.group]}])  # fmt: skip
+        mine = self.list_vms([{"Name": f"tag:{key}", "Values": [value]} for key, value in spec.tags_for("").items()
+                              if key in (TAG_REQUEST, TAG_GROUP, TAG_CLOUD, TAG_DEPLOYMENT)])  # fmt: skip
         existing = {v.vm_id: v.cloud_vm_id for v in mine}
         todo = [v for v in wanted if v not in existing]
         image_id = self._image_id(spec.image) if todo else ""

@@ -17,6 +17,9 @@ from datetime import datetime
 from urllib.parse import quote
 
 from include.providers.base import (
+    TAG_CLOUD,
+    TAG_DEPLOYMENT,
+    TAG_GROUP,
     CloudVm,
     CreateResult,
     Flavor,
@@ -203,7 +206,9 @@ class OpenStackCloud:
 
     def create_vms(self, spec: VmSpec, count: int) -> list[CreateResult]:
         wanted = spec.vm_ids(count)
-        existing = {v.name: v.cloud_vm_id for v in self.list_vms(f"^{re.escape(spec.request_id)}-[0-9]+$")}
+        ours = spec.tags_for("")
+        existing = {v.name: v.cloud_vm_id for v in self.list_vms(f"^{re.escape(spec.request_id)}-[0-9]+$")
+                    if all(v.tags.get(k) == ours[k] for k in (TAG_GROUP, TAG_CLOUD, TAG_DEPLOYMENT))}  # fmt: skip
         todo = [v for v in wanted if v not in existing]
         ids = (self._lookup("flavor", spec.flavor), self._lookup("image", spec.image),
                self._lookup("network", spec.network) if spec.network else None)  # fmt: skip
