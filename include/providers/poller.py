@@ -59,7 +59,10 @@ def _fetch(adapter) -> dict:
 
 def poll_cloud(engine_or_session, group: str, cloud: str, adapter, now: datetime) -> PollResult:
     """Poll ``adapter`` (the cloud ``group``/``cloud``) and write its snapshot. Never raises for a cloud
-    failure: the result (and ``poll_status``) says what happened; other clouds are unaffected."""
+    failure: the result (and ``poll_status``) says what happened; other clouds are unaffected.
+
+    Given a Session, the caller commits; it should hold no uncommitted writes, because the adapter runs
+    in a worker thread and the simulated cloud writes its own table there (SQLite has one writer)."""
     if isinstance(engine_or_session, Session):
         return _poll(engine_or_session, group, cloud, adapter, now)
     from include.store.db import session_scope
