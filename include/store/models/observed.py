@@ -118,6 +118,11 @@ class Vm(Base):
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # as the cloud reports it
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last poll that listed it
+    # Pool-side history, kept by the control loop from the startd ads (include/loop/sync.py):
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first slot seen in the pool
+    first_job_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first slot seen claimed
+    slots_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "age" of csv2: last change
+    slot_signature: Mapped[str | None] = mapped_column(String(255))  # what the slots looked like then
     manual: Mapped[bool] = mapped_column(Boolean, default=False)  # operator control: loop leaves it
     retire_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retire_reason: Mapped[str | None] = mapped_column(String(64))
