@@ -57,11 +57,13 @@ def _epoch_pg(element, compiler, **kw):
 
 @dataclass(frozen=True)
 class Series:
-    """Aligned columns, the shape chart libraries take: ``t`` in epoch seconds, one list per line."""
+    """Aligned columns, the shape chart libraries take: ``t`` in epoch seconds, one list per line;
+    ``names`` keeps the lines' order (JSON objects do not)."""
 
     title: str
     t: list[int]
     lines: dict[str, list[float | None]]
+    names: list[str]
 
 
 def bucket_of(column, width: int) -> ColumnElement:
@@ -97,7 +99,7 @@ def _align(title: str, names: list[str], triples) -> Series:
     for b, name, value in triples:
         by_bucket.setdefault(int(b), {})[name] = None if value is None else round(float(value), 2)
     t = sorted(by_bucket)
-    return Series(title, t, {n: [by_bucket[b].get(n) for b in t] for n in names})
+    return Series(title, t, {n: [by_bucket[b].get(n) for b in t] for n in names}, list(names))
 
 
 def panels(session: Session, group: str, range_key: str, now: datetime) -> dict[str, Series]:

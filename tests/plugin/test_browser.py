@@ -5,6 +5,7 @@ vendored chart library and the pages raise no browser errors (CSP, missing files
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    os.environ["SE_AVOID_STATS"] = "true"  # selenium-manager must not phone home (offline, explicit paths)
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for arg in (
@@ -104,6 +106,7 @@ def wait_for(driver, css: str, timeout: float = 60):
 def log_in(driver, server, user: str) -> None:
     from selenium.webdriver.common.by import By
 
+    driver.delete_all_cookies()
     driver.get(f"{server.url}/auth/login")
     wait_for(driver, "input[name=username]").send_keys(user)
     driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(airflow_server.PASSWORDS[user])
@@ -164,7 +167,6 @@ def test_plots_draw_offline_without_browser_errors(server, browser):
 def test_a_viewer_sees_only_belle2_and_no_buttons(server, browser):
     from selenium.webdriver.common.by import By
 
-    browser.delete_all_cookies()
     log_in(browser, server, "viewer")
     browser.get(f"{server.url}/cloudscheduler/status")
     wait_for(browser, "#group-belle2")

@@ -12,7 +12,7 @@
     root.querySelectorAll("figure[data-panel]").forEach(function (fig) {
       var panel = data[fig.dataset.panel];
       if (!panel || !panel.t.length) { return; }
-      var names = Object.keys(panel.lines);
+      var names = panel.names || Object.keys(panel.lines);
       var aligned = [panel.t].concat(names.map(function (n) { return panel.lines[n]; }));
       var holder = fig.querySelector(".chart");
       if (charts[fig.dataset.panel]) { charts[fig.dataset.panel].destroy(); }
