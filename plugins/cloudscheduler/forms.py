@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,9 +88,10 @@ def parse(raw: str | None, spec: Field) -> Any:
     converters: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
     if spec.kind in converters:
         try:
-            return converters[spec.kind](text)
+            value = converters[spec.kind](text)
         except ValueError:
             return text
+        return value if math.isfinite(value) else text  # "nan", "inf", 1e309: the validator refuses text
     return text
 
 
