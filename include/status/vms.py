@@ -95,7 +95,7 @@ class VmRow:
     retire_requested_at: datetime | None
     retire_count: int
     kill_requested_at: datetime | None
-    since: datetime | None  # last slot change, else last status change, else boot request
+    since: datetime | None  # last slot change (csv2's "age"), else last status change, else boot request
 
     def age_s(self, now: datetime) -> float | None:
         return None if self.since is None else max(0.0, (now - self.since).total_seconds())
@@ -130,7 +130,7 @@ def vm_rows(
         func.coalesce(s.c.busy_cores, 0),
         func.coalesce(s.c.idle_cores, 0),
         func.coalesce(s.c.retiring, 0).cast(Integer),
-        s.c.slot_changed_at,
+        func.coalesce(Vm.slots_changed_at, s.c.slot_changed_at),
     ]
     if detail:
         cols += [Vm.cloud_status, Vm.ips, Vm.error, Vm.retire_count, Vm.kill_requested_at]

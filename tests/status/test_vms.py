@@ -83,3 +83,19 @@ def test_detail_columns_filters_and_age(session):
     assert row.ips == ("10.0.0.5",) and row.busy_slots == 1 and row.slots == 1
     assert row.age_s(NOW) == timedelta(minutes=10).total_seconds()  # since the last slot change
     assert [r.state.value for r in vm_rows(session, ["g"], vm_ids=[v.vm_id])] == ["running"]
+
+
+def test_slot_rules_are_the_planners():
+    from include.scheduler import fleet
+    from include.status import vms
+
+    assert vms.CLAIMED_STATES == fleet.CLAIMED_STATES and vms.FREE_SLOT_TYPES == fleet.FREE_SLOT_TYPES
+
+
+def test_age_prefers_the_loops_last_slot_change(session):
+    b.group(session, "g")
+    b.cloud(session, "g", "c")
+    v = b.vm(session, "g", "c", state="idle", slots_changed_at=NOW - timedelta(minutes=42))
+    session.commit()
+    (row,) = vm_rows(session, ["g"], vm_ids=[v.vm_id])
+    assert row.age_s(NOW) == 42 * 60
