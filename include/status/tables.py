@@ -260,19 +260,15 @@ def _jobs(session: Session, groups: list[str]) -> dict[str, list[JobCounts]]:
 
 
 def _foreign_jobs(session: Session, groups: list[str]) -> dict[str, int]:
-    """Jobs in a group's pool that belong to no group. A pool is named by its collector (an htcondor
-    pool) or by the group's name (a simulated pool)."""
-    per_pool = dict(
-        session.execute(
-            select(Job.pool, func.count()).where(Job.group_name.is_(None)).group_by(Job.pool)
-        ).all()
-    )
+    """Jobs in a group's pool that belong to no group (the pool's key as the pool poller writes it)."""
+    from include.condor.pools import pool_key  # no HTCondor bindings behind it
+
+    query = select(Job.pool, func.count()).where(Job.group_name.is_(None)).group_by(Job.pool)
+    per_pool = dict(session.execute(query).all())
     if not per_pool:
         return {}
-    out = {}
-    for name, collector in session.execute(select(Group.name, Group.collector).where(Group.name.in_(groups))):
-        out[name] = sum(per_pool.get(k, 0) for k in {collector, name} if k)
-    return out
+    rows = session.execute(select(Group.name, Group.pool_kind, Group.collector).where(Group.name.in_(groups)))
+    return {name: per_pool.get(pool_key(kind, collector), 0) for name, kind, collector in rows}
 
 
 def _total(group: str, rows: list[CloudStatus]) -> CloudStatus:

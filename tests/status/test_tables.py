@@ -15,7 +15,7 @@ from tests.status.builders import NOW
 
 @pytest.fixture
 def world(session):
-    b.group(session, "atlas", collector="cm.atlas.org")
+    b.group(session, "atlas", collector="cm.atlas.org", pool_kind="htcondor")
     b.group(session, "belle2")
     b.cloud(session, "atlas", "east", priority=1, cores_ctl=64, ram_ctl=200000)
     b.cloud(session, "atlas", "west", priority=0, cores_softmax=40)
@@ -55,6 +55,7 @@ def world(session):
     b.jobs(session, "atlas", 1, status=3)
     b.jobs(session, None, 4, pool="cm.atlas.org")  # foreign, in atlas's pool
     b.jobs(session, None, 9, pool="elsewhere")
+    b.jobs(session, None, 2, pool="simulated")  # belle2's simulated pool
     b.backoff(session, "atlas", "east", "c16", failures=2, until=NOW + timedelta(minutes=5), error="quota")
     b.backoff(session, "atlas", "east", "c32", failures=3, disabled=True)
     b.backoff(session, "atlas", "east", "c8", failures=1, until=NOW - timedelta(minutes=5))
@@ -115,6 +116,7 @@ def test_jobs_table_per_alias_with_foreign_jobs_of_the_pool(world):
     assert total.idle_by_cores == {8: 5, 1: 2}
     assert (ca.alias, ca.total, ca.idle, ca.running) == ("ca", 5, 2, 3)
     assert atlas.foreign_jobs == 4
+    assert group_status(world, ["belle2"], NOW)[0].foreign_jobs == 2
 
 
 def test_backoffs_freshness_and_latest_real_run_skips(world):
