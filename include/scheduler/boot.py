@@ -40,9 +40,8 @@ class Draft:
 class Offer:
     options: Options
     draft: Draft
-    vms: int  # VMs the cloud can still take
     jobs_per_vm: int
-    limit: S  # what stops it at ``vms``
+    limit: S  # what stopped it giving more
 
 
 @dataclass
@@ -51,6 +50,9 @@ class Allocator:
     ledger: Ledger
     group_vms: Counter  # (group, cloud) -> VMs the group has there (for even spreading)
     drafts: dict[tuple[str, str], Draft] = field(default_factory=dict)
+    # Clouds that can take nothing more in this plan, whatever the shape, and why. Usage only grows
+    # within a plan, so once full a cloud stays full: later shapes skip it without recomputing.
+    exhausted: dict[tuple[str, str], S] = field(default_factory=dict)
     _terms: dict[tuple[str, str], tuple[int, list]] = field(default_factory=dict)
 
     def terms(self, cloud: CloudConfig) -> list:
@@ -85,6 +87,9 @@ class Allocator:
 
     def _offer(self, s: Shape, group: GroupConfig, o: Options, pos: int) -> tuple[Offer | None, S]:
         cloud, flavor = o.cloud, o.flavors[pos]
+        closed = self.exhausted.get(cloud.key)
+        if closed is not None:
+            return None, closed
         network = (
             (choice_for(s.network, cloud.name) if s.network else None) or cloud.vm.network or group.vm.network
         )
@@ -92,58 +97,66 @@ class Allocator:
         draft = self.drafts.get(cloud.key)
         if draft is not None and draft.spec != spec:
             return None, S.CYCLE_CAP
-        cap = (
-            cloud.max_boot_per_cycle
-            if cloud.max_boot_per_cycle is not None
-            else self.policy.max_boot_per_cycle
+        draft = draft or Draft(
+            cloud, spec, _per_vm(cloud, flavor.cores, flavor.ram_mb), flavor.cores, flavor.ram_mb
         )
-        cap -= draft.count if draft else 0
-        volume = cloud.boot_volume.size_gb(flavor.cores) if cloud.boot_volume else 0
-        per_vm = {
-            "cores": flavor.cores,
-            "ram_mb": flavor.ram_mb,
-            "vms": 1,
-            "volumes": 1 if volume else 0,
-            "volume_gb": volume,
-        }
+        offer = Offer(
+            o, draft, jobs_per_vm(flavor, draft.per_vm["volume_gb"] or flavor.total_disk_gb, s), S.CYCLE_CAP
+        )
+        n, why = self._room(offer)
+        return (offer, why) if n > 0 else (None, why)
+
+    def _room(self, offer: Offer) -> tuple[int, S]:
+        """VMs the offer's cloud can take now (cycle cap, endpoint throttle, every limit), and what
+        binds; a cloud that can take no VM of any shape is remembered as exhausted."""
+        cloud, draft = offer.options.cloud, offer.draft
+        cap = self._cap(cloud) - draft.count
         throttle = self.policy.new_vms_throttle - self.ledger.new_vms[cloud.endpoint_key]
-        fits, term = room(self.terms(cloud), per_vm)
+        fits, term = room(self.terms(cloud), draft.per_vm)
         n = min(cap, throttle, fits)
         why = S.CYCLE_CAP if n == cap else S.NEW_VMS_THROTTLE if n == throttle else term.reason
-        if n <= 0:
-            return None, why
-        draft = draft or Draft(cloud, spec, per_vm, flavor.cores, flavor.ram_mb)
-        return Offer(o, draft, n, jobs_per_vm(flavor, volume or flavor.total_disk_gb, s), why), why
+        if n <= 0 and (n < fits or self._full(cloud, offer.options)):
+            self.exhausted[cloud.key] = why
+        return n, why
+
+    def _cap(self, cloud: CloudConfig) -> int:
+        own = cloud.max_boot_per_cycle
+        return own if own is not None else self.policy.max_boot_per_cycle
+
+    def _full(self, cloud: CloudConfig, o: Options) -> bool:
+        """Not even a VM as small as the cloud's smallest cores and smallest RAM fits."""
+        smallest = _per_vm(cloud, int(o.catalog.cores.min()), int(o.catalog.ram.min()))
+        return room(self.terms(cloud), smallest)[0] <= 0
 
     def _fill(self, s: Shape, offers: list[Offer], unmet: int) -> int:
-        """Water-fill: one VM at a time to the offer whose cloud has the fewest VMs of the group."""
-        given, jobs = [0] * len(offers), [0] * len(offers)
-        while unmet > 0:
-            open_ = [i for i, offer in enumerate(offers) if given[i] < offer.vms]
-            if not open_:
-                break
-            i = min(
-                open_,
-                key=lambda k: (
-                    self.group_vms[offers[k].options.cloud.key] + given[k],
-                    offers[k].options.cloud.name,
-                ),
-            )
-            given[i] += 1
-            jobs[i] += min(offers[i].jobs_per_vm, unmet)
-            unmet -= offers[i].jobs_per_vm
-        for offer, count, held in zip(offers, given, jobs, strict=True):
-            if count:
-                self._book(offer.options.cloud, offer.draft, count, held, s)
+        """Water-fill one VM at a time, each to the open offer whose cloud has the fewest VMs of the
+        group, re-checking its room first: clouds of one tier may share an endpoint's quota."""
+        open_ = list(offers)
+        while unmet > 0 and open_:
+            offer = min(open_, key=lambda o: (self.group_vms[o.options.cloud.key], o.options.cloud.name))
+            n, offer.limit = self._room(offer)
+            if n <= 0:
+                open_.remove(offer)
+                continue
+            self._book(offer.options.cloud, offer.draft, min(offer.jobs_per_vm, unmet), s)
+            unmet -= offer.jobs_per_vm
         return unmet
 
-    def _book(self, cloud: CloudConfig, draft: Draft, count: int, jobs: int, s: Shape) -> None:
+    def _book(self, cloud: CloudConfig, draft: Draft, jobs: int, s: Shape) -> None:
         self.drafts[cloud.key] = draft
-        draft.count += count
+        draft.count += 1
         draft.owners.update(s.owners)
         draft.serves[s.key] = draft.serves.get(s.key, 0) + jobs
-        self.group_vms[cloud.key] += count
-        self.ledger.book(cloud, count, draft.flavor_cores, draft.flavor_ram, draft.per_vm["volume_gb"])
+        self.group_vms[cloud.key] += 1
+        self.ledger.book(cloud, 1, draft.flavor_cores, draft.flavor_ram, draft.per_vm["volume_gb"])
+        if draft.count >= self._cap(cloud):
+            self.exhausted[cloud.key] = S.CYCLE_CAP
+
+
+def _per_vm(cloud: CloudConfig, cores: int, ram_mb: int) -> dict[str, int]:
+    """What one VM takes of each limited resource."""
+    volume = cloud.boot_volume.size_gb(cores) if cloud.boot_volume else 0
+    return {"cores": cores, "ram_mb": ram_mb, "vms": 1, "volumes": 1 if volume else 0, "volume_gb": volume}
 
 
 def _tiers(opts: list[Options]) -> list[list[Options]]:

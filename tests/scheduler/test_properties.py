@@ -58,14 +58,6 @@ def clouds(draw, group_name: str, index: int):
             ram_ctl=draw(st.sampled_from([-1, 40_000, 200_000])),
             max_vms=draw(st.sampled_from([-1, 2, 6])),
         ),
-        quota=Quota(
-            cores_max=draw(quota_cap),
-            cores_used=draw(st.integers(0, 40)),
-            ram_max_mb=draw(st.sampled_from([-1, 100_000, 400_000])),
-            instances_max=draw(st.sampled_from([-1, 3, 12])),
-            foreign_cores=draw(st.integers(0, 30)),
-            foreign_vms=draw(st.integers(0, 3)),
-        ),
         last_poll_at=ago(draw(st.sampled_from([10, 200]))),
     )
 
@@ -133,7 +125,46 @@ def snapshots(draw):
                     disabled=draw(st.booleans()),
                 )
             )
+    all_clouds = _consistent_quotas(draw, all_clouds, all_vms)
     return snapshot(groups=groups, clouds=all_clouds, jobs=jobs, vms=all_vms, backoffs=backoffs)
+
+
+def _consistent_quotas(draw, clouds, vms):
+    """One quota per project (endpoint), as the cloud reports it: rows sharing an endpoint see the same
+    caps and usage, and each row's foreign usage is outsiders plus the other rows' listed VMs."""
+    listed = defaultdict(lambda: [0, 0, 0])
+    for v, _ in vms:
+        if v["status"] not in ("requested", "gone"):
+            _add(listed[(v["group"], v["cloud"])], v["cores"], v["ram_mb"], 1)
+    projects = {}
+    for c in clouds:
+        if c.endpoint_key not in projects:
+            caps = Quota(
+                cores_max=draw(quota_cap),
+                ram_max_mb=draw(st.sampled_from([-1, 100_000, 400_000])),
+                instances_max=draw(st.sampled_from([-1, 3, 12])),
+            )
+            projects[c.endpoint_key] = (
+                caps,
+                [draw(st.integers(0, 30)), draw(st.integers(0, 40_000)), draw(st.integers(0, 3))],
+            )
+    out = []
+    for c in clouds:
+        caps, outsiders = projects[c.endpoint_key]
+        rows = [listed[o.key] for o in clouds if o.endpoint_key == c.endpoint_key]
+        total = [outsiders[i] + sum(r[i] for r in rows) for i in range(3)]
+        foreign = [total[i] - listed[c.key][i] for i in range(3)]
+        quota = replace(
+            caps,
+            cores_used=total[0],
+            ram_used_mb=total[1],
+            instances_used=total[2],
+            foreign_cores=foreign[0],
+            foreign_ram_mb=foreign[1],
+            foreign_vms=foreign[2],
+        )
+        out.append(replace(c, quota=quota))
+    return out
 
 
 POLICY = Policy(new_vms_throttle=6, max_boot_per_cycle=4)
