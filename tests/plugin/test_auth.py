@@ -129,3 +129,33 @@ def test_pages_carry_a_strict_content_security_policy(login):
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "<script>" not in response.text  # no inline script anywhere
+
+
+@pytest.mark.parametrize("path, data", [
+    ("/clouds/action", {"group": "belle2", "cloud": "flaky", "action": "drain"}),
+    ("/vms/action", {"group": "belle2", "action": "retire", "vm_id": "x"}),
+    ("/groups/belle2/clouds/new", {"name": "x", "type": "simulated"}),
+    ("/groups/belle2/clouds/flaky", {"priority": "1"}),
+    ("/groups/belle2/clouds/flaky/exclusions", {}),
+    ("/groups/belle2/clouds/flaky/delete", {"confirm": "yes"}),
+    ("/groups/belle2/aliases", {}),
+    ("/groups/belle2/defaults", {}),
+    ("/groups/belle2/metadata", {"name": "x.yaml", "text": "a: 1"}),
+    ("/groups/belle2/metadata/order", {}),
+    ("/groups/belle2/metadata/delete", {"name": "condor-worker.yaml.j2"}),
+    ("/groups/belle2/images", {}),
+    ("/groups/belle2/keys", {}),
+    ("/groups/belle2/keys/add", {"name": "k", "public_key": "ssh-ed25519 AAAA x"}),
+    ("/groups/belle2/keys/delete", {"name": "k"}),
+])  # fmt: skip
+def test_writes_to_another_group_are_403_and_change_nothing(login, store, path, data):
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from include.store.models import AuditEntry
+
+    with Session(store) as s:
+        before = s.scalar(select(func.count()).select_from(AuditEntry))
+    assert login("alice").post(path, data).status_code == 403
+    with Session(store) as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == before
