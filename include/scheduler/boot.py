@@ -16,7 +16,7 @@ from itertools import groupby
 
 from include.scheduler.candidates import REASONS, Options, jobs_per_vm
 from include.scheduler.demand import Shape, choice_for
-from include.scheduler.limits import Ledger, room
+from include.scheduler.limits import Ledger, Term, room
 from include.scheduler.model import CloudConfig, GroupConfig
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import SkipReason as S
@@ -54,6 +54,7 @@ class Allocator:
     # within a plan, so once full a cloud stays full: later shapes skip it without recomputing.
     exhausted: dict[tuple[str, str], S] = field(default_factory=dict)
     _terms: dict[tuple[str, str], tuple[int, list]] = field(default_factory=dict)
+    _room_cache: dict[tuple[str, str], tuple] = field(default_factory=dict)
 
     def terms(self, cloud: CloudConfig) -> list:
         """The cloud's limit terms, recomputed only after a booking at its endpoint."""
@@ -112,12 +113,23 @@ class Allocator:
         cloud, draft = offer.options.cloud, offer.draft
         cap = self._cap(cloud) - draft.count
         throttle = self.policy.new_vms_throttle - self.ledger.new_vms[cloud.endpoint_key]
-        fits, term = room(self.terms(cloud), draft.per_vm)
+        fits, term = self._fits(cloud, draft) if min(cap, throttle) > 0 else (0, None)
         n = min(cap, throttle, fits)
         why = S.CYCLE_CAP if n == cap else S.NEW_VMS_THROTTLE if n == throttle else term.reason
         if n <= 0 and (n < fits or self._full(cloud, offer.options)):
             self.exhausted[cloud.key] = why
         return n, why
+
+    def _fits(self, cloud: CloudConfig, draft: Draft) -> tuple[int, Term | None]:
+        """VMs of the draft's flavor every limit still allows. Cached: a booking on a cloud that is
+        alone at its endpoint takes exactly one VM of room; any other booking there recomputes."""
+        version, size = self.ledger.version[cloud.endpoint_key], (draft.flavor_cores, draft.flavor_ram)
+        cached = self._room_cache.get(cloud.key)
+        if cached is not None and cached[:2] == (version, size):
+            return cached[2], cached[3]
+        fits, term = room(self.terms(cloud), draft.per_vm)
+        self._room_cache[cloud.key] = (version, size, fits, term)
+        return fits, term
 
     def _cap(self, cloud: CloudConfig) -> int:
         own = cloud.max_boot_per_cycle
@@ -148,7 +160,15 @@ class Allocator:
         draft.owners.update(s.owners)
         draft.serves[s.key] = draft.serves.get(s.key, 0) + jobs
         self.group_vms[cloud.key] += 1
+        cached = self._room_cache.get(cloud.key)
         self.ledger.book(cloud, 1, draft.flavor_cores, draft.flavor_ram, draft.per_vm["volume_gb"])
+        ep = cloud.endpoint_key
+        if (
+            cached is not None
+            and self.ledger.rows_at[ep] == 1
+            and cached[1] == (draft.flavor_cores, draft.flavor_ram)
+        ):
+            self._room_cache[cloud.key] = (self.ledger.version[ep], cached[1], cached[2] - 1, cached[3])
         if draft.count >= self._cap(cloud):
             self.exhausted[cloud.key] = S.CYCLE_CAP
 

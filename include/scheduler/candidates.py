@@ -60,13 +60,14 @@ class Options:
         self.flavors: list[Flavor | None] = [self.catalog.flavors[i] if i >= 0 else None for i in self.flavor]
 
 
-def catalog(cloud: CloudConfig, backoffs: dict[tuple[str, str, str], Backoff], now: datetime) -> Catalog:
+def catalog(cloud: CloudConfig, backed_off: dict[str, int]) -> Catalog:
+    """``backed_off``: flavor name -> back-off reason code, for this cloud."""
     flavors = sorted(cloud.flavors, key=lambda f: (f.cores, f.ram_mb, f.total_disk_gb, f.swap_gb, f.name))
     vol = cloud.boot_volume
     disk = [vol.size_gb(f.cores) if vol else f.total_disk_gb for f in flavors]
     spot = cloud.spot_price if cloud.spot_price > 0 else None
     price = [spot if spot is not None else (np.nan if f.price is None else f.price) for f in flavors]
-    back = [backoff_code(backoffs.get((cloud.group, cloud.name, f.name)), now) for f in flavors]
+    back = [backed_off.get(f.name, 0) for f in flavors]
     return Catalog(
         flavors,
         {f.name: i for i, f in enumerate(flavors)},
@@ -118,30 +119,53 @@ class ShapeArrays:
         self.typ, self.typs = pd.factorize(pd.Series([s.instance_type for s in shapes], dtype=object))
 
 
-def options(
-    cloud: CloudConfig,
-    group: GroupConfig,
-    sa: ShapeArrays,
-    cat: Catalog,
-    backoffs: dict[tuple[str, str, str], Backoff],
-    now: datetime,
-    expiry_days: int,
-) -> Options:
-    n = len(sa.shapes)
-    code, flavor, images = np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), [None] * n
-    whole = cloud_code(cloud, backoffs, now, expiry_days)
-    if whole > 0:
-        return Options(cloud, cat, np.full(n, whole, dtype=np.int64), flavor, images)
-    in_alias = np.array([a in cloud.aliases for a in sa.aliases] + [True], dtype=bool)
-    _first(code, ~in_alias[sa.alias], S.NOT_IN_ALIAS)  # index -1 (no alias) reads the trailing True
-    _first(code, np.full(n, True), REASONS[backoff_code(backoffs.get((cloud.group, cloud.name, "")), now)])
-    images = _images(cloud, group, sa)
-    _first(code, np.array([i is None or i not in cloud.images for i in images], dtype=bool), S.IMAGE_MISSING)
-    chosen, reason = _flavors(cloud, group, sa, cat)
-    mask = reason > 0
-    code[(code == 0) & mask] = reason[(code == 0) & mask]
-    flavor[code == 0] = chosen[code == 0]
-    return Options(cloud, cat, code, flavor, images)
+class Candidates:
+    """Builds the Options of every cloud for the shapes of its group, for one plan. Clouds with the
+    same flavor list, exclusions, price and back-offs (several projects on one site) share the work."""
+
+    def __init__(
+        self, backoffs: dict[tuple[str, str, str], Backoff], now: datetime, expiry_days: int
+    ) -> None:
+        self.backoffs, self.now, self.expiry_days = backoffs, now, expiry_days
+        self.backed_off: dict[tuple[str, str], dict[str, int]] = {}
+        for (group, cloud, flavor), b in backoffs.items():
+            if flavor and backoff_code(b, now):
+                self.backed_off.setdefault((group, cloud), {})[flavor] = backoff_code(b, now)
+        self._catalog_ids: dict[tuple, int] = {}
+        self._catalogs: dict[int, Catalog] = {}
+        self._flavors: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def options(self, cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> Options:
+        backed_off = self.backed_off.get(cloud.key, {})
+        key = (cloud.flavors, cloud.flavor_exclusions, cloud.spot_price, cloud.boot_volume,
+               tuple(sorted(backed_off.items())))  # fmt: skip
+        key = self._catalog_ids.setdefault(key, len(self._catalog_ids))  # hash the flavor list once
+        cat = self._catalogs.get(key)
+        if cat is None:
+            cat = self._catalogs[key] = catalog(cloud, backed_off)
+        n = len(sa.shapes)
+        code, flavor, images = np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), [None] * n
+        whole = cloud_code(cloud, self.backoffs, self.now, self.expiry_days)
+        if whole > 0:
+            return Options(cloud, cat, np.full(n, whole, dtype=np.int64), flavor, images)
+        in_alias = np.array([a in cloud.aliases for a in sa.aliases] + [True], dtype=bool)
+        _first(code, ~in_alias[sa.alias], S.NOT_IN_ALIAS)  # index -1 (no alias) reads the trailing True
+        whole_backoff = backoff_code(self.backoffs.get((cloud.group, cloud.name, "")), self.now)
+        _first(code, np.full(n, True), REASONS[whole_backoff])
+        images = _images(cloud, group, sa)
+        _first(
+            code, np.array([i is None or i not in cloud.images for i in images], dtype=bool), S.IMAGE_MISSING
+        )
+        default = cloud.vm.flavor or group.vm.flavor
+        wanted = [choice_for(spec, cloud.name) or default for spec in sa.typs] + [default]
+        flavor_key = (key, tuple(wanted), id(sa))
+        if flavor_key not in self._flavors:
+            self._flavors[flavor_key] = _flavors(wanted, sa, cat)
+        chosen, reason = self._flavors[flavor_key]
+        fails = (code == 0) & (reason > 0)
+        code[fails] = reason[fails]
+        flavor[code == 0] = chosen[code == 0]
+        return Options(cloud, cat, code, flavor, images)
 
 
 def _first(code: np.ndarray, failed: np.ndarray, reason: S | None) -> None:
@@ -156,12 +180,10 @@ def _images(cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> list[str
     return [named[i] for i in sa.img]
 
 
-def _flavors(
-    cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays, cat: Catalog
-) -> tuple[np.ndarray, np.ndarray]:
-    """Chosen flavor index and reason code (0 = ok) per shape."""
-    default = cloud.vm.flavor or group.vm.flavor
-    wanted = [choice_for(spec, cloud.name) or default for spec in sa.typs] + [default]
+def _flavors(wanted: list[str | None], sa: ShapeArrays, cat: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen flavor index and reason code (0 = ok) per shape. ``wanted``: the flavor each distinct
+    VMInstanceType string asks for on this cloud (else the default flavor), the last one for none."""
+    default = wanted[-1]
     wanted_idx = np.array([-1 if w is None else cat.index.get(w, -2) for w in wanted], dtype=np.int64)[sa.typ]
     n = len(sa.shapes)
     if not len(cat.flavors):

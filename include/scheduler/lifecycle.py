@@ -6,8 +6,9 @@ cloud disabled -> credential expiring -> never listed / never registered -> star
 a job -> job completed -> keep-alive. A delete of a VM the cloud does not list yet and that is younger
 than two cloud polls is held (polling safety).
 
-Each VM gets a label: "" (nothing), "R:<RetireReason>", "D:<DeleteReason>" or "S:<SkipReason>";
-"R:send" / "R:resend" carry the retire reason recorded on the VM.
+Each VM gets a label, an index into ``LABELS``: "" (nothing), "R:<RetireReason>", "D:<DeleteReason>"
+or "S:<SkipReason>"; "R:send" / "R:resend" carry the retire reason recorded on the VM. Small integers
+keep every test on 50,000 VMs a plain numpy comparison.
 """
 
 from __future__ import annotations
@@ -139,25 +140,30 @@ def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: dat
         (idle & ran & view["on_completion"], R.JOB_COMPLETED),
         (idle & ran & (t - fleet.col("idle_since") > keep_alive), R.KEEP_ALIVE),
     ]
-    label = np.select([c for c, _ in rules], [_label(v) for _, v in rules], default="").astype(object)
-    label[young(fleet, policy, now) & _deletes(label)] = _label(S.TOO_YOUNG)
+    label = np.select([c for c, _ in rules], [CODE[_text(v)] for _, v in rules], default=0).astype(np.int16)
+    label[young(fleet, policy, now) & DELETES[label]] = CODE[_text(S.TOO_YOUNG)]
     return label
 
 
-def _label(value: str | S | R | D) -> str:
+def _text(value: str | S | R | D) -> str:
     prefix = {S: "S:", R: "R:", D: "D:"}.get(type(value), "")
     return f"{prefix}{value}" if prefix else value
 
 
-def _fill(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(values), fallback, values)
+LABELS: tuple[str, ...] = ("", "R:send", "R:resend", *(_text(v) for enum in (R, D, S) for v in enum))
+CODE = {text: i for i, text in enumerate(LABELS)}
+ACTED = np.array([t.startswith(("R:", "D:")) for t in LABELS])  # index by label: retired or deleted
+DELETES = np.array([t.startswith("D:") for t in LABELS])
 
 
-def _deletes(label: np.ndarray) -> np.ndarray:
-    return np.char.startswith(label.astype(str), "D:")
+def code_of(value: S | R | D) -> int:
+    return CODE[_text(value)]
 
 
 def acted(label: np.ndarray) -> np.ndarray:
     """Rows whose label retires or deletes the VM."""
-    text = label.astype(str)
-    return np.char.startswith(text, "R:") | np.char.startswith(text, "D:")
+    return ACTED[label]
+
+
+def _fill(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), fallback, values)

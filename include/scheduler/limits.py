@@ -8,8 +8,9 @@ book in this plan. A second guard uses the cloud's own counters (``*_used``) plu
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,14 +35,16 @@ class Use:
         self.vms += vms
 
 
-@dataclass(frozen=True)
-class Term:
-    """One limit: ``cap`` applies to ``resource`` counted as this row's own use (or the guard's)."""
+class Term(NamedTuple):
+    """One limit on one resource, and how much of it is left."""
 
     reason: SkipReason
-    resource: str  # cores | ram_mb | vms
+    resource: str  # cores | ram_mb | vms | volumes | volume_gb
     headroom: int
     detail: str
+
+
+_INDEX = {"cores": 0, "ram_mb": 1, "vms": 2}
 
 
 class Ledger:
@@ -56,7 +59,9 @@ class Ledger:
         self.planned_by_row: dict[tuple[str, str], Use] = defaultdict(Use)
         self.volumes: dict[str, Use] = defaultdict(Use)  # planned per endpoint: cores=volumes, ram=GB
         self.endpoint = {c.key: c.endpoint_key for c in clouds}
+        self.rows_at = Counter(self.endpoint.values())  # cloud rows per endpoint
         self.version: dict[str, int] = defaultdict(int)  # per endpoint: bumped by every booking
+        self._caps: dict[tuple[str, str], list] = {}
         self._tally(fleet)
 
     def _tally(self, fleet: Fleet) -> None:
@@ -91,47 +96,30 @@ class Ledger:
             self.new_vms[ep] += nv
 
     def terms(self, cloud: CloudConfig, with_guard: bool = True) -> list[Term]:
-        """Every limit of ``cloud`` with its headroom now (negative = over it)."""
-        own, q, lim = self.own[cloud.key], cloud.quota, cloud.limits
+        """Every set limit of ``cloud`` with its headroom now (negative = over it)."""
+        own = self.own[cloud.key]
         extra = self._others_at_endpoint(cloud)
-        foreign = Use(
-            q.foreign_cores + extra.cores, q.foreign_ram_mb + extra.ram_mb, q.foreign_vms + extra.vms
-        )
-        out = [
-            _term(SkipReason.CORES_CTL, "cores", lim.cores_ctl, 0, own.cores, "cores_ctl"),
-            _term(SkipReason.SOFTMAX, "cores", lim.cores_softmax, foreign.cores, own.cores, "cores soft-max"),
-            _term(SkipReason.QUOTA, "cores", q.cores_max, foreign.cores, own.cores, "cores quota"),
-            _term(SkipReason.RAM_CTL, "ram_mb", lim.ram_ctl, 0, own.ram_mb, "ram_ctl"),
-            _term(SkipReason.QUOTA, "ram_mb", q.ram_max_mb, foreign.ram_mb, own.ram_mb, "RAM quota"),
-            _term(SkipReason.MAX_VMS, "vms", lim.max_vms, 0, own.vms, "max_vms"),
-            _term(SkipReason.QUOTA, "vms", q.instances_max, foreign.vms, own.vms, "instance quota"),
-        ]
-        if with_guard:  # the cloud's counters miss only what we asked for and it does not list yet
-            ep = self.endpoint[cloud.key]
-            new = _sum(self.unlisted_at[ep], self.planned[ep])
-            out += [
-                _term(SkipReason.QUOTA, "cores", q.cores_max, q.cores_used, new.cores, "cores quota (cloud)"),
-                _term(
-                    SkipReason.QUOTA, "ram_mb", q.ram_max_mb, q.ram_used_mb, new.ram_mb, "RAM quota (cloud)"
-                ),
-                _term(
-                    SkipReason.QUOTA, "vms", q.instances_max, q.instances_used, new.vms, "instances (cloud)"
-                ),
-            ]
-            if cloud.boot_volume is not None:
-                vols = self.volumes[ep]
-                out += [
-                    _term(SkipReason.QUOTA, "volumes", q.volumes_max, q.volumes_used, vols.cores, "volumes"),
-                    _term(
-                        SkipReason.QUOTA,
-                        "volume_gb",
-                        q.volume_gb_max,
-                        q.volume_gb_used,
-                        vols.ram_mb,
-                        "volume GB",
-                    ),
-                ]
-        return [t for t in out if t.headroom < UNLIMITED]
+        q = cloud.quota
+        foreign = (q.foreign_cores + extra.cores, q.foreign_ram_mb + extra.ram_mb, q.foreign_vms + extra.vms)
+        used = (own.cores, own.ram_mb, own.vms)
+        ep = self.endpoint[cloud.key]
+        new = _sum(self.unlisted_at[ep], self.planned[ep])
+        fresh = {"cores": new.cores, "ram_mb": new.ram_mb, "vms": new.vms,
+                 "volumes": self.volumes[ep].cores, "volume_gb": self.volumes[ep].ram_mb}  # fmt: skip
+        out = []
+        caps = self._caps.get(cloud.key)
+        if caps is None:
+            caps = self._caps[cloud.key] = _caps(cloud)
+        for reason, resource, cap, against, detail in caps:
+            if against == "guard":  # the cloud's counters miss only what we asked for and it does not list
+                if with_guard:
+                    out.append(Term(reason, resource, cap - fresh[resource], detail))
+                continue
+            i = _INDEX[resource]
+            out.append(
+                Term(reason, resource, cap - used[i] - (foreign[i] if against == "foreign" else 0), detail)
+            )
+        return out
 
     def _others_at_endpoint(self, cloud: CloudConfig) -> Use:
         """Usage by the other rows of this endpoint that the cloud's foreign count cannot know yet."""
@@ -167,7 +155,32 @@ def _sum(a: Use, b: Use) -> Use:
     return Use(a.cores + b.cores, a.ram_mb + b.ram_mb, a.vms + b.vms)
 
 
-def _term(reason: SkipReason, resource: str, cap: int, foreign: int, used: int, detail: str) -> Term:
-    if cap is None or cap < 0:
-        return Term(reason, resource, UNLIMITED, detail)
-    return Term(reason, resource, int(cap) - int(foreign) - int(used), detail)
+def _caps(cloud: CloudConfig) -> list[tuple[SkipReason, str, int, str, str]]:
+    """The limits set on a cloud row: (reason, resource, cap, counted against, detail). ``own``: our VMs
+    on the row; ``foreign``: ours plus foreign usage; ``guard``: the cloud's own usage counter (its cap
+    already reduced by it) against what it cannot know yet."""
+    lim, q = cloud.limits, cloud.quota
+    caps = [
+        (SkipReason.CORES_CTL, "cores", lim.cores_ctl, "own", "cores_ctl"),
+        (SkipReason.SOFTMAX, "cores", lim.cores_softmax, "foreign", "cores soft-max"),
+        (SkipReason.QUOTA, "cores", q.cores_max, "foreign", "cores quota"),
+        (SkipReason.RAM_CTL, "ram_mb", lim.ram_ctl, "own", "ram_ctl"),
+        (SkipReason.QUOTA, "ram_mb", q.ram_max_mb, "foreign", "RAM quota"),
+        (SkipReason.MAX_VMS, "vms", lim.max_vms, "own", "max_vms"),
+        (SkipReason.QUOTA, "vms", q.instances_max, "foreign", "instance quota"),
+        (SkipReason.QUOTA, "cores", _less(q.cores_max, q.cores_used), "guard", "cores quota (cloud)"),
+        (SkipReason.QUOTA, "ram_mb", _less(q.ram_max_mb, q.ram_used_mb), "guard", "RAM quota (cloud)"),
+        (SkipReason.QUOTA, "vms", _less(q.instances_max, q.instances_used), "guard", "instances (cloud)"),
+    ]
+    if cloud.boot_volume is not None:
+        caps += [
+            (SkipReason.QUOTA, "volumes", _less(q.volumes_max, q.volumes_used), "guard", "volumes"),
+            (SkipReason.QUOTA, "volume_gb", _less(q.volume_gb_max, q.volume_gb_used), "guard", "volume GB"),
+        ]
+    return [
+        (r, res, int(cap), against, d) for r, res, cap, against, d in caps if cap is not None and cap >= 0
+    ]
+
+
+def _less(cap: int, used: int) -> int | None:
+    return None if cap is None or cap < 0 else cap - used

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from include.scheduler.fleet import Fleet
+from include.scheduler.lifecycle import code_of
 from include.scheduler.limits import Ledger
 from include.scheduler.model import CloudConfig
 from include.scheduler.reasons import DeleteReason as D
@@ -24,12 +25,12 @@ def over_limit(
     clouds: dict[tuple[str, str], CloudConfig],
     ledger: Ledger,
     young: np.ndarray,
-) -> dict[int, tuple[str, str]]:
-    """Row -> (label, detail) for the VMs to retire or delete because their cloud is over a limit."""
+) -> dict[int, tuple[int, str]]:
+    """Row -> (label code, detail) for the VMs to retire or delete because their cloud is over a limit."""
     status = fleet.col("status")
     frozen = ~view["known"] | view["stale"] | view["pool_stale"]
     gone = leaving & (status != VmStatus.GONE)
-    pickable = ~leaving & ~fleet.col("manual") & (label == "") & (status != VmStatus.ERROR) & ~young
+    pickable = ~leaving & ~fleet.col("manual") & (label == 0) & (status != VmStatus.ERROR) & ~young
     out: dict[int, tuple[str, str]] = {}
     for code, key in enumerate(fleet.keys):
         cloud = clouds.get(key)
@@ -56,19 +57,17 @@ def _excess(ledger: Ledger, cloud: CloudConfig) -> dict[str, int]:
     return over
 
 
-def _pick(fleet: Fleet, rows: np.ndarray, excess: dict[str, int], detail: str) -> dict[int, tuple[str, str]]:
-    out: dict[int, tuple[str, str]] = {}
-    cores, ram, registered = fleet.col("cores"), fleet.col("ram_mb"), fleet.col("registered")
-    for row in least_valuable_first(fleet, rows):
-        if all(v <= 0 for v in excess.values()):
-            break
-        excess = {
-            "cores": excess["cores"] - int(cores[row]),
-            "ram_mb": excess["ram_mb"] - int(ram[row]),
-            "vms": excess["vms"] - 1,
-        }
-        out[int(row)] = (f"R:{R.OVER_LIMIT}" if registered[row] else f"D:{D.OVER_LIMIT}", detail)
-    return out
+def _pick(fleet: Fleet, rows: np.ndarray, excess: dict[str, int], detail: str) -> dict[int, tuple[int, str]]:
+    """The shortest prefix of ``rows`` (least valuable first) whose resources cover every excess."""
+    ordered = least_valuable_first(fleet, rows)
+    need = 0
+    for column, amount in (("cores", excess["cores"]), ("ram_mb", excess["ram_mb"]), (None, excess["vms"])):
+        if amount > 0:
+            freed = np.cumsum(fleet.col(column)[ordered]) if column else np.arange(1, len(ordered) + 1)
+            need = max(need, int(np.searchsorted(freed, amount)) + 1)  # all of them if it never covers
+    chosen = ordered[: min(need, len(ordered))]
+    how = np.where(fleet.col("registered")[chosen], code_of(R.OVER_LIMIT), code_of(D.OVER_LIMIT))
+    return {int(row): (int(code), detail) for row, code in zip(chosen, how, strict=True)}
 
 
 def _detail(ledger: Ledger, cloud: CloudConfig) -> str:

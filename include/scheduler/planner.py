@@ -102,21 +102,11 @@ def _boots(
             skips.append(Skip(s.group, None, s.key, reason, jobs=unmet, detail=_group_detail(reason, s)))
     backoffs = {(b.group, b.cloud, b.flavor): b for b in snapshot.backoffs}
     allocator = Allocator(policy, ledger, Counter({k: u.vms for k, u in ledger.own.items()}))
+    builder = cand.Candidates(backoffs, now, policy.credential_expiry_days)
     work = []
     for name, items in sorted(pending.items()):
         arrays = cand.ShapeArrays([s for s, _ in items])
-        opts = [
-            cand.options(
-                c,
-                groups[name],
-                arrays,
-                cand.catalog(c, backoffs, now),
-                backoffs,
-                now,
-                policy.credential_expiry_days,
-            )
-            for c in by_group[name]
-        ]
+        opts = [builder.options(c, groups[name], arrays) for c in by_group[name]]
         work += [(s, unmet, groups[name], opts, pos) for pos, (s, unmet) in enumerate(items)]
     work.sort(
         key=lambda w: (

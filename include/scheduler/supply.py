@@ -28,7 +28,7 @@ class Bins:
 
     def take(self, cores: int, ram: int, jobs: int) -> int:
         """Place up to ``jobs`` jobs of this size; returns how many found room."""
-        if jobs <= 0 or not len(self.cores):
+        if jobs <= 0 or not len(self.cores) or self.cores.max() < cores:
             return 0
         fits = np.minimum(self.cores // max(cores, 1), self.ram // max(ram, 1))
         total = np.cumsum(fits)
@@ -73,11 +73,15 @@ def cover(shapes: list[Shape], pools: dict[tuple[str, str | None], Bins]) -> dic
         pool = pools.get((s.group, s.alias))
         if pool is not None:
             covered[s] += pool.take(s.cores, s.ram_mb, s.jobs)
+    aliased: dict[str, list[Bins]] = defaultdict(list)
+    for (group, alias), pool in sorted(pools.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if alias is not None:
+            aliased[group].append(pool)
     for s in order:  # alias-free jobs run on any VM of their group
-        if s.alias is None and covered[s] < s.jobs:
-            for (group, alias), pool in sorted(pools.items(), key=lambda kv: str(kv[0][1])):
-                if group == s.group and alias is not None:
-                    covered[s] += pool.take(s.cores, s.ram_mb, s.jobs - covered[s])
+        for pool in aliased.get(s.group, ()) if s.alias is None else ():
+            if covered[s] >= s.jobs:
+                break
+            covered[s] += pool.take(s.cores, s.ram_mb, s.jobs - covered[s])
     return covered
 
 

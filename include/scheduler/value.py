@@ -20,6 +20,7 @@ def least_valuable_first(fleet: Fleet, rows: np.ndarray | None = None) -> np.nda
         np.nan_to_num(fleet.col(c)[rows]) for c in ("requested_at", "idle_since", "busy_since")
     )
     metric = np.where(tier == 0, -requested, np.where(tier == 1, idle_since, -busy_since))
-    ids = fleet.col("vm_id")[rows]
-    order = sorted(range(len(rows)), key=lambda i: (tier[i], metric[i], ids[i]))
-    return rows[np.asarray(order, dtype=np.int64)]
+    by_id = np.argsort(fleet.col("vm_id")[rows].astype(str), kind="stable")
+    id_rank = np.empty(len(rows), dtype=np.int64)
+    id_rank[by_id] = np.arange(len(rows))
+    return rows[np.lexsort((id_rank, metric, tier))]

@@ -11,7 +11,7 @@ import numpy as np
 
 from include.scheduler.actions import Delete, Retire, Skip
 from include.scheduler.fleet import Fleet
-from include.scheduler.lifecycle import acted
+from include.scheduler.lifecycle import LABELS, acted
 from include.scheduler.reasons import BOOT_FAILURE_DELETES, BOOT_FAILURE_RETIRES
 from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
@@ -34,34 +34,38 @@ def materialize(
 ) -> tuple[list[Retire], list[Delete], list[Skip]]:
     retires, deletes, skips = [], [], []
     held: Counter = Counter()
-    rows = np.flatnonzero(label != "")
-    ids, groups, clouds, asked_reason = (fleet.col(c) for c in ("vm_id", "group", "cloud", "retire_reason"))
-    count = fleet.col("retire_count")
-    for row in rows:
-        kind, word = label[row].split(":", 1)
-        vm, group, cloud, note = ids[row], groups[row], clouds[row], notes.get(int(row), "")
+    rows = np.flatnonzero(label != 0)
+    columns = [
+        fleet.col(c)[rows].tolist() for c in ("vm_id", "group", "cloud", "retire_reason", "retire_count")
+    ]
+    for row, code, vm, group, cloud, asked, count in zip(rows.tolist(), label[rows].tolist(), *columns,
+                                                         strict=True):  # fmt: skip
+        kind, word = _DECODED[code]
+        note = notes.get(row, "")
         if kind == "R":
-            reason = R(word) if word in R._value2member_map_ else _stored(asked_reason[row])
-            retires.append(
-                Retire(
-                    vm,
-                    group,
-                    cloud,
-                    reason,
-                    resend=word == "resend",
-                    detail=note or (f"re-send {int(count[row]) + 1}" if word == "resend" else ""),
-                )
-            )
+            reason = word if isinstance(word, R) else _stored(asked)
+            resend = word == "resend"
+            retires.append(Retire(vm, group, cloud, reason, resend=resend,
+                                  detail=note or (f"re-send {count + 1}" if resend else "")))  # fmt: skip
         elif kind == "D":
-            deletes.append(_delete(vm, group, cloud, D(word), asked_reason[row], note))
-        elif S(word) in _PER_CLOUD:
-            held[(group, cloud if S(word) == S.CLOUD_STALE else None, S(word))] += 1
+            deletes.append(_delete(vm, group, cloud, word, asked, note))
+        elif word in _PER_CLOUD:
+            held[(group, cloud if word == S.CLOUD_STALE else None, word)] += 1
         else:
-            skips.append(Skip(group, cloud, vm, S(word), detail=_DETAIL[S(word)], alert=S(word) == S.VM_BUSY))
+            skips.append(Skip(group, cloud, vm, word, detail=_DETAIL[word], alert=word == S.VM_BUSY))
     for (group, cloud, reason), n in sorted(held.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         subject = f"cloud:{cloud}" if cloud else "vms"
         skips.append(Skip(group, cloud, subject, reason, detail=f"{n} VMs left as they are until it answers"))
     return retires, deletes, skips
+
+
+def _decode(text: str) -> tuple[str, object]:
+    kind, word = text.split(":", 1) if text else ("", "")
+    enum = {"R": R, "D": D, "S": S}.get(kind)
+    return kind, enum(word) if enum is not None and word in enum._value2member_map_ else word
+
+
+_DECODED = [_decode(text) for text in LABELS]
 
 
 def _stored(word: object) -> R:
