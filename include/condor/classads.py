@@ -9,11 +9,12 @@ a job no flavour fits (a planner reason), never a crash. Units: cores, MB of RAM
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from include.condor.records import JobDefaults, JobRecord, MachineRecord
 
@@ -50,20 +51,78 @@ def _classad_types() -> tuple[type, type]:
     return classad2.ExprTree, classad2.Value
 
 
-def value(ad: Any, name: str) -> Any:
-    """The attribute's value, expressions evaluated in the ad's scope; None when missing, UNDEFINED or
-    ERROR."""
+class Spelling(NamedTuple):
+    """Attribute names as we read them: lower case -> canonical, the canonical set, and a memo of every
+    other spelling met so far (name -> canonical, or "" when it is not one we read)."""
+
+    by_lower: dict[str, str]
+    canonical: frozenset[str]
+    seen: dict[str, str]
+
+    def of(self, name: str) -> str:
+        found = self.seen.get(name)
+        if found is None:
+            found = self.seen[name] = self.by_lower.get(name.lower(), "")
+        return found
+
+
+def _spelling(names: list[str]) -> Spelling:
+    return Spelling({n.lower(): n for n in names}, frozenset(names), {})
+
+
+JOB_ATTRS, STARTD_ATTRS = _spelling(JOB_PROJECTION), _spelling(STARTD_PROJECTION)
+
+
+_EXPR_MARK = '"\\/Expr('  # how printJson writes an expression value; a literal string never starts so
+
+
+def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
+    """The attributes of ``ad`` as Python values, keyed by their canonical ``spelling`` (ClassAd names
+    ignore case). Expressions among them are evaluated in the ad's scope (UNDEFINED and ERROR become
+    None), except ``Requirements``, kept as its expression text.
+
+    One ``printJson`` of the whole ad decoded by the C JSON parser costs what three attribute lookups
+    through the bindings do; only expressions go back to the ClassAd evaluator."""
+    text = ad.printJson()
+    out = json.loads(text)
+    for other in out.keys() - spelling.canonical:  # names we do not read, or spelled otherwise
+        canonical = spelling.of(other)
+        if canonical:
+            out[canonical] = out.pop(other)
+    i = text.find(_EXPR_MARK)
+    while i != -1:  # printJson writes one top-level attribute per line: `  "Name": "\/Expr(...)\/"`
+        name = text[text.rfind("\n", 0, i) + 1 : i].split('"')[1]
+        key = spelling.of(name)
+        raw = out.get(key)
+        if key and raw.__class__ is str and raw.startswith("/Expr("):
+            out[key] = raw[6:-2] if key == "Requirements" else _evaluated(ad, name, raw[6:-2], out, spelling)
+        i = text.find(_EXPR_MARK, i + 8)
+    return out
+
+
+_NAME = re.compile(r"(?:MY\.)?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _evaluated(ad: Any, name: str, expression: str, known: dict[str, Any], spelling: Spelling) -> Any:
+    # condor_submit's default `RequestDisk = DiskUsage` is a bare reference to a literal we already
+    # decoded: take it instead of a round trip through the evaluator.
+    ref = _NAME.fullmatch(expression)
+    if ref and ref.group(1).lower() not in ("undefined", "error", "true", "false"):
+        target = known.get(spelling.of(ref.group(1)) or ref.group(1), _MISSING)
+        if target is not _MISSING and not (target.__class__ is str and target.startswith("/Expr(")):
+            return target
     expr_type, special = _classad_types()
-    v = ad.get(name)
-    if isinstance(v, expr_type):
-        v = ad.eval(name)
-    if v is None or isinstance(v, special):
-        return None
-    return v
+    v = ad.eval(name)
+    return None if isinstance(v, special | expr_type) else v
+
+
+_MISSING = object()
 
 
 def as_int(v: Any, *, minimum: int = 0) -> int | None:
     """An integer from an int, float or numeric string; None for anything else or below ``minimum``."""
+    if v.__class__ is int:  # the common case, first
+        return (v if v <= INT_MAX else INT_MAX) if v >= minimum else None
     if isinstance(v, bool) or v is None:
         return None
     if isinstance(v, str):
@@ -98,7 +157,12 @@ def as_time(v: Any) -> datetime | None:
     if isinstance(v, datetime):
         return v if v.tzinfo else v.replace(tzinfo=UTC)
     seconds = as_int(v, minimum=1)
-    return datetime.fromtimestamp(seconds, UTC) if seconds else None
+    return _utc(seconds) if seconds else None
+
+
+@lru_cache(maxsize=65536)
+def _utc(seconds: int) -> datetime:  # a poll repeats the same timestamps many times
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _target_pattern(name: str) -> re.Pattern[str]:
@@ -126,12 +190,6 @@ def requirement_targets(requirements: str) -> tuple[str | None, str | None]:
     return first(_GROUP), first(_ALIAS)
 
 
-def _requirements_text(ad: Any) -> str:
-    expr_type, _ = _classad_types()
-    v = ad.get("Requirements")
-    return str(v) if isinstance(v, expr_type) else (v if isinstance(v, str) else "")
-
-
 def job_record(
     ad: Any,
     *,
@@ -141,54 +199,55 @@ def job_record(
     fallback: JobDefaults = POOL_DEFAULTS,
 ) -> JobRecord | None:
     """The normalised row of one job ad; None when it has no GlobalJobId or JobStatus."""
-    gid, status = as_str(ad.get("GlobalJobId")), as_int(value(ad, "JobStatus"))
+    v = values(ad, JOB_ATTRS).get
+    gid, status = as_str(v("GlobalJobId")), as_int(v("JobStatus"))
     if not gid or status is None:
         return None
-    group, alias = requirement_targets(_requirements_text(ad))
+    requirements = v("Requirements")
+    group, alias = requirement_targets(requirements) if isinstance(requirements, str) else (None, None)
     d = defaults.get(group, fallback) if group else fallback
-    cores = as_int(value(ad, "CpusProvisioned"), minimum=1) or as_int(value(ad, "RequestCpus"), minimum=1)
-    disk_kb = as_int(value(ad, "RequestDisk"))
+    cores = as_int(v("CpusProvisioned"), minimum=1) or as_int(v("RequestCpus"), minimum=1)
+    disk_kb = as_int(v("RequestDisk"))
     if disk_kb is None:
-        disk_kb = as_int(value(ad, "DiskUsage"))
-    ram = as_int(value(ad, "RequestMemory"))
-    swap = as_int(value(ad, "RequestSwap"))
-    owner = as_str(ad.get("Owner")) or (as_str(ad.get("User")) or "").split("@")[0]
+        disk_kb = as_int(v("DiskUsage"))
+    ram, swap = as_int(v("RequestMemory")), as_int(v("RequestSwap"))
+    owner = as_str(v("Owner")) or (as_str(v("User")) or "").split("@")[0]
     return JobRecord(
         pool, gid, schedd, group, alias, owner, status,
         cores or d.cores,
         ram if ram is not None else d.ram_mb,
         disk_kb / KIB_PER_GB if disk_kb is not None else d.disk_gb,
         swap / 1024 if swap is not None else d.swap_gb,
-        as_str(value(ad, "VMImage")), as_str(value(ad, "VMInstanceType")), as_str(value(ad, "VMNetwork")),
-        as_int(value(ad, "VMKeepAlive")), as_float(value(ad, "VMMaximumPrice")), as_str(value(ad, "VMUserData")),
-        as_int(value(ad, "JobPrio"), minimum=-INT_MAX) or 0,
-        as_time(value(ad, "QDate")), as_time(value(ad, "EnteredCurrentStatus")),
-        as_str(value(ad, "HoldReason")), as_str(value(ad, "RemoteHost")), None,
+        as_str(v("VMImage")), as_str(v("VMInstanceType")), as_str(v("VMNetwork")),
+        as_int(v("VMKeepAlive")), as_float(v("VMMaximumPrice")), as_str(v("VMUserData")),
+        as_int(v("JobPrio"), minimum=-INT_MAX) or 0,
+        as_time(v("QDate")), as_time(v("EnteredCurrentStatus")),
+        as_str(v("HoldReason")), as_str(v("RemoteHost")), None,
     )  # fmt: skip
 
 
 def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | None:
     """The normalised row of one startd slot ad; None without a Name. ``vm_id`` is the VM id the startd
     advertises, kept only when the ad carries no deployment id or ours."""
-    name = as_str(ad.get("Name"))
+    v = values(ad, STARTD_ATTRS).get
+    name = as_str(v("Name"))
     if not name:
         return None
-    machine = as_str(ad.get("Machine")) or name.rpartition("@")[2]
-    vm_id = as_str(value(ad, VM_ID_ATTR))
-    their_deployment = as_str(value(ad, DEPLOYMENT_ATTR))
+    machine = as_str(v("Machine")) or name.rpartition("@")[2]
+    vm_id = as_str(v(VM_ID_ATTR))
+    their_deployment = as_str(v(DEPLOYMENT_ATTR))
     if their_deployment is not None and their_deployment != deployment:
         vm_id = None
-    state, activity = as_str(ad.get("State")) or "", as_str(ad.get("Activity")) or ""
-    cores, memory = as_int(value(ad, "Cpus")) or 0, as_int(value(ad, "Memory")) or 0
-    group = as_str(value(ad, "group_name"))
+    state, activity = as_str(v("State")) or "", as_str(v("Activity")) or ""
+    cores, memory = as_int(v("Cpus")) or 0, as_int(v("Memory")) or 0
+    group = as_str(v("group_name"))
     return MachineRecord(
         pool, name, machine, vm_id or None, group.lower() if group else None,
-        as_str(value(ad, "cloud_name")), as_str(value(ad, "flavor")), as_str(value(ad, "target_alias")),
-        as_str(ad.get("SlotType")) or "Static", state, activity, cores, memory,
-        as_int(value(ad, "TotalSlotCpus")) or cores, as_int(value(ad, "TotalSlotMemory")) or memory,
-        as_time(value(ad, "EnteredCurrentState")), as_str(ad.get("RemoteOwner")),
-        as_str(ad.get("GlobalJobId")),
-        activity == "Retiring" or state == "Drained" or value(ad, "Draining") is True,
+        as_str(v("cloud_name")), as_str(v("flavor")), as_str(v("target_alias")),
+        as_str(v("SlotType")) or "Static", state, activity, cores, memory,
+        as_int(v("TotalSlotCpus")) or cores, as_int(v("TotalSlotMemory")) or memory,
+        as_time(v("EnteredCurrentState")), as_str(v("RemoteOwner")), as_str(v("GlobalJobId")),
+        activity == "Retiring" or state == "Drained" or v("Draining") is True,
     )  # fmt: skip
 
 

@@ -212,3 +212,18 @@ def test_two_pollers_of_one_pool_do_not_collide(store_engine):
                                                           ((), ("ALL",), True), ((), ("bob",), True)])  # fmt: skip
 def test_owner_admission(members, submitters, admitted):
     assert GroupSpec("g", members=members, other_submitters=submitters).admits("bob") is admitted
+
+
+def test_odd_strings_survive_the_bulk_paths(store_engine):
+    """Tabs, newlines, backslashes, quotes and non-ASCII through executemany (SQLite) and COPY
+    (PostgreSQL), and read back equal, so the next poll writes nothing."""
+    spec = configure(store_engine)
+    parts, slots = fixture_parts(spec)
+    odd = 'line1\nline2\tcol\\N "quoted" \\\\ ünï \r end'
+    jobs = [parts[0].jobs[0]._replace(hold_reason=odd, user_data="\\N", image="")] + parts[0].jobs[1:]
+    poll_pool(store_engine, spec, FakePool(spec, [ScheddJobs(S1, jobs)], slots), at(0))
+    stored = rows(store_engine, Job)["123.0"]
+    assert (stored.hold_reason, stored.user_data, stored.image) == (odd, "\\N", "")
+    assert stored.q_date == jobs[0].q_date and stored.network is None
+    again = poll_pool(store_engine, spec, FakePool(spec, [ScheddJobs(S1, jobs)], slots), at(30))
+    assert again.written == 0
