@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import groupby
 
 from include.scheduler.candidates import REASONS, Options, jobs_per_vm
@@ -71,7 +72,10 @@ class Allocator:
         """Book VMs for up to ``unmet`` jobs of shape ``s`` (row ``pos`` of each Options); returns the
         jobs still unmet and, per eligible cloud that did not cover them, why it stopped giving."""
         blocked: dict[str, S] = {}
-        for tier in _tiers([o for o in opts if o.codes[pos] == 0]):
+        eligible = [o for o in opts if o.codes[pos] == 0]
+        if all(o.cloud.key in self.exhausted for o in eligible):  # the common case late in a busy plan
+            return unmet, {o.cloud.name: self.exhausted[o.cloud.key] for o in eligible}
+        for tier in _tiers(eligible):
             offers = []
             for o in tier:
                 offer, why = self._offer(s, group, o, pos)
@@ -91,11 +95,13 @@ class Allocator:
         closed = self.exhausted.get(cloud.key)
         if closed is not None:
             return None, closed
+        draft = self.drafts.get(cloud.key)
+        if draft is not None and draft.spec[0] != flavor.name:  # cheap first test of "same VM?"
+            return None, S.CYCLE_CAP
         network = (
             (choice_for(s.network, cloud.name) if s.network else None) or cloud.vm.network or group.vm.network
         )
         spec = (flavor.name, o.image[pos], s.alias, s.keep_alive, network, s.user_data)
-        draft = self.drafts.get(cloud.key)
         if draft is not None and draft.spec != spec:
             return None, S.CYCLE_CAP
         draft = draft or Draft(
@@ -187,19 +193,19 @@ def _tiers(opts: list[Options]) -> list[list[Options]]:
 def unserved_skip(s: Shape, unmet: int, opts: list[Options], pos: int, blocked: dict[str, S]) -> tuple:
     """(reason, cloud, detail) for the jobs of ``s`` left unmet: the first blocked eligible cloud in
     priority order, else the first cloud whose reason is not "not in alias"; detail lists them all."""
-    by_cloud: list[tuple[str, S]] = []
-    for o in opts:  # in (priority, name) order
-        code = o.codes[pos]
-        by_cloud.append(
-            (o.cloud.name, blocked.get(o.cloud.name, S.CYCLE_CAP) if code == 0 else REASONS[code])
-        )
+    by_cloud = tuple(
+        (o.cloud.name, blocked.get(o.cloud.name, S.CYCLE_CAP) if o.codes[pos] == 0 else REASONS[o.codes[pos]])
+        for o in opts  # in (priority, name) order
+    )
     primary = next(((c, r) for c, r in by_cloud if c in blocked), None) or next(
         ((c, r) for c, r in by_cloud if r != S.NOT_IN_ALIAS), by_cloud[0]
     )
     return primary[1], primary[0], _detail(by_cloud)
 
 
-def _detail(by_cloud: list[tuple[str, S]]) -> str:
+@lru_cache(maxsize=1024)
+def _detail(by_cloud: tuple[tuple[str, S], ...]) -> str:
+    """Clouds grouped by reason; many shapes share one pattern, hence the cache."""
     groups: dict[S, list[str]] = {}
     for cloud, reason in by_cloud:
         groups.setdefault(reason, []).append(cloud)

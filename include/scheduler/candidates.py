@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from include.scheduler.demand import Shape, choice_for
 from include.scheduler.model import Backoff, CloudConfig, Flavor, GroupConfig
@@ -114,9 +113,16 @@ class ShapeArrays:
         self.max_price = np.array(
             [np.nan if s.max_price is None else s.max_price for s in shapes], dtype=float
         )
-        self.alias, self.aliases = pd.factorize(pd.Series([s.alias for s in shapes], dtype=object))
-        self.img, self.imgs = pd.factorize(pd.Series([s.image for s in shapes], dtype=object))
-        self.typ, self.typs = pd.factorize(pd.Series([s.instance_type for s in shapes], dtype=object))
+        self.alias, self.aliases = _factorize([s.alias for s in shapes])
+        self.img, self.imgs = _factorize([s.image for s in shapes])
+        self.typ, self.typs = _factorize([s.instance_type for s in shapes])
+
+
+def _factorize(values: list[str | None]) -> tuple[np.ndarray, list[str]]:
+    """Codes into the distinct non-None values (in order of appearance); None is -1."""
+    index: dict[str, int] = {}
+    codes = [-1 if v is None else index.setdefault(v, len(index)) for v in values]
+    return np.array(codes, dtype=np.int64), list(index)
 
 
 class Candidates:
@@ -152,10 +158,10 @@ class Candidates:
         _first(code, ~in_alias[sa.alias], S.NOT_IN_ALIAS)  # index -1 (no alias) reads the trailing True
         whole_backoff = backoff_code(self.backoffs.get((cloud.group, cloud.name, "")), self.now)
         _first(code, np.full(n, True), REASONS[whole_backoff])
-        images = _images(cloud, group, sa)
-        _first(
-            code, np.array([i is None or i not in cloud.images for i in images], dtype=bool), S.IMAGE_MISSING
-        )
+        named = _images(cloud, group, sa)  # one per distinct VMImage string, the last for none
+        missing = np.array([i is None or i not in cloud.images for i in named], dtype=bool)
+        _first(code, missing[sa.img], S.IMAGE_MISSING)
+        images = [named[i] for i in sa.img]
         default = cloud.vm.flavor or group.vm.flavor
         wanted = [choice_for(spec, cloud.name) or default for spec in sa.typs] + [default]
         flavor_key = (key, tuple(wanted), id(sa))
@@ -176,8 +182,7 @@ def _first(code: np.ndarray, failed: np.ndarray, reason: S | None) -> None:
 
 def _images(cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> list[str | None]:
     default = cloud.vm.image or group.vm.image
-    named = [choice_for(spec, cloud.name) or default for spec in sa.imgs] + [default]
-    return [named[i] for i in sa.img]
+    return [choice_for(spec, cloud.name) or default for spec in sa.imgs] + [default]
 
 
 def _flavors(wanted: list[str | None], sa: ShapeArrays, cat: Catalog) -> tuple[np.ndarray, np.ndarray]:

@@ -61,6 +61,7 @@ def shapes_of(jobs: pd.DataFrame, groups: dict[str, GroupConfig]) -> tuple[list[
     priority = grouped["priority"].max()
     acc: dict[tuple, list[Any]] = {}
     refused: dict[tuple[str, SkipReason], list[Any]] = {}
+    fields_of: dict[tuple, tuple] = {}  # one entry per shape, however many owners share it
     for key, n, q, p in zip(
         zip(*_key_columns(counts.index, keys, constant), strict=True),
         counts.to_numpy().tolist(),
@@ -78,7 +79,11 @@ def shapes_of(jobs: pd.DataFrame, groups: dict[str, GroupConfig]) -> tuple[list[
             entry[0] += n
             entry[1].add(owner)
             continue
-        entry = acc.setdefault(_shape_fields(key, config.job_defaults), [0, set(), p, q])
+        shape_of_key = key[:2] + key[3:]
+        fields = fields_of.get(shape_of_key)
+        if fields is None:
+            fields = fields_of[shape_of_key] = _shape_fields(key, config.job_defaults)
+        entry = acc.setdefault(fields, [0, set(), p, q])
         entry[0] += n
         entry[1].add(owner)
         entry[2] = max(entry[2], p)

@@ -14,10 +14,15 @@ import numpy as np
 import pandas as pd
 
 from include.scheduler.states import VmState, VmStatus
-from include.scheduler.tables import VM_COLUMNS, any_of, seconds
+from include.scheduler.tables import VM_COLUMNS, seconds
 
 CLAIMED_STATES = ("Claimed", "Matched", "Preempting")
 FREE_SLOT_TYPES = ("Partitionable", "Static")
+SLOT_STATES = ("Unclaimed", *CLAIMED_STATES)
+SLOT_TYPES = ("Partitionable", "Dynamic", "Static")
+STATUSES = tuple(s.value for s in VmStatus)
+STATES = tuple(s.value for s in VmState)
+STATE_NAMES = np.array(STATES, dtype=object)
 TIME_COLUMNS = tuple(name for name, (kind, _) in VM_COLUMNS.items() if kind == "time")
 _TEXT = ("vm_id", "group", "cloud", "flavor", "status", "target_alias", "retire_reason")
 
@@ -36,6 +41,13 @@ class Fleet:
     def col(self, name: str) -> np.ndarray:
         return self.cols[name]
 
+    def status_in(self, *statuses: VmStatus) -> np.ndarray:
+        """Rows whose cloud status is one of ``statuses`` (small-integer compares, not strings)."""
+        return np.isin(self.cols["status_code"], [STATUSES.index(s.value) for s in statuses])
+
+    def state_in(self, *states: VmState) -> np.ndarray:
+        return np.isin(self.cols["state_code"], [STATES.index(s.value) for s in states])
+
     def __len__(self) -> int:
         return len(self.codes)
 
@@ -51,9 +63,11 @@ def derive(vms: pd.DataFrame, slots: pd.DataFrame) -> Fleet:
     cols |= {c: vms[c].to_numpy() for c in ("cores", "ram_mb", "keep_alive", "retire_count")}
     cols["manual"] = vms["manual"].to_numpy(dtype=bool)
     cols |= {c: seconds(vms[c]) for c in TIME_COLUMNS}
+    cols["status_code"] = _codes(vms["status"], STATUSES)
     cols |= _slot_summary(index, slots, len(vms))
     cols["registered"] = cols["n_slots"] > 0
-    cols["state"] = states(cols)
+    cols["state_code"] = states(cols)
+    cols["state"] = STATE_NAMES[cols["state_code"]]
     cols["ran_job"] = ~np.isnan(cols["first_job_at"]) | cols["busy"] | cols["has_dynamic"]
     cols["registered_since"] = _first_known(cols, "registered_at", "slot_first")
     cols["idle_since"] = _first_known(cols, "slots_changed_at", "slot_last", "created_at", "requested_at")
@@ -63,32 +77,45 @@ def derive(vms: pd.DataFrame, slots: pd.DataFrame) -> Fleet:
 
 
 def states(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """The vectorised twin of ``states.vm_state`` (first match wins); a test keeps them equal."""
-    status = cols["status"]
+    """The vectorised twin of ``states.vm_state`` (first match wins), as indexes into ``STATES``; a test
+    keeps them equal."""
+    status = cols["status_code"]
     registered = cols["n_slots"] > 0
+
+    def is_(*values: VmStatus) -> np.ndarray:
+        return np.isin(status, [STATUSES.index(v.value) for v in values])
+
     conditions = [
-        status == VmStatus.GONE.value,
+        is_(VmStatus.GONE),
         cols["manual"],
-        status == VmStatus.ERROR.value,
+        is_(VmStatus.ERROR),
         ~np.isnan(cols["retire_requested_at"]) | cols["slot_retiring"],
-        any_of(status, [VmStatus.REQUESTED.value, VmStatus.BUILDING.value])
-        | ((status == VmStatus.UNKNOWN.value) & ~registered),
+        is_(VmStatus.REQUESTED, VmStatus.BUILDING) | (is_(VmStatus.UNKNOWN) & ~registered),
         ~registered,
         cols["busy"],
     ]
     choices = [VmState.GONE, VmState.MANUAL, VmState.ERROR, VmState.RETIRING, VmState.STARTING,
                VmState.UNREGISTERED, VmState.RUNNING]  # fmt: skip
-    return np.select(conditions, [c.value for c in choices], default=VmState.IDLE.value).astype(object)
+    return np.select(
+        conditions, [STATES.index(c.value) for c in choices], default=STATES.index("idle")
+    ).astype(np.int8)
+
+
+def _codes(column: pd.Series, words: tuple[str, ...]) -> np.ndarray:
+    """Index of each value in ``words`` (-1 for anything else): one hashing pass, then integer compares."""
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+    lookup = np.array([words.index(u) if u in words else -1 for u in uniques] + [-1], dtype=np.int8)
+    return lookup[codes]  # code -1 (missing) reads the trailing -1
 
 
 def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
     row = index.get_indexer(slots["vm_id"])  # -1: a startd of a VM we do not have
     mine = row >= 0
     row = row[mine]
-    state = slots["state"].to_numpy(dtype=object)[mine]
-    kind = slots["slot_type"].to_numpy(dtype=object)[mine]
-    claimed = any_of(state, CLAIMED_STATES)
-    free = any_of(kind, FREE_SLOT_TYPES) & (state == "Unclaimed")
+    state = _codes(slots["state"], SLOT_STATES)[mine]
+    kind = _codes(slots["slot_type"], SLOT_TYPES)[mine]
+    claimed = state > 0  # Claimed, Matched or Preempting
+    free = (state == 0) & ((kind == 0) | (kind == 2))  # unclaimed partitionable or static
     retiring = slots["retiring"].to_numpy(dtype=bool)[mine]
     entered = seconds(slots["entered_state_at"])[mine]
     count = np.bincount(row, minlength=n)
@@ -103,7 +130,7 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "free_mem": total(np.where(free, slots["memory_mb"].to_numpy()[mine], 0)).astype(np.int64),
         "slot_retiring": total(retiring) > 0,
         "all_retiring": (total(retiring) == count) & (count > 0),
-        "has_dynamic": total(kind == "Dynamic") > 0,
+        "has_dynamic": total(kind == 1) > 0,
         "slot_first": _reduce(np.fmin, row, entered, n),
         "slot_last": _reduce(np.fmax, row, entered, n),
         "busy_since": _reduce(np.fmin, row, np.where(claimed, entered, np.nan), n),

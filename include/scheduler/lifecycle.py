@@ -24,7 +24,6 @@ from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmStatus
-from include.scheduler.tables import any_of
 
 _ATTRS = ("known", "stale", "enabled", "expiring", "pool_stale", "on_completion", "keep_alive", "last_poll")
 
@@ -69,80 +68,73 @@ def _cloud_row(g: GroupConfig | None, c: CloudConfig | None, expiry_limit: datet
 
 def young(fleet: Fleet, policy: Policy, now: datetime) -> np.ndarray:
     """Not listed by the cloud yet and younger than two cloud polls: never deleted (polling safety)."""
-    return (fleet.col("status").astype(object) == VmStatus.REQUESTED) & (
+    return fleet.status_in(VmStatus.REQUESTED) & (
         now.timestamp() - fleet.col("requested_at") < 2 * policy.cloud_poll_interval
     )
 
 
 def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime) -> np.ndarray:
-    """One label per VM row (see the module doc)."""
-    t = now.timestamp()
-    status = fleet.col("status")
-    registered, busy, manual = fleet.col("registered"), fleet.col("busy"), fleet.col("manual")
-    asked = ~np.isnan(fleet.col("retire_requested_at"))
-    retiring = asked | fleet.col("slot_retiring")
-    kill = ~np.isnan(fleet.col("kill_requested_at"))
-    enabled, expiring = view["enabled"], view["expiring"]
-    resend_due = (
-        asked
-        & registered
-        & (t - fleet.col("retire_sent_at") >= policy.retire_interval)
-        & ~fleet.col("all_retiring")
-    )
-    out_of_sends = fleet.col("retire_count") >= policy.retire_max_sends
-    error = status == VmStatus.ERROR
-    error_due = error & (
-        t - _fill(fleet.col("status_changed_at"), fleet.col("requested_at")) > policy.vm_error_delay
-    )
-    never_registered = ~registered & np.isnan(fleet.col("registered_since"))
-    booting = any_of(status, [VmStatus.REQUESTED, VmStatus.BUILDING, VmStatus.ACTIVE, VmStatus.UNKNOWN])
-    unlisted = (status == VmStatus.REQUESTED) & (
-        view["last_poll"] - fleet.col("requested_at") >= 2 * policy.cloud_poll_interval
-    )
-    idle, ran = registered & ~busy, fleet.col("ran_job")
-    keep_alive = _fill(
-        np.where(fleet.col("keep_alive") >= 0, fleet.col("keep_alive"), np.nan), view["keep_alive"]
-    )
-    keep_alive = np.fmax(
-        _fill(keep_alive, np.full(len(fleet), float(policy.keep_alive_floor))), policy.keep_alive_floor
-    )
+    """One label per VM row: the first rule of the table that holds (see the module doc)."""
+    m = _facts(fleet, view, policy, now)
     rules = [
         (~view["known"], S.CLOUD_UNKNOWN),
         (view["stale"], S.CLOUD_STALE),
-        (any_of(status, [VmStatus.GONE, VmStatus.DELETING]), ""),
-        (manual & (kill | asked | ~enabled | expiring), S.VM_MANUAL),
-        (manual, ""),
-        (kill, D.OPERATOR_KILL),
+        (fleet.status_in(VmStatus.GONE, VmStatus.DELETING), ""),
+        (m["manual"] & (m["kill"] | m["asked"] | ~view["enabled"] | view["expiring"]), S.VM_MANUAL),
+        (m["manual"], ""),
+        (m["kill"], D.OPERATOR_KILL),
         (view["pool_stale"], S.POOL_STALE),
-        (retiring & ~registered, D.RETIRED),
-        (asked & registered & np.isnan(fleet.col("retire_sent_at")), "R:send"),
-        (resend_due & ~out_of_sends, "R:resend"),
-        (resend_due & busy, S.VM_BUSY),
-        (resend_due, D.RETIRE_TIMEOUT),
-        (retiring, ""),
-        (error_due & busy, R.ERROR),
-        (error_due, D.ERROR),
-        (error, ""),
-        (~enabled & registered, R.CLOUD_DISABLED),
-        (~enabled, D.CLOUD_DISABLED),
-        (expiring & registered, R.CREDENTIAL_EXPIRING),
-        (expiring, D.CREDENTIAL_EXPIRING),
-        (unlisted, D.NEVER_LISTED),
-        (
-            never_registered & booting & (t - fleet.col("requested_at") > policy.vm_come_alive),
-            D.NEVER_REGISTERED,
-        ),
-        (
-            ~registered & ~never_registered & (t - fleet.col("idle_since") > policy.vm_come_alive),
-            D.STARTD_LEFT,
-        ),
-        (idle & ~ran & (t - fleet.col("registered_since") > policy.vm_job_alive), R.NEVER_RAN_JOB),
-        (idle & ran & view["on_completion"], R.JOB_COMPLETED),
-        (idle & ran & (t - fleet.col("idle_since") > keep_alive), R.KEEP_ALIVE),
+        (m["retiring"] & ~m["registered"], D.RETIRED),
+        (m["asked"] & m["registered"] & np.isnan(fleet.col("retire_sent_at")), "R:send"),
+        (m["resend_due"] & ~m["out_of_sends"], "R:resend"),
+        (m["resend_due"] & m["busy"], S.VM_BUSY),
+        (m["resend_due"], D.RETIRE_TIMEOUT),
+        (m["retiring"], ""),
+        (m["error_due"] & m["busy"], R.ERROR),
+        (m["error_due"], D.ERROR),
+        (m["error"], ""),
+        (~view["enabled"] & m["registered"], R.CLOUD_DISABLED),
+        (~view["enabled"], D.CLOUD_DISABLED),
+        (view["expiring"] & m["registered"], R.CREDENTIAL_EXPIRING),
+        (view["expiring"], D.CREDENTIAL_EXPIRING),
+        (m["unlisted"], D.NEVER_LISTED),
+        (m["never_registered"] & m["booting"] & (m["age"] > policy.vm_come_alive), D.NEVER_REGISTERED),
+        (~m["registered"] & ~m["never_registered"] & (m["idle_for"] > policy.vm_come_alive), D.STARTD_LEFT),
+        (m["idle"] & ~m["ran"] & (m["registered_for"] > policy.vm_job_alive), R.NEVER_RAN_JOB),
+        (m["idle"] & m["ran"] & view["on_completion"], R.JOB_COMPLETED),
+        (m["idle"] & m["ran"] & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),
     ]
     label = np.select([c for c, _ in rules], [CODE[_text(v)] for _, v in rules], default=0).astype(np.int16)
     label[young(fleet, policy, now) & DELETES[label]] = CODE[_text(S.TOO_YOUNG)]
     return label
+
+
+def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime) -> dict[str, np.ndarray]:
+    """The per-VM conditions the rules read, as boolean (or seconds) arrays."""
+    t, col = now.timestamp(), fleet.col
+    m = {"registered": col("registered"), "busy": col("busy"), "manual": col("manual"), "ran": col("ran_job"),
+         "asked": ~np.isnan(col("retire_requested_at")), "kill": ~np.isnan(col("kill_requested_at")),
+         "error": fleet.status_in(VmStatus.ERROR), "age": t - col("requested_at"),
+         "idle_for": t - col("idle_since"), "registered_for": t - col("registered_since")}  # fmt: skip
+    m["retiring"] = m["asked"] | col("slot_retiring")
+    m["resend_due"] = (m["asked"] & m["registered"] & ~col("all_retiring")
+                       & (t - col("retire_sent_at") >= policy.retire_interval))  # fmt: skip
+    m["out_of_sends"] = col("retire_count") >= policy.retire_max_sends
+    m["error_due"] = m["error"] & (
+        t - _fill(col("status_changed_at"), col("requested_at")) > policy.vm_error_delay
+    )
+    m["never_registered"] = ~m["registered"] & np.isnan(col("registered_since"))
+    m["booting"] = fleet.status_in(VmStatus.REQUESTED, VmStatus.BUILDING, VmStatus.ACTIVE, VmStatus.UNKNOWN)
+    m["unlisted"] = fleet.status_in(VmStatus.REQUESTED) & (
+        view["last_poll"] - col("requested_at") >= 2 * policy.cloud_poll_interval
+    )
+    m["idle"] = m["registered"] & ~m["busy"]
+    job_keep_alive = np.where(col("keep_alive") >= 0, col("keep_alive"), np.nan)
+    keep_alive = _fill(
+        _fill(job_keep_alive, view["keep_alive"]), np.full(len(fleet), float(policy.keep_alive_floor))
+    )
+    m["keep_alive"] = np.fmax(keep_alive, policy.keep_alive_floor)
+    return m
 
 
 def _text(value: str | S | R | D) -> str:

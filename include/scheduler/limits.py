@@ -18,7 +18,6 @@ from include.scheduler.fleet import Fleet
 from include.scheduler.model import CloudConfig
 from include.scheduler.reasons import SkipReason
 from include.scheduler.states import VmState, VmStatus
-from include.scheduler.tables import any_of
 
 UNLIMITED = 1 << 62
 
@@ -67,10 +66,9 @@ class Ledger:
     def _tally(self, fleet: Fleet) -> None:
         """Per cloud row: every VM not gone (retiring ones still hold quota), the unlisted ones, and
         per endpoint the VMs starting or unregistered."""
-        status, state = fleet.col("status"), fleet.col("state")
-        live = status != VmStatus.GONE
-        unlisted = live & (status == VmStatus.REQUESTED)
-        new = live & any_of(state, [VmState.STARTING.value, VmState.UNREGISTERED.value])
+        live = ~fleet.status_in(VmStatus.GONE)
+        unlisted = fleet.status_in(VmStatus.REQUESTED)
+        new = live & fleet.state_in(VmState.STARTING, VmState.UNREGISTERED)
         cores, ram = fleet.col("cores"), fleet.col("ram_mb")
         n = len(fleet.keys)
 
@@ -178,7 +176,9 @@ def _caps(cloud: CloudConfig) -> list[tuple[SkipReason, str, int, str, str]]:
             (SkipReason.QUOTA, "volume_gb", _less(q.volume_gb_max, q.volume_gb_used), "guard", "volume GB"),
         ]
     return [
-        (r, res, int(cap), against, d) for r, res, cap, against, d in caps if cap is not None and cap >= 0
+        (r, res, int(cap), against, d)
+        for r, res, cap, against, d in caps
+        if cap is not None and (cap >= 0 or against == "guard")  # -1 = unset; a guard below 0 = over
     ]
 
 

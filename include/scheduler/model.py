@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import pandas as pd
 
@@ -128,11 +129,11 @@ class CloudConfig:
     last_poll_at: datetime | None = None  # last successful poll
     credential_expiry: datetime | None = None
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str]:
         return (self.group, self.name)
 
-    @property
+    @cached_property
     def endpoint_key(self) -> str:
         return self.endpoint or f"{self.group}/{self.name}"
 

@@ -13,7 +13,7 @@ import numpy as np
 from include.scheduler.fleet import Fleet, derive
 from include.scheduler.model import Snapshot
 from include.scheduler.states import VmStatus
-from include.scheduler.tables import SLOT_COLUMNS, VM_COLUMNS, any_of, normalized
+from include.scheduler.tables import SLOT_COLUMNS, VM_COLUMNS, normalized
 from include.scheduler.value import least_valuable_first
 
 
@@ -42,8 +42,8 @@ def _candidates(snapshot: Snapshot, group: str, cloud: str | None) -> tuple[Flee
     mask = (
         (fleet.col("group") == group)
         & ~fleet.col("manual")
-        & ~any_of(fleet.col("status"), [VmStatus.GONE, VmStatus.DELETING])
-        & ~any_of(fleet.col("cloud"), frozen)
+        & ~fleet.status_in(VmStatus.GONE, VmStatus.DELETING)
+        & ~np.isin(fleet.col("cloud"), list(frozen))
     )
     if cloud is not None:
         mask &= fleet.col("cloud") == cloud

@@ -27,10 +27,9 @@ def over_limit(
     young: np.ndarray,
 ) -> dict[int, tuple[int, str]]:
     """Row -> (label code, detail) for the VMs to retire or delete because their cloud is over a limit."""
-    status = fleet.col("status")
     frozen = ~view["known"] | view["stale"] | view["pool_stale"]
-    gone = leaving & (status != VmStatus.GONE)
-    pickable = ~leaving & ~fleet.col("manual") & (label == 0) & (status != VmStatus.ERROR) & ~young
+    gone = leaving & ~fleet.status_in(VmStatus.GONE)
+    pickable = ~leaving & ~fleet.col("manual") & (label == 0) & ~fleet.status_in(VmStatus.ERROR) & ~young
     out: dict[int, tuple[str, str]] = {}
     for code, key in enumerate(fleet.keys):
         cloud = clouds.get(key)

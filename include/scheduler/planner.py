@@ -16,7 +16,7 @@ from include.scheduler import candidates as cand
 from include.scheduler.actions import Boot, Delete, Plan, Retire, Served, Skip
 from include.scheduler.boot import Allocator, unserved_skip
 from include.scheduler.demand import Shape, shapes_of
-from include.scheduler.fleet import Fleet, derive
+from include.scheduler.fleet import STATES, Fleet, derive
 from include.scheduler.ids import request_id, vm_ids
 from include.scheduler.lifecycle import cloud_view, verdicts, young
 from include.scheduler.limits import Ledger
@@ -59,7 +59,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         "shapes": len(shapes),
         "covered_jobs": sum(covered.values()),
         "vms": len(fleet),
-        "vms_by_state": dict(sorted(Counter(fleet.col("state").tolist()).items())),
+        "vms_by_state": _state_counts(fleet),
     }
     return Plan(
         tuple(boots),
@@ -68,6 +68,11 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         tuple(skips),
         stats,
     )
+
+
+def _state_counts(fleet: Fleet) -> dict[str, int]:
+    counts = np.bincount(fleet.col("state_code"), minlength=len(STATES))
+    return {name: int(n) for name, n in sorted(zip(STATES, counts, strict=True)) if n}
 
 
 def _vm_order(a: Retire | Delete) -> tuple:
@@ -148,9 +153,9 @@ def _group_detail(reason: S, s: Shape) -> str:
 
 def _idle_throttled(fleet: Fleet, leaving: np.ndarray, policy: Policy) -> set:
     """(group, alias) pools whose idle VMs reach max(idle_vms_throttle, running VMs / 10)."""
-    state, n = fleet.col("state"), len(fleet.pool_keys)
-    idle = np.bincount(fleet.pools, weights=~leaving & (state == VmState.IDLE.value), minlength=n)
-    running = np.bincount(fleet.pools, weights=~leaving & (state == VmState.RUNNING.value), minlength=n)
+    n = len(fleet.pool_keys)
+    idle = np.bincount(fleet.pools, weights=~leaving & fleet.state_in(VmState.IDLE), minlength=n)
+    running = np.bincount(fleet.pools, weights=~leaving & fleet.state_in(VmState.RUNNING), minlength=n)
     return {
         fleet.pool_keys[i]
         for i in np.flatnonzero(idle > 0)

@@ -16,7 +16,6 @@ import numpy as np
 from include.scheduler.demand import Shape
 from include.scheduler.fleet import Fleet
 from include.scheduler.states import VmState
-from include.scheduler.tables import any_of
 
 
 class Bins:
@@ -46,11 +45,8 @@ class Bins:
 
 def supply_pools(fleet: Fleet, leaving: np.ndarray) -> dict[tuple[str, str | None], Bins]:
     """Bins per (group, alias) from VMs that stay: registered free capacity, booting VMs whole."""
-    state = fleet.col("state")
-    booting = any_of(state, [VmState.STARTING.value, VmState.UNREGISTERED.value])
-    usable = ~leaving & (
-        booting | any_of(state, [VmState.IDLE.value, VmState.RUNNING.value, VmState.MANUAL.value])
-    )
+    booting = fleet.state_in(VmState.STARTING, VmState.UNREGISTERED)
+    usable = ~leaving & (booting | fleet.state_in(VmState.IDLE, VmState.RUNNING, VmState.MANUAL))
     registered = fleet.col("registered")
     cores = np.where(booting, fleet.col("cores"), np.where(registered, fleet.col("free_cores"), 0))
     ram = np.where(booting, fleet.col("ram_mb"), np.where(registered, fleet.col("free_mem"), 0))

@@ -17,7 +17,6 @@ from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmStatus
-from include.scheduler.tables import any_of
 
 _PER_CLOUD = {S.CLOUD_STALE, S.POOL_STALE}
 _ALERTS = {D.NEVER_REGISTERED, D.RETIRE_TIMEOUT}
@@ -86,10 +85,9 @@ def _delete(vm: str, group: str, cloud: str, reason: D, retire_reason: object, n
 def leaving_mask(fleet: Fleet, label: np.ndarray) -> np.ndarray:
     """VMs that are going away (retiring, in error, being deleted, or acted on by this plan): they are
     not supply and not counted as idle."""
-    status = fleet.col("status")
     return (
         acted(label)
         | ~np.isnan(fleet.col("retire_requested_at"))
         | fleet.col("slot_retiring")
-        | any_of(status, [VmStatus.ERROR, VmStatus.DELETING, VmStatus.GONE])
+        | fleet.status_in(VmStatus.ERROR, VmStatus.DELETING, VmStatus.GONE)
     )

@@ -273,3 +273,20 @@ def test_boots_carry_what_the_act_step_needs():
     assert [(s.shape, s.jobs) for s in boot.serves] == [
         ("*/8c/16000mb/10gb/0sw/net=c1:private/ud=extra.yaml:cloud-config/ka=900", 3)
     ]
+
+
+def test_the_plan_says_why_nothing_booted():
+    clouds = [
+        cloud("c1", enabled=False),
+        cloud("c2", paused=True, priority=1),
+        cloud("c3", images=(), priority=2),
+    ]
+    snap = snapshot(clouds=clouds, jobs=idle_jobs(4) + idle_jobs(2, cores=2, ram_mb=2000, owner="bob"))
+    result = plan(snap, POLICY, NOW)
+    (first, second) = result.why_not_booted("atlas")
+    assert (first.jobs, second.jobs) == (4, 2)
+    assert first.reason == S.CLOUD_DISABLED and first.cloud == "c1"
+    assert first.detail == "cloud_disabled: c1; cloud_paused: c2; image_missing: c3"
+    summary = result.summary()
+    assert summary["boots"] == 0 and summary["unserved_jobs"] == {"cloud_disabled": 6}
+    assert summary["idle_jobs"] == 6 and summary["skips"] == {"cloud_disabled": 2}
