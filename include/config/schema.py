@@ -22,7 +22,7 @@ MimeType = Literal["cloud-config", "ucernvm-config", "text/x-shellscript", "text
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Metadata(Strict):

@@ -37,7 +37,7 @@ def request_vm_action(session: Session, vm_ids: Iterable[str], action: str, acto
     missing = [i for i in ids if i not in vms or (group is not None and vms[i].group_name != group)]
     if missing:
         raise IntentError(f"no such VM{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-    for vm in vms.values():
+    for vm in sorted(vms.values(), key=lambda v: v.vm_id):
         _apply_vm_action(vm, action, now)
         session.add(AuditEntry(at=now, actor=actor, action=f"vm.{action}", object_type="vm",
                                object_key=vm.vm_id, detail={"group": vm.group_name, "cloud": vm.cloud_name}))

@@ -125,3 +125,10 @@ def test_every_problem_is_reported_at_once():
     doc = with_change(minimal_doc(), ["groups", 0, "clouds", 0, "limits", "cores_ctl"], -7)
     doc["groups"][0]["clouds"][1]["prioriti"] = 1
     assert len(problems_of(doc)) == 2
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), float("-inf")])
+def test_non_finite_numbers_are_refused(value):
+    doc = with_change(minimal_doc(), ["groups", 0, "clouds", 1, "spot_price"], value)
+    [msg] = problems_of(doc)
+    assert msg.startswith("group 'atlas' / cloud 'aws': field 'spot_price': Input should be a finite number")

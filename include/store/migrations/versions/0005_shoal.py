@@ -12,7 +12,6 @@ from alembic import op
 
 import include.store.models.base
 
-
 revision: str = "0005_shoal"
 down_revision: str | Sequence[str] | None = "0001_foundation"
 branch_labels: str | Sequence[str] | None = None
