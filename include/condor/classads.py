@@ -73,6 +73,7 @@ def _spelling(names: list[str]) -> Spelling:
 JOB_ATTRS, STARTD_ATTRS = _spelling(JOB_PROJECTION), _spelling(STARTD_PROJECTION)
 
 
+_decode = json.JSONDecoder().scan_once
 _EXPR_MARK = '"\\/Expr('  # how printJson writes an expression value; a literal string never starts so
 
 
@@ -84,15 +85,18 @@ def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
     One ``printJson`` of the whole ad decoded by the C JSON parser costs what three attribute lookups
     through the bindings do; only expressions go back to the ClassAd evaluator."""
     text = ad.printJson()
-    out = json.loads(text)
+    out = _decode(text, 0)[0]  # the C scanner itself: printJson writes exactly one object
+    seen = spelling.seen
     for other in out.keys() - spelling.canonical:  # names we do not read, or spelled otherwise
-        canonical = spelling.of(other)
+        canonical = seen.get(other)
+        if canonical is None:
+            canonical = spelling.of(other)
         if canonical:
             out[canonical] = out.pop(other)
     i = text.find(_EXPR_MARK)
     while i != -1:  # printJson writes one top-level attribute per line: `  "Name": "\/Expr(...)\/"`
         name = text[text.rfind("\n", 0, i) + 1 : i].split('"')[1]
-        key = spelling.of(name)
+        key = seen.get(name) or spelling.of(name)
         raw = out.get(key)
         if key and raw.__class__ is str and raw.startswith("/Expr("):
             out[key] = raw[6:-2] if key == "Requirements" else _evaluated(ad, name, raw[6:-2], out, spelling)
