@@ -134,8 +134,20 @@ class Allocator:
         if cached is not None and cached[:2] == (version, size):
             return cached[2], cached[3]
         fits, term = room(self.terms(cloud), draft.per_vm)
+        for other in self._booking_siblings(cloud):
+            # Our VMs are foreign usage to the other rows of the project: never push a row that boots
+            # in this plan over its soft-max or quota, or the next cycle would retire what we boot now.
+            theirs, their_term = room([t for t in self.terms(other) if t.shared], draft.per_vm)
+            if theirs < fits:
+                fits, term = theirs, their_term
         self._room_cache[cloud.key] = (version, size, fits, term)
         return fits, term
+
+    def _booking_siblings(self, cloud: CloudConfig) -> list[CloudConfig]:
+        if self.ledger.rows_at[cloud.endpoint_key] == 1:
+            return []
+        return [d.cloud for key, d in self.drafts.items()
+                if key != cloud.key and d.count and d.cloud.endpoint_key == cloud.endpoint_key]  # fmt: skip
 
     def _cap(self, cloud: CloudConfig) -> int:
         own = cloud.max_boot_per_cycle

@@ -57,9 +57,6 @@ def derive(vms: pd.DataFrame, slots: pd.DataFrame) -> Fleet:
     if not index.is_unique:
         raise ValueError("vms: vm_id must be unique")
     cols = {c: vms[c].to_numpy(dtype=object) for c in _TEXT}
-    cols["target_alias"] = np.where(
-        pd.isna(cols["target_alias"]) | (cols["target_alias"] == ""), None, cols["target_alias"]
-    )
     cols |= {c: vms[c].to_numpy() for c in ("cores", "ram_mb", "keep_alive", "retire_count")}
     cols["manual"] = vms["manual"].to_numpy(dtype=bool)
     cols |= {c: seconds(vms[c]) for c in TIME_COLUMNS}
@@ -71,8 +68,9 @@ def derive(vms: pd.DataFrame, slots: pd.DataFrame) -> Fleet:
     cols["ran_job"] = ~np.isnan(cols["first_job_at"]) | cols["busy"] | cols["has_dynamic"]
     cols["registered_since"] = _first_known(cols, "registered_at", "slot_first")
     cols["idle_since"] = _first_known(cols, "slots_changed_at", "slot_last", "created_at", "requested_at")
-    codes, keys = pair_codes(cols["group"], cols["cloud"])
-    pools, pool_keys = pair_codes(cols["group"], cols["target_alias"])
+    group_codes, groups = _factorize(cols["group"])
+    codes, keys = _pairs(group_codes, groups, *_factorize(cols["cloud"]))
+    pools, pool_keys = _pairs(group_codes, groups, *_factorize(cols["target_alias"]))
     return Fleet(cols, codes, keys, pools, pool_keys)
 
 
@@ -150,14 +148,17 @@ def _first_known(cols: dict[str, np.ndarray], *names: str) -> np.ndarray:
     return out
 
 
-def pair_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
-    """Codes of the distinct (a, b) pairs, in order of first appearance; None stays None."""
-    ca, ua = pd.factorize(a, use_na_sentinel=False)
-    cb, ub = pd.factorize(b, use_na_sentinel=False)
-    codes, pairs = pd.factorize(ca.astype(np.int64) * max(len(ub), 1) + cb)
-    width = max(len(ub), 1)
-    return codes.astype(np.int64), [(_plain(ua[p // width]), _plain(ub[p % width])) for p in pairs]
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Codes into the distinct values; missing values and empty strings are all one value, None."""
+    codes, uniques = pd.factorize(values)  # -1 for missing
+    index: dict[str | None, int] = {}
+    remap = [index.setdefault(u if isinstance(u, str) and u else None, len(index)) for u in uniques]
+    remap.append(index.setdefault(None, len(index)))  # read by code -1
+    return np.asarray(remap, dtype=np.int64)[codes], list(index)
 
 
-def _plain(value: object) -> object:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+def _pairs(ca: np.ndarray, ua: list, cb: np.ndarray, ub: list) -> tuple[np.ndarray, list[tuple]]:
+    """Codes of the distinct (a, b) pairs, in order of first appearance."""
+    width = len(ub)
+    codes, pairs = pd.factorize(ca.astype(np.int64) * width + cb)
+    return codes.astype(np.int64), [(ua[p // width], ub[p % width]) for p in pairs]

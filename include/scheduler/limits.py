@@ -41,6 +41,7 @@ class Term(NamedTuple):
     resource: str  # cores | ram_mb | vms | volumes | volume_gb
     headroom: int
     detail: str
+    shared: bool = False  # counts the project's other usage: other rows' boots take from it too
 
 
 _INDEX = {"cores": 0, "ram_mb": 1, "vms": 2}
@@ -115,7 +116,13 @@ class Ledger:
                 continue
             i = _INDEX[resource]
             out.append(
-                Term(reason, resource, cap - used[i] - (foreign[i] if against == "foreign" else 0), detail)
+                Term(
+                    reason,
+                    resource,
+                    cap - used[i] - (foreign[i] if against == "foreign" else 0),
+                    detail,
+                    against == "foreign",
+                )
             )
         return out
 

@@ -207,3 +207,12 @@ def test_higher_job_priority_goes_first():
     jobs = idle_jobs(4, cores=8) + idle_jobs(4, cores=4, ram_mb=8000, priority=10)
     (boot,) = plan(snapshot(jobs=jobs), POLICY, NOW).boots
     assert boot.flavor == "c4"
+
+
+def test_a_boot_never_pushes_a_row_booting_in_the_same_plan_over_its_soft_max():
+    """c1 yields to other usage of the project (soft-max 16 minus foreign); once c1 boots in this plan,
+    c2's boots count as foreign to it, so they stop where c1 would go over (it would retire them next)."""
+    clouds = [cloud("c1", endpoint="e", limits=Limits(cores_softmax=16)), cloud("c2", endpoint="e")]
+    result = plan(snapshot(clouds=clouds, jobs=idle_jobs(6)), POLICY, NOW)
+    assert booted(result) == {"c1": ("c8", 1), "c2": ("c8", 1)}
+    assert demand_skip(result).reason == S.SOFTMAX
