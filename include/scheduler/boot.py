@@ -155,8 +155,10 @@ class Allocator:
 
     def _full(self, cloud: CloudConfig, o: Options) -> bool:
         """Not even a VM as small as the cloud's smallest cores and smallest RAM fits."""
-        smallest = _per_vm(cloud, int(o.catalog.cores.min()), int(o.catalog.ram.min()))
-        return room(self.terms(cloud), smallest)[0] <= 0
+        if not len(o.catalog.cores):
+            return True
+        smallest = (int(o.catalog.cores.min()), int(o.catalog.ram.min()))
+        return room(self.terms(cloud), _per_vm(cloud, *smallest))[0] <= 0
 
     def _fill(self, s: Shape, offers: list[Offer], unmet: int) -> int:
         """Water-fill one VM at a time, each to the open offer whose cloud has the fewest VMs of the

@@ -77,8 +77,9 @@ _NUMPY_KIND = {"int": "int64", "float": "float64", "bool": "bool"}
 
 def normalized(df: pd.DataFrame, columns: Mapping[str, tuple[str, Any]]) -> pd.DataFrame:
     """``df`` with every column present and of the planner's dtype. Cheap when it already is."""
-    missing = {name: spec for name, spec in columns.items() if name not in df.columns}
-    bad = [name for name, (kind, _) in columns.items() if name in df.columns and not _ok(df[name], kind)]
+    dtypes = df.dtypes.to_dict()
+    missing = {name: spec for name, spec in columns.items() if name not in dtypes}
+    bad = [name for name, (kind, _) in columns.items() if name in dtypes and not _ok(dtypes[name], kind)]
     if not missing and not bad:
         return df
     df = df.copy()
@@ -114,8 +115,7 @@ def slots_frame(rows: Iterable[Any] = ()) -> pd.DataFrame:
     return frame(rows, SLOT_COLUMNS)
 
 
-def _ok(series: pd.Series, kind: str) -> bool:
-    dtype = series.dtype
+def _ok(dtype: Any, kind: str) -> bool:
     if kind == "time":
         return isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC"
     if kind == "str":
