@@ -16,6 +16,7 @@ import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,18 +254,24 @@ def measure(scale: Scale, runs: int) -> bool:
 
 
 def child_peak_gb(scale: Scale) -> float:
-    """Peak RSS of a fresh process that builds the snapshot and plans it once."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", scale.name], check=True, capture_output=True, text=True
-    ).stdout
-    return float(out.strip().split()[-1])
+    """Peak RSS of a fresh process that builds the snapshot and plans it once (prints the plan's own
+    allocations too)."""
+    out = subprocess.run([sys.executable, __file__, "--child", scale.name], check=True, capture_output=True,
+                         text=True).stdout.split()  # fmt: skip
+    print(f"{scale.name}_plan_allocations_peak: {float(out[3]):.0f} MB (tracemalloc, plan() only)")
+    return float(out[1])
 
 
 def child(name: str) -> None:
     scale = {"p1": P1, "p2": P2}[name]
-    plan(build(scale), Policy(), NOW)
+    snap = build(scale)
+    plan(snap, Policy(), NOW)
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(f"peak_gb {kb / 1024 / 1024:.3f}")
+    tracemalloc.start()
+    plan(snap, Policy(), NOW)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"peak_gb {kb / 1024 / 1024:.3f} plan_mb {peak / 1e6:.1f}")
 
 
 def main() -> int:
