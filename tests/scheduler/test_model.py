@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -12,10 +14,11 @@ import pytest
 from include.config.settings import DEFAULTS
 from include.scheduler.fleet import derive
 from include.scheduler.ids import dns_label, request_id, vm_ids
+from include.scheduler.planner import plan
 from include.scheduler.policy import Policy
 from include.scheduler.states import VmStatus, vm_state
 from include.scheduler.tables import JOB_COLUMNS, VM_COLUMNS, jobs_frame, normalized, slots_frame, vms_frame
-from tests.scheduler.builders import NOW, ago
+from tests.scheduler.builders import NOW, POLICY, ago, idle_jobs, snapshot, vm
 
 
 def test_policy_defaults_are_the_settings_defaults():
@@ -65,7 +68,7 @@ def test_frame_refuses_unknown_columns():
 )
 def test_vectorised_state_equals_vm_state(status, manual, retiring, registered, busy):
     """fleet.states is the planner's copy of states.vm_state: they must never drift apart."""
-    vm = {
+    row = {
         "vm_id": "v",
         "group": "g",
         "cloud": "c",
@@ -78,7 +81,7 @@ def test_vectorised_state_equals_vm_state(status, manual, retiring, registered, 
         slots.append({"vm_id": "v", "slot_type": "Partitionable", "state": "Unclaimed", "cores": 4})
     if registered and busy:
         slots.append({"vm_id": "v", "slot_type": "Dynamic", "state": "Claimed", "cores": 4})
-    fleet = derive(vms_frame([vm]), slots_frame(slots))
+    fleet = derive(vms_frame([row]), slots_frame(slots))
     expected = vm_state(
         status=status, manual=manual, retiring=retiring, registered=registered, busy=registered and busy
     )
@@ -103,3 +106,20 @@ def test_dns_label_never_empty_or_dashed_at_the_ends():
 def test_duplicate_vm_ids_are_refused():
     with pytest.raises(ValueError, match="unique"):
         derive(vms_frame([{"vm_id": "v", "group": "g", "cloud": "c"}] * 2), slots_frame())
+
+
+def test_the_plan_is_the_same_for_any_string_dtype_and_minimal_tables():
+    snap = snapshot(jobs=idle_jobs(3) + idle_jobs(2, cores=4, owner="bob"), vms=[vm("v1", state="idle")])
+    expected = plan(snap, POLICY, NOW)
+    text = ["group", "owner", "target_alias", "image", "instance_type", "network", "user_data"]
+    for dtype in ("category", object):
+        assert plan(replace(snap, jobs=snap.jobs.astype(dict.fromkeys(text, dtype))), POLICY, NOW) == expected
+    minimal = replace(
+        snap, jobs=snap.jobs[["group", "owner", "status", "cores", "ram_mb", "disk_gb", "q_date"]]
+    )
+    assert plan(minimal, POLICY, NOW) == expected
+
+
+def test_now_must_be_timezone_aware():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        plan(snapshot(), POLICY, datetime(2026, 3, 1))
