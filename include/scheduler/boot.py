@@ -119,10 +119,14 @@ class Allocator:
         cloud, draft = offer.options.cloud, offer.draft
         cap = self._cap(cloud) - draft.count
         throttle = self.policy.new_vms_throttle - self.ledger.new_vms[cloud.endpoint_key]
-        fits, term = self._fits(cloud, draft) if min(cap, throttle) > 0 else (0, None)
+        if min(cap, throttle) <= 0:  # counts only grow within a plan: no shape can boot here any more
+            why = S.CYCLE_CAP if cap <= 0 else S.NEW_VMS_THROTTLE
+            self.exhausted[cloud.key] = why
+            return 0, why
+        fits, term = self._fits(cloud, draft)
         n = min(cap, throttle, fits)
         why = S.CYCLE_CAP if n == cap else S.NEW_VMS_THROTTLE if n == throttle else term.reason
-        if n <= 0 and (n < fits or self._full(cloud, offer.options)):
+        if n <= 0 and self._full(cloud, offer.options):
             self.exhausted[cloud.key] = why
         return n, why
 
@@ -204,8 +208,8 @@ def _tiers(opts: list[Options]) -> list[list[Options]]:
     return [list(run) for _, run in groupby(opts, key=lambda o: o.cloud.priority)]
 
 
-def unserved_skip(s: Shape, unmet: int, opts: list[Options], pos: int, blocked: dict[str, S]) -> tuple:
-    """(reason, cloud, detail) for the jobs of ``s`` left unmet: the first blocked eligible cloud in
+def unserved_skip(opts: list[Options], pos: int, blocked: dict[str, S]) -> tuple[S, str, str]:
+    """(reason, cloud, detail) for a shape's jobs left unmet: the first blocked eligible cloud in
     priority order, else the first cloud whose reason is not "not in alias"; detail lists them all."""
     by_cloud = tuple(
         (o.cloud.name, blocked.get(o.cloud.name, S.CYCLE_CAP) if o.codes[pos] == 0 else REASONS[o.codes[pos]])

@@ -88,7 +88,7 @@ def backoff_code(b: Backoff | None, now: datetime) -> int:
     return CODE[S.BACKOFF] if b.until is not None and b.until > now else 0
 
 
-def cloud_code(cloud: CloudConfig, backoffs: dict, now: datetime, expiry_days: int) -> int:
+def cloud_code(cloud: CloudConfig, now: datetime, expiry_days: int) -> int:
     """The reason the whole cloud cannot boot now (0 = it can)."""
     if cloud.stale:
         return CODE[S.CLOUD_STALE]
@@ -151,7 +151,7 @@ class Candidates:
             cat = self._catalogs[key] = catalog(cloud, backed_off)
         n = len(sa.shapes)
         code, flavor, images = np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), [None] * n
-        whole = cloud_code(cloud, self.backoffs, self.now, self.expiry_days)
+        whole = cloud_code(cloud, self.now, self.expiry_days)
         if whole > 0:
             return Options(cloud, cat, np.full(n, whole, dtype=np.int64), flavor, images)
         in_alias = np.array([a in cloud.aliases for a in sa.aliases] + [True], dtype=bool)

@@ -17,7 +17,6 @@ from include.scheduler.states import VmState, VmStatus
 from include.scheduler.tables import VM_COLUMNS, seconds
 
 CLAIMED_STATES = ("Claimed", "Matched", "Preempting")
-FREE_SLOT_TYPES = ("Partitionable", "Static")
 SLOT_STATES = ("Unclaimed", *CLAIMED_STATES)
 SLOT_TYPES = ("Partitionable", "Dynamic", "Static")
 STATUSES = tuple(s.value for s in VmStatus)

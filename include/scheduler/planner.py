@@ -125,7 +125,7 @@ def _boots(
     for s, unmet, group, opts, pos in work:
         left, blocked = allocator.serve(s, unmet, group, opts, pos)
         if left > 0:
-            reason, cloud, detail = unserved_skip(s, left, opts, pos, blocked)
+            reason, cloud, detail = unserved_skip(opts, pos, blocked)
             skips.append(Skip(s.group, cloud, s.key, reason, jobs=left, detail=detail))
     return _finish(allocator, groups, policy, now), skips
 

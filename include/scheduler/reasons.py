@@ -45,12 +45,6 @@ class SkipReason(StrEnum):
     CLOUD_UNKNOWN = "cloud_unknown"  # a VM of a cloud no longer configured
 
 
-# Reasons that concern a VM rather than demand.
-VM_SKIP_REASONS = frozenset(
-    {SkipReason.VM_MANUAL, SkipReason.VM_BUSY, SkipReason.TOO_YOUNG, SkipReason.CLOUD_UNKNOWN}
-)
-
-
 class RetireReason(StrEnum):
     OPERATOR = "operator"
     ERROR = "error"  # in error too long but a slot is still claimed: let the work finish

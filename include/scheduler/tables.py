@@ -148,12 +148,3 @@ def seconds(col: pd.Series) -> np.ndarray:
         out[ticks == np.iinfo(np.int64).min] = np.nan
         return out
     return ((col - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.nan)
-
-
-def any_of(values: np.ndarray, choices: Iterable[str]) -> np.ndarray:
-    """``values`` (an object array of strings) equal to one of ``choices``: a few vectorised equality
-    tests, much cheaper than ``np.isin``, which sorts object arrays."""
-    out = np.zeros(len(values), dtype=bool)
-    for choice in choices:
-        out |= values == str(choice)
-    return out
