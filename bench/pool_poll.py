@@ -111,16 +111,37 @@ class TextPool:
         raise NotImplementedError
 
 
-def floor(texts: list[str]) -> float:
+def timed(fn):
+    """(fn(), (wall seconds, CPU seconds of this process))."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, (time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def extraction(texts: list[str]) -> tuple[float, float]:
+    """Not a target: the cheapest way the bindings offer to get an ad's values into Python (one
+    printJson per ad, decoded by the C JSON scanner), timed over the parsed ads."""
+    import classad2
+
+    from include.condor.classads import _decode
+    from include.condor.poller import bulk
+
+    old = classad2.ParserType.Old
+    with bulk():
+        ads = [classad2.parseNext(x, old) for x in texts]
+        decoded, elapsed = timed(lambda: [_decode(ad.printJson(), 0)[0] for ad in ads])
+    assert len(decoded) == len(texts)
+    return elapsed
+
+
+def floor(texts: list[str]) -> tuple[float, float]:
     import classad2
 
     from include.condor.poller import bulk
 
     old = classad2.ParserType.Old
     with bulk():  # the same garbage-collector regime as the poll
-        t = time.perf_counter()
-        ads = [classad2.parseNext(x, old) for x in texts]
-        elapsed = time.perf_counter() - t
+        ads, elapsed = timed(lambda: [classad2.parseNext(x, old) for x in texts])
     assert len(ads) == len(texts) and all(ad is not None for ad in ads)
     return elapsed
 
@@ -176,17 +197,16 @@ def main() -> int:
         with session_scope(engine) as s:
             (spec,) = pool_specs(s)
         pool = TextPool(spec, by_schedd, slot_texts)
-        floors, firsts, steadies = [], [], []
+        floors, firsts, steadies, extracts = [], [], [], []
         for _ in range(args.repeat):
             floors.append(floor(job_texts + slot_texts))
+            extracts.append(extraction(job_texts + slot_texts))
             clear(engine)
-            t = time.perf_counter()
-            report = poll_pool(engine, spec, pool, datetime.now(UTC))
-            firsts.append(time.perf_counter() - t)
+            report, took = timed(lambda: poll_pool(engine, spec, pool, datetime.now(UTC)))
+            firsts.append(took)
             assert report.written == args.jobs + args.slots and not report.stale, report
-            t = time.perf_counter()
-            again = poll_pool(engine, spec, pool, datetime.now(UTC))
-            steadies.append(time.perf_counter() - t)
+            again, took = timed(lambda: poll_pool(engine, spec, pool, datetime.now(UTC)))
+            steadies.append(took)
             assert again.written == 0, again
     finally:
         engine.dispose()
@@ -194,19 +214,39 @@ def main() -> int:
             from tests.conftest import drop_pg_database
 
             drop_pg_database(url)
-    # Each run measures the floor and then the polls right after it: the ratio of a run is immune to
-    # the slow drifts of a shared machine; the median over runs to its spikes.
-    first_ratio = statistics.median(f / b for f, b in zip(firsts, floors, strict=True))
-    steady_ratio = statistics.median(s / b for s, b in zip(steadies, floors, strict=True))
-    backend = "postgresql" if args.pg else "sqlite"
+    return report_figures(args, floors, extracts, firsts, steadies)
+
+
+def ratio(runs: list, floors: list, k: int) -> float:
+    """Median over runs of run/floor, each run against the floor timed right before it: immune to the
+    slow drifts of a shared machine, and the median to its spikes. k: 0 wall, 1 CPU time."""
+    return statistics.median(r[k] / f[k] for r, f in zip(runs, floors, strict=True))
+
+
+def report_figures(args, floors, extracts, firsts, steadies) -> int:
+    # On SQLite all the work is in this process, so its CPU time is the whole cost and immune to the
+    # other tenants of a shared machine: it is the gate. PostgreSQL works in its own server process, so
+    # there the gate is wall time. Both are printed.
+    backend, gate = ("postgresql", 0) if args.pg else ("sqlite", 1)
     print(f"pool_poll_ads: {args.jobs + args.slots} ads")
-    print(f"pool_poll_floor_parse: {min(floors):.3f} s")
-    print(f"pool_poll_first_{backend}: {min(firsts):.3f} s")
-    print(f"pool_poll_steady_{backend}: {min(steadies):.3f} s")
-    print(f"pool_poll_first_ratio_{backend}: {first_ratio:.2f} x")
-    print(f"pool_poll_steady_ratio_{backend}: {steady_ratio:.2f} x")
-    ok = first_ratio <= TARGET and steady_ratio <= TARGET
-    print(f"pool_poll_target: {'met' if ok else 'MISSED'} (<= {TARGET:g} x)")
+    print(f"pool_poll_floor_parse: {min(f[0] for f in floors):.3f} s")
+    print(f"pool_poll_extract_only: {min(e[0] for e in extracts):.3f} s (not a target)")
+    print(f"pool_poll_first_{backend}: {min(f[0] for f in firsts):.3f} s")
+    print(f"pool_poll_steady_{backend}: {min(s[0] for s in steadies):.3f} s")
+    for name, runs in (
+        ("extract_only", extracts),
+        (f"first_{backend}", firsts),
+        (f"steady_{backend}", steadies),
+    ):
+        print(
+            f"pool_poll_{name}_ratio: {ratio(runs, floors, 0):.2f} x wall, {ratio(runs, floors, 1):.2f} x cpu"
+        )
+    first, steady = ratio(firsts, floors, gate), ratio(steadies, floors, gate)
+    ok = first <= TARGET and steady <= TARGET
+    clock = "wall" if gate == 0 else "cpu"
+    print(
+        f"pool_poll_target: {'met' if ok else 'MISSED'} ({first:.2f} x and {steady:.2f} x {clock}, <= {TARGET:g} x)"
+    )
     return 0 if ok else 1
 
 
