@@ -16,7 +16,12 @@ from include.store.db import session_scope
 from include.store.models import Cloud, Group
 
 CLOUD_POOL_SLOTS = 4  # concurrent API-calling tasks per cloud; the adapters' token bucket paces calls
-SHARED_POOLS = {"cs_condor": (4, "pool polls and retire commands")}
+SHARED_POOLS = {
+    "cs_condor": (4, "pool polls and retire commands"),
+    # Airflow cannot give mapped task instances different pools (apache/airflow#33657), so cloud-calling
+    # tasks share this pool; each cloud is paced by its own token bucket (docs/design/cloud-pools.md).
+    "cs_cloud_api": (8, "tasks calling cloud APIs (polls, boots, deletes)"),
+}
 
 
 def cloud_pool_name(group: str, cloud: str) -> str:

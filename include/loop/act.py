@@ -1,0 +1,171 @@
+"""Carry out recorded intents against one cloud: open boot requests, then deletes.
+
+Level-triggered and idempotent. Every boot request still ``planned`` or ``sent`` is (re)sent with its own
+request id, so a task killed after the cloud accepted a create finds those VMs on the retry instead of
+making more; a delete of a VM that is already gone succeeds. Cloud errors are outcomes recorded in the
+store (back-off, VM rows gone), never exceptions that would hide the other actions of this cloud.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from include.loop.record import clear_boot_failures, count_boot_failure
+from include.providers.base import (
+    AuthError,
+    CapacityError,
+    CloudAdapter,
+    ProviderError,
+    QuotaError,
+    TransientError,
+    VmSpec,
+)
+from include.providers.userdata import UserDataBuilder, collate_metadata, template_variables
+from include.scheduler.states import VmStatus
+from include.store.models import BootRequest, Cloud, Group, Vm
+
+log = logging.getLogger(__name__)
+REQUEST_GIVE_UP = timedelta(minutes=15)  # a request the cloud never took is abandoned after this
+
+
+@dataclass
+class CloudOutcome:
+    group: str
+    cloud: str
+    created: list[str] = field(default_factory=list)
+    existed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # whole-cloud problems (auth, down, template)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("group", "cloud", "created", "existed", "failed", "deleted", "errors")}
+
+
+def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: datetime,
+                 settings: dict[str, Any], deletes: list[str]) -> CloudOutcome:
+    """Send this cloud's open boot requests, then delete ``deletes`` (vm ids) and every VM an operator
+    asked to kill. Each step commits on its own, so what the cloud did is recorded as it happens."""
+    out = CloudOutcome(group, cloud)
+    with Session(engine, expire_on_commit=False) as session:
+        requests = session.scalars(select(BootRequest).where(
+            BootRequest.group_name == group, BootRequest.cloud_name == cloud,
+            BootRequest.state.in_(("planned", "sent"))).order_by(BootRequest.created_at, BootRequest.request_id)).all()
+        for request in requests:
+            try:
+                _boot(session, request, adapter, now, settings, out)
+            except (AuthError, TransientError, ProviderError) as err:
+                session.rollback()
+                _request_failed_whole(session, request, err, now, out)
+                if isinstance(err, AuthError | TransientError):
+                    break  # the cloud is unusable now: leave the other requests for the next cycle
+            session.commit()
+        kills = session.scalars(select(Vm.vm_id).where(
+            Vm.group_name == group, Vm.cloud_name == cloud, Vm.kill_requested_at.is_not(None),
+            Vm.status != VmStatus.GONE.value, Vm.manual.is_(False))).all()
+        for vm_id in sorted(set(deletes) | set(kills)):
+            _delete(session, vm_id, adapter, now, out)
+            session.commit()
+    return out
+
+
+def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: datetime,
+          settings: dict[str, Any], out: CloudOutcome) -> None:
+    spec = build_spec(session, request, settings)
+    request.state = "sent"
+    session.commit()  # the intent says "sent" before the cloud hears of it
+    results = adapter.create_vms(spec, request.count)
+    failures = []
+    for result in results:
+        vm = session.get(Vm, result.vm_id)
+        if vm is None:
+            continue
+        if result.ok:
+            vm.cloud_vm_id = result.cloud_vm_id
+            (out.existed if result.existed else out.created).append(result.vm_id)
+        else:
+            failures.append(result.error)
+            _vm_not_made(vm, result.error, now)
+            out.failed[result.vm_id] = result.error.message if result.error else "not created"
+    if any(r.ok for r in results):
+        clear_boot_failures(session, request.group_name, request.cloud_name, request.flavor)
+    for err in failures[:1]:  # one back-off step per request, not one per refused VM
+        if isinstance(err, CapacityError | QuotaError):
+            count_boot_failure(session, request.group_name, request.cloud_name, request.flavor, now,
+                               settings, f"{type(err).__name__}: {err.message}")
+    request.state = "done" if not failures else ("failed" if len(failures) == len(results) else "done")
+    request.error = "; ".join(e.message for e in failures if e)[:2000] or None
+    request.finished_at = now
+
+
+def build_spec(session: Session, request: BootRequest, settings: dict[str, Any]) -> VmSpec:
+    """The create spec of a request: VM settings of the cloud (else the group), rendered user-data.
+    A template that does not render raises ``UserDataError`` before any VM is made."""
+    group = session.get(Group, request.group_name)
+    cloud = session.get(Cloud, (request.group_name, request.cloud_name))
+    first_vm = session.scalars(select(Vm).where(Vm.request_id == request.request_id).limit(1)).first()
+    owners = ""  # a simulated or real VM admits the group's jobs; START owner policy lives in metadata
+    variables = template_variables(group, cloud, deployment=settings["deployment_id"], flavor=request.flavor,
+                                   user=owners, alias=request.target_alias or "")
+    builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name), variables)
+    builder.check()
+    volume = cloud.boot_volume or {}
+    cores = first_vm.cores if first_vm else 0
+    return VmSpec(
+        group=group.name, cloud=cloud.name, request_id=request.request_id, flavor=request.flavor,
+        image=request.image, deployment=settings["deployment_id"],
+        keypair=_pick(cloud.vm_keyname, group.vm_keyname), network=_pick(cloud.vm_network, group.vm_network),
+        security_groups=tuple(cloud.vm_security_groups if cloud.vm_security_groups is not None
+                              else group.vm_security_groups or ()),
+        user_data=builder,
+        boot_volume_gb=(volume.get("gb", 0) + volume.get("gb_per_core", 0) * cores) if volume else 0,
+        boot_volume_type=volume.get("volume_type"),
+        spot_price=cloud.spot_price if cloud.spot_price and cloud.spot_price > 0 else None,
+    )  # fmt: skip
+
+
+def _pick(cloud_value: str | None, group_value: str | None) -> str | None:
+    return cloud_value if cloud_value is not None else group_value
+
+
+def _vm_not_made(vm: Vm, err: ProviderError | None, now: datetime) -> None:
+    vm.status, vm.status_changed_at = VmStatus.GONE.value, now
+    vm.error = (err.message if err else "not created")[:2000]
+
+
+def _request_failed_whole(session: Session, request: BootRequest, err: ProviderError, now: datetime,
+                          out: CloudOutcome) -> None:
+    """Nothing could be attempted (auth, cloud down, broken template). The request stays open to be
+    retried next cycle, unless it is old: then its VMs are given up, so they stop counting as supply."""
+    out.errors.append(f"{request.request_id}: {err.message}")
+    request = session.get(BootRequest, request.request_id)
+    request.error = err.message[:2000]
+    if isinstance(err, TransientError) and now - request.created_at < REQUEST_GIVE_UP:
+        request.state = "sent" if request.state == "sent" else "planned"
+        return
+    request.state, request.finished_at = "failed", now
+    for vm in session.scalars(select(Vm).where(Vm.request_id == request.request_id, Vm.cloud_vm_id.is_(None))):
+        if vm.status == VmStatus.REQUESTED.value:
+            _vm_not_made(vm, err, now)
+
+
+def _delete(session: Session, vm_id: str, adapter: CloudAdapter, now: datetime, out: CloudOutcome) -> None:
+    vm = session.get(Vm, vm_id)
+    if vm is None or vm.manual:
+        return  # never a manual VM, whoever asks (the planner never plans one either)
+    vm.delete_attempts = (vm.delete_attempts or 0) + 1
+    vm.delete_requested_at = vm.delete_requested_at or now
+    try:
+        adapter.delete_vm(vm.vm_id, vm.cloud_vm_id)
+    except ProviderError as err:
+        vm.error = f"delete failed: {err.message}"[:2000]
+        out.errors.append(f"delete {vm_id}: {err.message}")
+        return
+    vm.status, vm.status_changed_at = VmStatus.DELETING.value, now
+    out.deleted.append(vm_id)

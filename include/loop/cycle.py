@@ -1,0 +1,215 @@
+"""The bodies of the control loop's tasks; the DAG files only wire these together.
+
+Every function takes plain values and returns JSON-able summaries (what goes through XCom stays small:
+ids and counts, never snapshots). Each opens its own sessions on the state database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from include.config.settings import load_settings
+from include.store.db import get_engine, session_scope
+from include.store.models import BootRequest, Cloud, Group, Vm, utcnow
+
+
+def settings_now() -> dict[str, Any]:
+    with session_scope() as session:
+        return load_settings(session)
+
+
+# ---- polling -------------------------------------------------------------------------------------
+
+
+def poll_pools(now: datetime | None = None) -> list[dict[str, Any]]:
+    """Advance simulated pools to now and poll every pool once (all groups sharing it)."""
+    from include.condor.poller import current_specs, poll_one
+
+    now = now or utcnow()
+    engine = get_engine()
+    reports = []
+    for spec in current_specs(engine):
+        report = poll_one(engine, spec, now)
+        reports.append({"pool": spec.key, "stale": sorted(report.stale), **_counts(report)})
+    return reports
+
+
+def clouds_to_poll() -> list[dict[str, str]]:
+    """Enabled clouds, and disabled ones that still have VMs (their VMs must be seen to be deleted)."""
+    with session_scope() as session:
+        with_vms = set(session.execute(select(Vm.group_name, Vm.cloud_name).distinct()).all())
+        rows = session.execute(select(Cloud.group_name, Cloud.name, Cloud.enabled)
+                               .order_by(Cloud.group_name, Cloud.name)).all()
+    return [{"group": g, "cloud": c} for g, c, enabled in rows if enabled or (g, c) in with_vms]
+
+
+def poll_cloud(group: str, cloud: str, now: datetime | None = None) -> dict[str, Any]:
+    from include.providers.poller import poll_cloud as poll
+
+    now = now or utcnow()
+    engine = get_engine()
+    adapter, error = _adapter(group, cloud, engine, now)
+    if adapter is None:
+        _mark_cloud_failed(group, cloud, now, error)
+        return {"group": group, "cloud": cloud, "ok": False, "error": error}
+    result = poll(engine, group, cloud, adapter, now)
+    return {"group": group, "cloud": cloud, **_counts(result)}
+
+
+def _adapter(group: str, cloud: str, engine, now: datetime):
+    """The cloud's adapter; a simulated cloud runs on the cycle's clock (``now``), like the pool."""
+    from include.airflow_glue import adapter_for
+    from include.providers.base import ProviderError
+    from include.providers.factory import build_adapter
+
+    with session_scope() as session:
+        row = session.get(Cloud, (group, cloud))
+        settings = load_settings(session)
+        if row is None:
+            return None, "cloud no longer configured"
+        session.expunge(row)
+    try:
+        if row.cloud_type == "simulated":
+            return build_adapter(row, settings, engine=engine, clock=lambda: now), None
+        return adapter_for(row, settings, engine=engine), None
+    except ProviderError as err:
+        return None, err.message
+
+
+def _mark_cloud_failed(group: str, cloud: str, now: datetime, error: str | None) -> None:
+    from include.store.models import PollStatus
+
+    with session_scope() as session:
+        source = f"cloud/{group}/{cloud}"
+        row = session.get(PollStatus, source) or PollStatus(source=source, kind="cloud", group_name=group,
+                                                            cloud_name=cloud, consecutive_failures=0)
+        row.ok, row.last_attempt, row.error = False, now, error
+        row.consecutive_failures = (row.consecutive_failures or 0) + 1
+        session.add(row)
+
+
+def _counts(report: Any) -> dict[str, Any]:
+    values = report.__dict__ if hasattr(report, "__dict__") else report._asdict()
+    return {k: v for k, v in values.items() if isinstance(v, int | float | bool | str) or v is None}
+
+
+# ---- planning ------------------------------------------------------------------------------------
+
+
+def plan_cycle(*, dry_run: bool = False, holder: str = "cs_schedule", now: datetime | None = None) -> dict:
+    """snapshot -> plan -> record intents (one transaction), under a lease per group. Returns the work
+    for the act tasks: one entry per cloud with something to do, one per pool with retires."""
+    from include.loop.alerts import evaluate
+    from include.loop.record import record_plan
+    from include.loop.snapshot import load_snapshot
+    from include.loop.sync import sync_vm_history
+    from include.scheduler import Policy, plan
+    from include.store.locks import release, try_acquire
+
+    now = now or utcnow()
+    engine = get_engine()
+    settings = settings_now()
+    with session_scope() as session:
+        all_groups = sorted(session.scalars(select(Group.name)))
+    ttl = timedelta(seconds=max(60, 4 * settings["schedule_interval"]))
+    groups = [g for g in all_groups if try_acquire(engine, f"plan/{g}", holder, ttl, now)]
+    try:
+        with session_scope() as session:
+            sync_vm_history(session, now, groups)
+        with session_scope() as session:
+            began = time.perf_counter()
+            result = plan(load_snapshot(session, now, settings, groups), Policy.from_settings(settings), now)
+            took = time.perf_counter() - began
+            run_id = record_plan(session, result, now, settings, duration_s=took, dry_run=dry_run)
+            alerts = [] if dry_run else evaluate(session, result, now, settings, groups)
+    finally:
+        for g in groups:
+            release(engine, f"plan/{g}", holder)
+    return {
+        "run_id": run_id, "groups": groups, "busy_groups": sorted(set(all_groups) - set(groups)),
+        "summary": result.summary(), "plan_seconds": round(took, 3), "alerts": [a.key for a in alerts],
+        "clouds": [] if dry_run else cloud_work(groups, [d.vm_id for d in result.deletes]),
+        "pools": [] if dry_run else pool_work(groups, [r.vm_id for r in result.retires]),
+    }  # fmt: skip
+
+
+def cloud_work(groups: list[str], deletes: list[str]) -> list[dict[str, Any]]:
+    """Clouds with open boot requests, planned deletes or operator kills (level-triggered: leftovers of
+    earlier cycles are picked up too)."""
+    work: dict[tuple[str, str], list[str]] = defaultdict(list)
+    with session_scope() as session:
+        for g, c in session.execute(select(BootRequest.group_name, BootRequest.cloud_name).where(
+                BootRequest.group_name.in_(groups), BootRequest.state.in_(("planned", "sent")))):
+            work[(g, c)]
+        for vm_id, g, c in session.execute(select(Vm.vm_id, Vm.group_name, Vm.cloud_name).where(
+                Vm.group_name.in_(groups), or_(Vm.vm_id.in_(deletes), Vm.kill_requested_at.is_not(None)),
+                Vm.status != "gone")):
+            if vm_id in deletes:
+                work[(g, c)].append(vm_id)
+            else:
+                work[(g, c)]
+    return [{"group": g, "cloud": c, "deletes": sorted(v)} for (g, c), v in sorted(work.items())]
+
+
+def pool_work(groups: list[str], retires: list[str]) -> list[dict[str, Any]]:
+    from include.condor.pools import pool_key
+
+    by_pool: dict[str, list[str]] = defaultdict(list)
+    with session_scope() as session:
+        keys = {g.name: pool_key(g.pool_kind, g.collector)
+                for g in session.scalars(select(Group).where(Group.name.in_(groups)))}
+        for vm_id, g in session.execute(select(Vm.vm_id, Vm.group_name).where(Vm.vm_id.in_(retires))):
+            by_pool[keys[g]].append(vm_id)
+    return [{"pool": k, "retires": sorted(v)} for k, v in sorted(by_pool.items())]
+
+
+# ---- acting --------------------------------------------------------------------------------------
+
+
+def act_cloud(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    from include.loop.act import act_on_cloud
+
+    now = now or utcnow()
+    engine = get_engine()
+    adapter, error = _adapter(work["group"], work["cloud"], engine, now)
+    if adapter is None:
+        return {"group": work["group"], "cloud": work["cloud"], "errors": [error]}
+    return act_on_cloud(engine, work["group"], work["cloud"], adapter, now, settings_now(),
+                        work["deletes"]).as_dict()
+
+
+def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    from include.condor.pools import make_pool, pool_spec
+    from include.loop.pool import retire_vms
+
+    now = now or utcnow()
+    engine = get_engine()
+    with session_scope() as session:
+        spec = pool_spec(session, work["pool"], load_settings(session)["deployment_id"])
+    return retire_vms(engine, make_pool(spec, engine, now), work["retires"], now).as_dict()
+
+
+def finish_cycle(groups: list[str], now: datetime | None = None) -> dict[str, Any]:
+    """Forget VMs the clouds deleted, then write this cycle's timeseries samples."""
+    from include.condor.poller import current_specs
+    from include.condor.pools import make_pool
+    from include.loop.pool import forget_gone
+    from include.loop.timeseries import sample
+
+    now = now or utcnow()
+    engine = get_engine()
+    settings = settings_now()
+    keep = timedelta(seconds=2 * settings["cloud_poll_interval"])
+    removed = []
+    for spec in current_specs(engine):
+        mine = [g.name for g in spec.groups if g.name in groups]
+        if mine:
+            removed += forget_gone(engine, make_pool(spec, engine, now), mine, now, keep)
+    with session_scope() as session:
+        samples = sample(session, now, groups)
+    return {"forgotten": removed, "samples": samples}

@@ -1,0 +1,70 @@
+"""Keep the pool-side history of our VMs from the startd ads the condor poller wrote.
+
+The planner needs three facts the pool does not keep: when a VM's startd first registered, when it first
+ran a job, and when its slots last changed (the original's "age": keep-alive counts idle time from the
+moment the last job ended, not from boot). They are derived here by comparing each VM's current slots
+with what they looked like at the previous cycle (``slot_signature``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from include.store.models import Machine, Vm
+
+CLAIMED = ("Claimed", "Matched", "Preempting")
+
+
+def slot_signature(slots: list[tuple[str, str]]) -> str | None:
+    """A short description of a VM's slots that changes when a job starts or ends on it."""
+    if not slots:
+        return None
+    counts: dict[str, int] = defaultdict(int)
+    for slot_type, state in slots:
+        counts[f"{slot_type[:1]}{'c' if state in CLAIMED else 'u'}"] += 1
+    return ",".join(f"{k}{v}" for k, v in sorted(counts.items()))
+
+
+def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> int:
+    """Update registered_at / first_job_at / slots_changed_at / slot_signature; returns VMs changed."""
+    groups = list(groups)
+    slots: dict[str, list[tuple[str, str, datetime | None]]] = defaultdict(list)
+    query = (select(Machine.vm_id, Machine.slot_type, Machine.state, Machine.entered_state_at)
+             .join(Vm, Vm.vm_id == Machine.vm_id).where(Vm.group_name.in_(groups)))
+    for vm_id, slot_type, state, entered in session.execute(query):
+        slots[vm_id].append((slot_type, state, entered))
+    vms = session.execute(select(Vm.vm_id, Vm.registered_at, Vm.first_job_at, Vm.slot_signature)
+                          .where(Vm.group_name.in_(groups), Vm.status != "gone"))
+    changed = 0
+    for vm_id, registered_at, first_job_at, old_signature in vms:
+        mine = slots.get(vm_id, [])
+        signature = slot_signature([(t, s) for t, s, _ in mine])
+        values = {}
+        if mine and registered_at is None:
+            values["registered_at"] = _earliest([e for _, _, e in mine], now)
+        claimed = [e for _, s, e in mine if s in CLAIMED]
+        if claimed and first_job_at is None:
+            values["first_job_at"] = _earliest(claimed, now)
+        if signature != old_signature:
+            values["slot_signature"] = signature
+            values["slots_changed_at"] = _latest([e for _, _, e in mine], now)
+        if values:
+            session.execute(update(Vm).where(Vm.vm_id == vm_id).values(**values))
+            changed += 1
+    return changed
+
+
+def _earliest(times: list[datetime | None], now: datetime) -> datetime:
+    known = [t for t in times if t is not None and t <= now]
+    return min(known) if known else now
+
+
+def _latest(times: list[datetime | None], now: datetime) -> datetime:
+    # The slot that changed last entered its state last; ads without that time date the change to now.
+    known = [t for t in times if t is not None and t <= now]
+    return max(known) if known else now
