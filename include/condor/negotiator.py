@@ -321,8 +321,8 @@ def _instances(session, pool: str) -> tuple[dict, list]:
         # A deleted VM never (re)registers: had it come up before, its startd row says so (or was purged
         # after it left, which is why registrations of deleted VMs are not replayed).
         booting = inst.status in ("building", "active") and inst.fault is None and inst.active_at is not None
-        if not booting or inst.never_register:
-            continue
+        if not booting or inst.never_register or not (inst.startd_attrs or {}).get("cs_vm_id"):
+            continue  # a user-data without our condor settings leaves a VM that never joins
         when = inst.active_at + timedelta(seconds=int(sim.get("register_delay_s", 20)))
         due.append((when, inst, _disk_kb(sim, inst.flavor)))
     due.sort(key=lambda d: (d[0], d[1].name))

@@ -12,7 +12,7 @@ from include.condor.pools import make_pool
 from include.condor.records import MachineNotFound, RetireHow
 from include.condor.simulated import lock_pool, set_outage, submit_jobs
 from include.store.db import session_scope
-from include.store.models import Job, Machine, PollStatus, SimJob, SimStartd
+from include.store.models import Job, Machine, PollStatus, SimInstance, SimJob, SimStartd
 from tests.condor.builders import T0, at, delete_vm, group, vm
 
 pytestmark = pytest.mark.usefixtures("store_engine")
@@ -187,6 +187,9 @@ def test_vms_that_never_register_or_fail_never_join(store_engine):
     group(e)
     vm(e, "silent", active_at=T0, never_register=True)
     vm(e, "broken", active_at=T0, fault="Instance failed to spawn")
+    vm(e, "no-condor-config", active_at=T0)
+    with session_scope(e) as s:
+        s.get(SimInstance, "id-no-condor-config").startd_attrs = {}
     poll(e, at(100))
     assert machines(e) == {}
 
@@ -229,3 +232,45 @@ def test_submit_validates(store_engine):
         submit_jobs(e, "atlas", 0, now=T0)
     held = submit_jobs(e, "atlas", 1, held=True, now=T0)
     assert held == [f"sim-schedd#1.0#{int(T0.timestamp())}"]
+
+
+def test_a_vm_booted_by_the_simulated_cloud_joins_with_the_demo_template(store_engine):
+    """The contract with the simulated cloud: the demo's condor template, rendered into a VM's user-data,
+    is what its startd advertises, and the pool joins it to the VM by ``cs_vm_id``."""
+    import yaml
+
+    from include.providers.base import VmSpec
+    from include.providers.simulated import SimulatedCloud
+    from include.providers.userdata import MetadataPart, UserDataBuilder
+    from include.store.models import Cloud
+    from tests.conftest import ROOT
+
+    e = store_engine
+    group(e)
+    demo = yaml.safe_load((ROOT / "demo" / "config.yaml").read_text())
+    (template,) = demo["groups"][0]["metadata"]
+    with session_scope(e) as s:
+        variables = {"cs_group_name": "atlas", "cs_cloud_name": "arbutus", "cs_flavor": "c8",
+                     "cs_cloud_alias": "ca-west", "cs_deployment": "cs", "cs_condor_host": "cm.example.org"}  # fmt: skip
+        user_data = UserDataBuilder("arbutus", [MetadataPart(template["name"], template["text"])], variables)
+        sim = s.get(Cloud, ("atlas", "arbutus")).simulation
+    clock = [T0]
+    cloud = SimulatedCloud("arbutus", "atlas", e, sim, clock=lambda: clock[0])
+    spec = VmSpec(
+        group="atlas", cloud="arbutus", request_id="req7", flavor="c8", image="cernvm", user_data=user_data
+    )
+    (created,) = cloud.create_vms(spec, 1)
+    assert created.ok
+    submit_jobs(e, "atlas", 1, cores=2, duration_s=600, target_alias="ca-west", now=T0)
+    poll(e, at(60 + 15 - 1))
+    assert machines(e) == {}  # boot delay 60 s + registration 15 s
+    poll(e, at(80))
+    slot = machines(e)["slot1@req7-1"]
+    assert (slot.vm_id, slot.group_name, slot.cloud_name, slot.flavor, slot.target_alias) == (
+        "req7-1",
+        "atlas",
+        "arbutus",
+        "c8",
+        "ca-west",
+    )
+    assert jobs(e)["1.0"].vm_id == "req7-1"
