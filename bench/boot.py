@@ -4,7 +4,7 @@
 Targets: every VM created, none twice (also after re-sending every request, as a retried task would);
 the achieved create rate of each cloud >= 0.9 x its configured rate limit.
 
-    .venv/bin/python bench/boot.py [--vms 2500] [--rate 20] [--burst 20] [--request-size 125]
+    .venv/bin/python bench/boot.py [--vms 2500] [--rate 10] [--burst 20] [--request-size 125]
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def boot_cloud(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--vms", type=int, default=2500)
-    ap.add_argument("--rate", type=float, default=20.0, help="per-cloud API requests per second")
-    ap.add_argument("--burst", type=int, default=20)
+    ap.add_argument("--rate", type=float, default=10.0, help="per-cloud API requests per second")
+    ap.add_argument("--burst", type=int, default=20, help="the settings default_rate_burst")
     ap.add_argument("--request-size", type=int, default=125)
     args = ap.parse_args()
     ok = True

@@ -34,11 +34,11 @@ from include.providers.base import (
     client_token,
 )  # fmt: skip
 from include.providers.ec2_http import Ec2Credentials, Ec2Session, make_client
+from include.providers.ratelimit import in_flight
 
 STATUS = {"pending": VmStatus.BUILDING, "running": VmStatus.ACTIVE, "shutting-down": VmStatus.DELETING,
           "terminated": VmStatus.GONE, "stopping": VmStatus.ERROR, "stopped": VmStatus.ERROR}  # fmt: skip
 VCPU_QUOTA = ("ec2", "L-1216C47A")  # Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances, vCPUs
-CREATE_WORKERS = 8
 
 
 def _utc(t: datetime | None) -> datetime | None:
@@ -208,7 +208,7 @@ class Ec2Cloud:
                 return CreateResult(vm_id, error=err)
             return CreateResult(vm_id, cloud_vm_id=out["Instances"][0]["InstanceId"])
 
-        with ThreadPoolExecutor(max_workers=max(1, min(CREATE_WORKERS, len(todo)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(in_flight(self.api.bucket), len(todo)))) as pool:
             made = {r.vm_id: r for r in pool.map(one, todo)}
         return [CreateResult(v, existing[v], existed=True) if v in existing else made[v] for v in wanted]
 

@@ -34,10 +34,10 @@ from include.providers.base import (
     VmStatus,
 )  # fmt: skip
 from include.providers.openstack_http import OpenStackCredentials, OpenStackSession, connect
+from include.providers.ratelimit import in_flight
 
 PAGE = 1000  # Nova's default [api]max_limit
 LIST_MICROVERSION = "2.47"  # embedded flavor (vcpus, ram, original_name): no per-flavor calls
-CREATE_WORKERS = 8
 
 STATUS = {
     "BUILD": VmStatus.BUILDING, "REBUILD": VmStatus.BUILDING, "ACTIVE": VmStatus.ACTIVE,
@@ -227,7 +227,7 @@ class OpenStackCloud:
                 return CreateResult(vm_id, error=err)
             return CreateResult(vm_id, cloud_vm_id=body["server"]["id"])
 
-        with ThreadPoolExecutor(max_workers=max(1, min(CREATE_WORKERS, len(todo)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(in_flight(self.http.bucket), len(todo)))) as pool:
             made = {r.vm_id: r for r in pool.map(one, todo)}
         return [CreateResult(v, existing[v], existed=True) if v in existing else made[v] for v in wanted]
 

@@ -8,6 +8,7 @@ full-jitter exponential back-off (AWS architecture blog) and a small, fixed numb
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -59,6 +60,13 @@ class Unlimited:
 
     def acquire(self, n: float = 1.0) -> float:
         return 0.0
+
+
+def in_flight(bucket, call_seconds: float = 2.0, low: int = 4, high: int = 32) -> int:
+    """How many create calls to keep in flight so that calls taking up to ``call_seconds`` (EC2
+    RunInstances: 0.5-1.5 s) do not leave the bucket's rate unused; 16 when unlimited."""
+    rate = getattr(bucket, "rate", None)
+    return 16 if rate is None else max(low, min(high, math.ceil(rate * call_seconds)))
 
 
 def retry_transient(

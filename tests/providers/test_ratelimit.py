@@ -70,3 +70,12 @@ def test_retry_does_not_touch_other_errors():
     with pytest.raises(ProviderError):
         retry_transient(broken, sleep=lambda s: None)
     assert calls == [1]
+
+
+def test_calls_in_flight_follow_the_rate():
+    from include.providers.ratelimit import Unlimited, in_flight
+
+    assert in_flight(TokenBucket(2.0, 20)) == 4  # floor
+    assert in_flight(TokenBucket(10.0, 20)) == 20  # 10/s with calls of up to 2 s
+    assert in_flight(TokenBucket(500.0, 20)) == 32  # cap
+    assert in_flight(Unlimited()) == 16
