@@ -132,6 +132,8 @@ def test_volume_limits_from_cinder_count_boot_volumes(fake_openstack):
 
 
 def test_a_same_named_vm_of_another_deployment_is_not_taken_for_ours(fake_openstack):
-    fake_openstack.add_server("r1-1", {"cs_vm_id": "r1-1", "cs_group": "g1", "cs_cloud": "os1", "cs_deployment": "other"})
+    fake_openstack.add_server(
+        "r1-1", {"cs_vm_id": "r1-1", "cs_group": "g1", "cs_cloud": "os1", "cs_deployment": "other"}
+    )
     (result,) = adapter(fake_openstack).create_vms(spec(), 1)
     assert result.ok and not result.existed and fake_openstack.names().count("r1-1") == 2
