@@ -16,7 +16,8 @@ import pandas as pd
 from include.scheduler.states import VmState, VmStatus
 from include.scheduler.tables import VM_COLUMNS, seconds
 
-CLAIMED_STATES = ("Claimed", "Matched", "Preempting")
+CLAIMED_STATES = ("Claimed", "Matched", "Preempting")  # the slot holds work (include/status shares these)
+FREE_SLOT_TYPES = ("Partitionable", "Static")  # an Unclaimed one of these offers its cores and memory
 SLOT_STATES = ("Unclaimed", *CLAIMED_STATES)
 SLOT_TYPES = ("Partitionable", "Dynamic", "Static")
 STATUSES = tuple(s.value for s in VmStatus)
@@ -111,8 +112,8 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
     row = row[mine]
     state = _codes(slots["state"], SLOT_STATES)[mine]
     kind = _codes(slots["slot_type"], SLOT_TYPES)[mine]
-    claimed = state > 0  # Claimed, Matched or Preempting
-    free = (state == 0) & ((kind == 0) | (kind == 2))  # unclaimed partitionable or static
+    claimed = state > 0  # one of CLAIMED_STATES
+    free = (state == 0) & np.isin(kind, [SLOT_TYPES.index(t) for t in FREE_SLOT_TYPES])
     retiring = slots["retiring"].to_numpy(dtype=bool)[mine]
     entered = seconds(slots["entered_state_at"])[mine]
     count = np.bincount(row, minlength=n)
