@@ -6,10 +6,10 @@ The control loop: every 30 s, and whenever a poller brings news, plans and acts.
 1. **plan** — under a lease per group: derive each VM's state, take a snapshot of the store (capacity
    before demand), run the pure planner, and record its intents in one transaction (boot requests and
    their VM rows, retire and delete marks, the run and every skip reason) before anything calls a cloud.
-2. **act_on_cloud** (mapped, one per cloud with work) — send open boot requests (idempotent by request
-   id: a retried task finds the VMs it made) and delete what the plan or an operator asked.
-3. **retire_in_pool** (mapped, one per pool) — peaceful shutdown of the startds of retired VMs.
-4. **finish** — forget VMs the clouds no longer have, write this cycle's timeseries samples.
+2. **act** (mapped: one per cloud with work, one per pool with retires) — on a cloud, send open boot
+   requests (idempotent by request id: a retried task finds the VMs it made) and delete what the plan
+   or an operator asked; on a pool, peaceful shutdown of the startds of retired VMs.
+3. **finish** — forget VMs the clouds no longer have, write this cycle's timeseries samples.
 
 Level-triggered: every run recomputes from observed state, so the next run is the retry. Why nothing
 booted is in the plan's skip reasons (the Status page, or `cs_plan_dry_run`).
@@ -41,33 +41,24 @@ from include.alerting import dag_failure_callback
 )
 def cs_schedule():
     @task
-    def plan() -> dict:
-        from include.loop.cycle import plan_cycle
+    def plan() -> list[dict]:
+        from include.loop.cycle import plan_cycle, work_items
 
-        return plan_cycle()
+        return work_items(plan_cycle())
 
-    @task(pool="cs_cloud_api",
-          map_index_template="{{ task.op_kwargs['work']['group'] }}/{{ task.op_kwargs['work']['cloud'] }}")
-    def act_on_cloud(work: dict) -> dict:
-        from include.loop.cycle import act_cloud
+    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['work']['label'] }}")
+    def act(work: dict) -> dict:
+        from include.loop.cycle import act_on
 
-        return act_cloud(work)
-
-    @task(pool="cs_condor", map_index_template="{{ task.op_kwargs['work']['pool'] }}")
-    def retire_in_pool(work: dict) -> dict:
-        from include.loop.cycle import act_pool
-
-        return act_pool(work)
+        return act_on(work)
 
     @task(trigger_rule="all_done")
-    def finish(groups: list[str]) -> dict:
+    def finish() -> dict:
         from include.loop.cycle import finish_cycle
 
-        return finish_cycle(groups)
+        return finish_cycle()
 
-    planned = plan()
-    acted = [act_on_cloud.expand(work=planned["clouds"]), retire_in_pool.expand(work=planned["pools"])]
-    acted >> finish(planned["groups"])
+    act.expand(work=plan()) >> finish()
 
 
 cs_schedule()

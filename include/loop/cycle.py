@@ -104,6 +104,16 @@ def _counts(report: Any) -> dict[str, Any]:
 def plan_cycle(*, dry_run: bool = False, holder: str = "cs_schedule", now: datetime | None = None) -> dict:
     """snapshot -> plan -> record intents (one transaction), under a lease per group. Returns the work
     for the act tasks: one entry per cloud with something to do, one per pool with retires."""
+    result, info = _plan(dry_run=dry_run, holder=holder, now=now)
+    groups = info["groups"]
+    return {
+        **info, "summary": result.summary(),
+        "clouds": [] if dry_run else cloud_work(groups, [d.vm_id for d in result.deletes]),
+        "pools": [] if dry_run else pool_work(groups, [r.vm_id for r in result.retires]),
+    }
+
+
+def _plan(*, dry_run: bool, holder: str, now: datetime | None):
     from include.loop.alerts import evaluate
     from include.loop.record import record_plan
     from include.loop.snapshot import load_snapshot
@@ -119,8 +129,9 @@ def plan_cycle(*, dry_run: bool = False, holder: str = "cs_schedule", now: datet
     ttl = timedelta(seconds=max(60, 4 * settings["schedule_interval"]))
     groups = [g for g in all_groups if try_acquire(engine, f"plan/{g}", holder, ttl, now)]
     try:
-        with session_scope() as session:
-            sync_vm_history(session, now, groups)
+        if not dry_run:
+            with session_scope() as session:
+                sync_vm_history(session, now, groups)
         with session_scope() as session:
             began = time.perf_counter()
             result = plan(load_snapshot(session, now, settings, groups), Policy.from_settings(settings), now)
@@ -130,12 +141,24 @@ def plan_cycle(*, dry_run: bool = False, holder: str = "cs_schedule", now: datet
     finally:
         for g in groups:
             release(engine, f"plan/{g}", holder)
-    return {
-        "run_id": run_id, "groups": groups, "busy_groups": sorted(set(all_groups) - set(groups)),
-        "summary": result.summary(), "plan_seconds": round(took, 3), "alerts": [a.key for a in alerts],
-        "clouds": [] if dry_run else cloud_work(groups, [d.vm_id for d in result.deletes]),
-        "pools": [] if dry_run else pool_work(groups, [r.vm_id for r in result.retires]),
-    }  # fmt: skip
+    return result, {"run_id": run_id, "groups": groups, "busy_groups": sorted(set(all_groups) - set(groups)),
+                    "plan_seconds": round(took, 3), "alerts": [a.key for a in alerts]}
+
+
+def dry_run_report(now: datetime | None = None) -> tuple[str, dict]:
+    """The plan the current state gives, as a readable report, without recording intents or acting."""
+    result, info = _plan(dry_run=True, holder="cs_plan_dry_run", now=now)
+    lines = [f"plan of {', '.join(info['groups']) or 'no group'} ({info['plan_seconds']} s)"]
+    lines += [f"BOOT    {b.group}/{b.cloud}: {b.count} x {b.flavor} ({b.image}) for "
+              f"{', '.join(f'{s.jobs} job(s) of {s.shape}' for s in b.serves)}" for b in result.boots]
+    lines += [f"RETIRE  {r.group}/{r.cloud} {r.vm_id}: {r.reason.value} {r.detail}".rstrip() for r in result.retires]
+    lines += [f"DELETE  {d.group}/{d.cloud} {d.vm_id}: {d.reason.value} {d.detail}".rstrip() for d in result.deletes]
+    lines += [f"SKIP    {s.group}/{s.cloud or '*'} {s.subject}: {s.reason.value}"
+              + (f" ({s.jobs} idle jobs)" if s.jobs else "") + (f" - {s.detail}" if s.detail else "")
+              for s in result.skips]
+    if len(lines) == 1:
+        lines.append("nothing to do: no unserved demand, no VM to retire or delete")
+    return "\n".join(lines), {**info, "summary": result.summary()}
 
 
 def cloud_work(groups: list[str], deletes: list[str]) -> list[dict[str, Any]]:
@@ -171,6 +194,16 @@ def pool_work(groups: list[str], retires: list[str]) -> list[dict[str, Any]]:
 # ---- acting --------------------------------------------------------------------------------------
 
 
+def work_items(planned: dict[str, Any]) -> list[dict[str, Any]]:
+    """One list for the mapped act task: cloud work first, then pool work, each labelled for the UI."""
+    items = [{"kind": "cloud", "label": f"{w['group']}/{w['cloud']}", **w} for w in planned["clouds"]]
+    return items + [{"kind": "pool", "label": f"pool {w['pool']}", **w} for w in planned["pools"]]
+
+
+def act_on(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    return act_cloud(work, now) if work["kind"] == "cloud" else act_pool(work, now)
+
+
 def act_cloud(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     from include.loop.act import act_on_cloud
 
@@ -194,8 +227,8 @@ def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any
     return retire_vms(engine, make_pool(spec, engine, now), work["retires"], now).as_dict()
 
 
-def finish_cycle(groups: list[str], now: datetime | None = None) -> dict[str, Any]:
-    """Forget VMs the clouds deleted, then write this cycle's timeseries samples."""
+def finish_cycle(groups: list[str] | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Forget VMs the clouds deleted, then write this cycle's timeseries samples (every group by default)."""
     from include.condor.poller import current_specs
     from include.condor.pools import make_pool
     from include.loop.pool import forget_gone
@@ -204,6 +237,9 @@ def finish_cycle(groups: list[str], now: datetime | None = None) -> dict[str, An
     now = now or utcnow()
     engine = get_engine()
     settings = settings_now()
+    if groups is None:
+        with session_scope() as session:
+            groups = sorted(session.scalars(select(Group.name)))
     keep = timedelta(seconds=2 * settings["cloud_poll_interval"])
     removed = []
     for spec in current_specs(engine):
