@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from include.loop.record import clear_boot_failures, count_boot_failure
+from include.loop.record import count_boot_failure
 from include.providers.base import (
     AuthError,
     CapacityError,
@@ -60,9 +60,9 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
         for request in requests:
             try:
                 _boot(session, request, adapter, now, settings, out)
-            except (AuthError, TransientError, ProviderError) as err:
+            except ProviderError as err:
                 session.rollback()
-                _request_failed_whole(session, request, err, now, out)
+                _request_failed_whole(session, request, err, now, settings, out)
                 if isinstance(err, AuthError | TransientError):
                     break  # the cloud is unusable now: leave the other requests for the next cycle
             session.commit()
@@ -93,8 +93,6 @@ def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: da
             failures.append(result.error)
             _vm_not_made(vm, result.error, now)
             out.failed[result.vm_id] = result.error.message if result.error else "not created"
-    if any(r.ok for r in results):
-        clear_boot_failures(session, request.group_name, request.cloud_name, request.flavor)
     for err in failures[:1]:  # one back-off step per request, not one per refused VM
         if isinstance(err, CapacityError | QuotaError):
             count_boot_failure(session, request.group_name, request.cloud_name, request.flavor, now,
@@ -140,15 +138,20 @@ def _vm_not_made(vm: Vm, err: ProviderError | None, now: datetime) -> None:
 
 
 def _request_failed_whole(session: Session, request: BootRequest, err: ProviderError, now: datetime,
-                          out: CloudOutcome) -> None:
-    """Nothing could be attempted (auth, cloud down, broken template). The request stays open to be
-    retried next cycle, unless it is old: then its VMs are given up, so they stop counting as supply."""
+                          settings: dict[str, Any], out: CloudOutcome) -> None:
+    """Nothing could be attempted. A transient failure (throttled, down) leaves the request open for the
+    next cycle, until it is old. Anything else (credentials refused, a template that does not render, an
+    unknown image) fails it at once and backs the whole cloud off, so a broken cloud is not asked again
+    every cycle; its VMs are given up, so they stop counting as supply."""
     out.errors.append(f"{request.request_id}: {err.message}")
     request = session.get(BootRequest, request.request_id)
     request.error = err.message[:2000]
     if isinstance(err, TransientError) and now - request.created_at < REQUEST_GIVE_UP:
         request.state = "sent" if request.state == "sent" else "planned"
         return
+    if not isinstance(err, TransientError):
+        count_boot_failure(session, request.group_name, request.cloud_name, "", now, settings,
+                           f"{type(err).__name__}: {err.message}")
     request.state, request.finished_at = "failed", now
     for vm in session.scalars(select(Vm).where(Vm.request_id == request.request_id, Vm.cloud_vm_id.is_(None))):
         if vm.status == VmStatus.REQUESTED.value:

@@ -94,7 +94,7 @@ def _events(plan: Plan | None) -> list[Alert]:
                          "image, the metadata (cs_vm_id, CONDOR_HOST) and the network path to the collector")
               for (g, c), n in sorted(never.items())]
     for d in plan.deletes:
-        if d.alert:
+        if d.alert and d.reason == DeleteReason.RETIRE_TIMEOUT:
             alerts.append(Alert(key=f"unanswered:{d.vm_id}", subject=f"VM {d.vm_id} never answered its retire",
                                 body=f"{d.reason.value}: {d.detail}; deleted"))
     return alerts

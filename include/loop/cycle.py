@@ -117,7 +117,7 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
     from include.loop.alerts import evaluate
     from include.loop.record import record_plan
     from include.loop.snapshot import load_snapshot
-    from include.loop.sync import sync_vm_history
+    from include.loop.sync import count_fault_failures, sync_vm_history
     from include.scheduler import Policy, plan
     from include.store.locks import release, try_acquire
 
@@ -132,6 +132,7 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
         if not dry_run:
             with session_scope() as session:
                 sync_vm_history(session, now, groups)
+                count_fault_failures(session, now, settings, groups)
         with session_scope() as session:
             began = time.perf_counter()
             result = plan(load_snapshot(session, now, settings, groups), Policy.from_settings(settings), now)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from include.loop.record import clear_boot_failures
 from include.store.models import Machine, Vm
 
 CLAIMED = ("Claimed", "Matched", "Preempting")
@@ -38,15 +39,16 @@ def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> i
              .join(Vm, Vm.vm_id == Machine.vm_id).where(Vm.group_name.in_(groups)))
     for vm_id, slot_type, state, entered in session.execute(query):
         slots[vm_id].append((slot_type, state, entered))
-    vms = session.execute(select(Vm.vm_id, Vm.registered_at, Vm.first_job_at, Vm.slot_signature)
-                          .where(Vm.group_name.in_(groups), Vm.status != "gone"))
-    changed = 0
-    for vm_id, registered_at, first_job_at, old_signature in vms:
+    vms = session.execute(select(Vm.vm_id, Vm.registered_at, Vm.first_job_at, Vm.slot_signature, Vm.group_name,
+                                 Vm.cloud_name, Vm.flavor).where(Vm.group_name.in_(groups), Vm.status != "gone"))
+    changed, succeeded = 0, set()
+    for vm_id, registered_at, first_job_at, old_signature, group, cloud, flavor in vms:
         mine = slots.get(vm_id, [])
         signature = slot_signature([(t, s) for t, s, _ in mine])
         values = {}
         if mine and registered_at is None:
             values["registered_at"] = _earliest([e for _, _, e in mine], now)
+            succeeded.add((group, cloud, flavor or ""))
         claimed = [e for _, s, e in mine if s in CLAIMED]
         if claimed and first_job_at is None:
             values["first_job_at"] = _earliest(claimed, now)
@@ -56,6 +58,11 @@ def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> i
         if values:
             session.execute(update(Vm).where(Vm.vm_id == vm_id).values(**values))
             changed += 1
+    # A VM whose startd joined the pool is the proof a boot there works: it clears that flavour's
+    # failures (and the whole cloud's), so the next failure starts the back-off over.
+    for group, cloud, flavor in sorted(succeeded):
+        clear_boot_failures(session, group, cloud, flavor)
+        clear_boot_failures(session, group, cloud, "")
     return changed
 
 
@@ -68,3 +75,23 @@ def _latest(times: list[datetime | None], now: datetime) -> datetime:
     # The slot that changed last entered its state last; ads without that time date the change to now.
     known = [t for t in times if t is not None and t <= now]
     return max(known) if known else now
+
+
+def count_fault_failures(session: Session, now: datetime, settings: dict, groups: Iterable[str]) -> int:
+    """Back off a (cloud, flavour) as soon as one of its new VMs lands in error with a capacity or quota
+    fault (Nova reports "No valid host" asynchronously), instead of only when the error timeout deletes
+    it; the VM is marked counted, so that delete does not count it twice."""
+    from include.loop.record import count_boot_failure
+    from include.providers.base import ErrorKind, classify_fault
+
+    counted = 0
+    rows = session.scalars(select(Vm).where(Vm.group_name.in_(list(groups)), Vm.status == "error",
+                                            Vm.boot_failure_counted.is_(False), Vm.registered_at.is_(None)))
+    for vm in rows:
+        kind = classify_fault(vm.error)
+        if kind in (ErrorKind.CAPACITY, ErrorKind.QUOTA):
+            vm.boot_failure_counted = True
+            count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
+                               f"{kind.value}: {vm.error}")
+            counted += 1
+    return counted
