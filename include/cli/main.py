@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from include.cli import config_cmd, db_cmd
+from include.cli import cloud_cmd, config_cmd, db_cmd, vm_cmd
 
-COMMANDS = (config_cmd, db_cmd)
+COMMANDS = (config_cmd, db_cmd, cloud_cmd, vm_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ manual operator DAGs; none of them calls a cloud or the pool directly.
 VM actions (the original's ``--vm-option``): ``retire`` (graceful, through the pool), ``kill`` (delete
 now, even with running jobs), ``manctl`` (manual control: the loop leaves the VM alone), ``sysctl``
 (back to system control). Cloud actions: ``drain`` (no boots, retire every VM), ``pause`` (no boots,
-VMs kept), ``enable`` (undo both; also clears a disabled back-off).
+VMs kept), ``resume`` (undo a pause only), ``enable`` (undo both; also clears a disabled back-off).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from include.store.models import AuditEntry, Backoff, Cloud, Vm
 
 VM_ACTIONS = ("retire", "kill", "manctl", "sysctl")
-CLOUD_ACTIONS = ("drain", "pause", "enable")
+CLOUD_ACTIONS = ("drain", "pause", "resume", "enable")
 
 
 class IntentError(ValueError):
@@ -68,6 +68,8 @@ def request_cloud_action(session: Session, group: str, cloud: str, action: str, 
         row.enabled = False
     elif action == "pause":
         row.paused = True
+    elif action == "resume":
+        row.paused = False
     else:
         row.enabled, row.paused = True, False
         session.execute(update(Backoff).where(Backoff.group_name == group, Backoff.cloud_name == cloud)

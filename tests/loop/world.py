@@ -52,8 +52,11 @@ def site(**changes) -> dict:
 
 @dataclass
 class World:
+    """``now`` starts at the wall clock (so code that reads the real clock, like the CLI, sees fresh
+    polls) and then runs ahead of it, cycle by cycle."""
+
     url: str
-    now: datetime = T0
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     log: list[dict] = field(default_factory=list)
 
     @classmethod
