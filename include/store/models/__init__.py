@@ -16,6 +16,7 @@ from include.store.models.config import (
     Setting,
     UserGroup,
 )
+from include.store.models.images import ImageCacheEntry, ImageTransfer, KeyPlacement
 from include.store.models.loop import AlertState, Lease
 from include.store.models.observed import (
     TIMESERIES_MEASUREMENTS,
@@ -42,8 +43,8 @@ from include.store.models.sim_pool import SimJob, SimPool, SimStartd
 __all__ = [
     "TIMESERIES_MEASUREMENTS", "AlertState", "AliasCloud", "AuditEntry", "Backoff", "Base", "BootRequest", "Cloud",
     "CloudFlavor", "CloudImage", "CloudKeypair", "CloudLimits", "CloudMetadata", "CloudNetwork",
-    "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageTarget", "Job", "Key",
-    "KeyTarget", "Lease", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "ShoalCache", "SimInstance",
+    "CloudSecurityGroup", "FlavorExclusion", "Group", "GroupMetadata", "ImageCacheEntry", "ImageTarget", "ImageTransfer", "Job", "Key",
+    "KeyPlacement", "KeyTarget", "Lease", "Machine", "MetadataExclusion", "PlanRun", "PlanSkip", "PollStatus", "Setting", "ShoalCache", "SimInstance",
     "SimJob", "SimPool", "SimStartd",
     "TimeseriesSample", "UTCDateTime", "UserGroup", "Vm", "utcnow",
 ]  # fmt: skip
