@@ -12,12 +12,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+# Every number is bounded: a value the database cannot store (an int over 32 bits) is a validation error
+# naming the field, not a crash at apply time.
+INT_MAX = 2**31 - 1
+FLOAT_MAX = 1e12
+
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 """Group, cloud, alias names: lowercase letters, digits and dashes, 1-32 chars, starting with a letter.
 They end up in VM host names, so they must be valid DNS labels."""
 
 ItemName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-Limit = Annotated[int, Field(ge=-1)]  # -1 = unset
+Limit = Annotated[int, Field(ge=-1, le=INT_MAX)]  # -1 = unset
 MimeType = Literal["cloud-config", "ucernvm-config", "text/x-shellscript", "text/cloud-boothook"]
 
 
@@ -29,13 +34,13 @@ class Metadata(Strict):
     name: ItemName
     text: str
     enabled: bool = True
-    priority: Annotated[int, Field(ge=0)] = 0
+    priority: Annotated[int, Field(ge=0, le=INT_MAX)] = 0
     mime_type: MimeType = "cloud-config"
 
 
 class BootVolume(Strict):
-    gb: Annotated[int, Field(ge=1)] = 10
-    gb_per_core: Annotated[int, Field(ge=0)] = 0
+    gb: Annotated[int, Field(ge=1, le=INT_MAX)] = 10
+    gb_per_core: Annotated[int, Field(ge=0, le=INT_MAX)] = 0
     volume_type: str | None = None
 
 
@@ -47,7 +52,7 @@ class GroupVmDefaults(Strict):
     keyname: str | None = None
     network: str | None = None
     security_groups: list[str] = []
-    keep_alive: Annotated[int, Field(ge=0)] = 300
+    keep_alive: Annotated[int, Field(ge=0, le=INT_MAX)] = 300
 
 
 class CloudVmSettings(Strict):
@@ -58,7 +63,7 @@ class CloudVmSettings(Strict):
     keyname: str | None = None
     network: str | None = None
     security_groups: list[str] | None = None
-    keep_alive: Annotated[int, Field(ge=0)] | None = None
+    keep_alive: Annotated[int, Field(ge=0, le=INT_MAX)] | None = None
     boot_volume: BootVolume | None = None
 
 
@@ -76,10 +81,10 @@ class RateLimit(Strict):
 
 class SimFlavor(Strict):
     name: ItemName
-    cores: Annotated[int, Field(ge=1)]
-    ram_mb: Annotated[int, Field(ge=1)]
-    disk_gb: Annotated[float, Field(ge=0)] = 20
-    swap_gb: Annotated[float, Field(ge=0)] = 0
+    cores: Annotated[int, Field(ge=1, le=INT_MAX)]
+    ram_mb: Annotated[int, Field(ge=1, le=INT_MAX)]
+    disk_gb: Annotated[float, Field(ge=0, le=FLOAT_MAX)] = 20
+    swap_gb: Annotated[float, Field(ge=0, le=FLOAT_MAX)] = 0
 
 
 class SimFailures(Strict):
@@ -92,8 +97,8 @@ class SimFailures(Strict):
 
 
 class Simulation(Strict):
-    boot_delay_s: Annotated[int, Field(ge=0)] = 60
-    register_delay_s: Annotated[int, Field(ge=0)] = 20
+    boot_delay_s: Annotated[int, Field(ge=0, le=INT_MAX)] = 60
+    register_delay_s: Annotated[int, Field(ge=0, le=INT_MAX)] = 20
     quota_cores: Limit = -1
     quota_ram_mb: Limit = -1
     quota_instances: Limit = -1
@@ -107,7 +112,7 @@ class CloudConfig(Strict):
     type: Literal["openstack", "amazon", "simulated"]
     enabled: bool = True
     paused: bool = False
-    priority: Annotated[int, Field(ge=0)] = 0
+    priority: Annotated[int, Field(ge=0, le=INT_MAX)] = 0
     auth_url: str | None = None
     region: str | None = None
     project: str | None = None
@@ -119,7 +124,7 @@ class CloudConfig(Strict):
     vm: CloudVmSettings = CloudVmSettings()
     spot_price: float = -1.0
     limits: Limits = Limits()
-    max_boot_per_cycle: Annotated[int, Field(ge=0)] | None = None
+    max_boot_per_cycle: Annotated[int, Field(ge=0, le=INT_MAX)] | None = None
     rate_limit: RateLimit | None = None
     delete_on_job_completion: bool | None = None
     flavor_exclusions: list[str] = []
@@ -130,7 +135,7 @@ class CloudConfig(Strict):
     @field_validator("spot_price")
     @classmethod
     def _spot(cls, v: float) -> float:
-        if v != -1 and v <= 0:
+        if v != -1 and not 0 < v <= 1e6:
             raise ValueError("must be -1 (on demand) or a positive bid")
         return v
 
@@ -150,9 +155,9 @@ class PoolConfig(Strict):
 
 class JobDefaults(Strict):
     cores: Annotated[int, Field(ge=1, le=1024)] = 1
-    ram_mb: Annotated[int, Field(ge=1)] = 1000
-    disk_gb: Annotated[float, Field(ge=0)] = 5.0
-    swap_gb: Annotated[float, Field(ge=0)] = 0.0
+    ram_mb: Annotated[int, Field(ge=1, le=INT_MAX)] = 1000
+    disk_gb: Annotated[float, Field(ge=0, le=FLOAT_MAX)] = 5.0
+    swap_gb: Annotated[float, Field(ge=0, le=FLOAT_MAX)] = 0.0
 
 
 class KeyConfig(Strict):

@@ -61,6 +61,8 @@ def check_setting(key: str, value: Any) -> str | None:
         return f"must be of type {spec.kind.__name__}, got {type(value).__name__}"
     if spec.minimum is not None and value < spec.minimum:
         return f"must be >= {spec.minimum:g}"
+    if spec.kind in (int, float) and value > 2**31 - 1:
+        return f"must be <= {2**31 - 1}"
     if spec.key == "deployment_id" and not (value.isalnum() and value.islower() and len(value) <= 8):
         return "must be 1-8 lowercase letters or digits"
     return None

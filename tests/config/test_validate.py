@@ -132,3 +132,12 @@ def test_non_finite_numbers_are_refused(value):
     doc = with_change(minimal_doc(), ["groups", 0, "clouds", 1, "spot_price"], value)
     [msg] = problems_of(doc)
     assert msg.startswith("group 'atlas' / cloud 'aws': field 'spot_price': Input should be a finite number")
+
+
+def test_numbers_the_database_cannot_hold_are_refused():
+    doc = with_change(minimal_doc(), ["groups", 0, "clouds", 0, "priority"], 10**20)
+    [msg] = problems_of(doc)
+    assert msg == "group 'atlas' / cloud 'east': field 'priority': Input should be less than or equal to 2147483647"
+    doc = minimal_doc()
+    doc["settings"] = {"vm_come_alive": 10**12}
+    assert problems_of(doc) == ["settings: field 'vm_come_alive': must be <= 2147483647"]
