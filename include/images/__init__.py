@@ -1,0 +1,1 @@
+"""Image distribution between clouds (F6): the matrix diff, the local cache, transfers, uploads."""
