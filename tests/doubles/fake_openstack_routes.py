@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import uuid
+from urllib.parse import unquote
 
 from tests.doubles.fake_openstack_views import flavor_view, server_view, token_body
 
@@ -160,8 +163,55 @@ def nova(st, method: str, path: str, q: dict, raw: bytes, base: str):
             "totalCoresUsed": cores, "maxTotalRAMSize": st.quota["ram"], "totalRAMUsed": ram,
             "maxTotalKeypairs": 100, "maxServerMeta": 128, "maxImageMeta": 128}}}, None  # fmt: skip
     if path == "/os-keypairs":
+        if method == "POST":
+            return create_keypair(st, json.loads(raw).get("keypair", {}))
         return 200, {"keypairs": [{"keypair": k} for k in st.keypairs.values()]}, None
+    m = re.fullmatch(r"/os-keypairs/([^/]+)", path)
+    if m:
+        name = unquote(m.group(1))
+        if name not in st.keypairs:
+            return (
+                404,
+                {"itemNotFound": {"code": 404, "message": f"Keypair {name} not found for user u1"}},
+                None,
+            )
+        if method == "DELETE":
+            del st.keypairs[name]
+            return 202, None, None
+        return 200, {"keypair": st.keypairs[name]}, None
     return NOT_FOUND
+
+
+def create_keypair(st, kp: dict):
+    """Nova's import: a name is unique per user (409), the key must parse (400); since 2.92 Nova no longer
+    generates keys, so a public key is required. The fingerprint is the MD5 of the key blob, as Nova's."""
+    name, public_key = kp.get("name", ""), (kp.get("public_key") or "").strip()
+    if name in st.keypairs:
+        return (
+            409,
+            {"conflictingRequest": {"code": 409, "message": f"Key pair '{name}' already exists."}},
+            None,
+        )
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    try:  # Nova parses the key with cryptography too
+        load_ssh_public_key(public_key.encode())
+        blob = base64.b64decode(public_key.split()[1], validate=True)
+    except (IndexError, ValueError, TypeError):
+        return (
+            400,
+            {
+                "badRequest": {
+                    "code": 400,
+                    "message": "Keypair data is invalid: failed to generate fingerprint",
+                }
+            },
+            None,
+        )
+    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    st.keypairs[name] = {"name": name, "public_key": public_key, "type": kp.get("type", "ssh"),
+                         "fingerprint": ":".join(digest[i : i + 2] for i in range(0, 32, 2))}  # fmt: skip
+    return 200, {"keypair": st.keypairs[name]}, None
 
 
 def cinder(st, path: str, base: str):
