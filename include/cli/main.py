@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from include.cli import cloud_cmd, config_cmd, db_cmd, vm_cmd
+from include.cli import cloud_cmd, config_cmd, db_cmd, image_cmd, vm_cmd
 
-COMMANDS = (config_cmd, db_cmd, cloud_cmd, vm_cmd)
+COMMANDS = (config_cmd, db_cmd, cloud_cmd, vm_cmd, image_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
