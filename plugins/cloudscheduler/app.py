@@ -21,6 +21,7 @@ TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "No
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The plugin's app; ``engine`` overrides the store (tests), else CLOUDSCHEDULER_DB_URL is used."""
     from cloudscheduler import (
+        image_upload,
         pages_clouds,
         pages_group,
         pages_matrix,
@@ -35,6 +36,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     for module in (pages_status, pages_plots, pages_clouds, pages_group, pages_matrix, pages_misc):
         app.include_router(module.router)
     app.include_router(shoal_api.router, prefix="/shoal")
+    app.include_router(image_upload.router)
     app.add_exception_handler(StarletteHTTPException, _error_page)
     return app
 
