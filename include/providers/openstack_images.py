@@ -94,14 +94,14 @@ class GlanceImages:
     def find(self, name: str) -> list[StoredImage]:
         rows, url = [], f"/images?name={quote(name, safe='')}&limit=100"
         while url:
-            body = self.http.call("image", "GET", url)
+            body = self._call("GET", url)
             rows += body.get("images", [])
             url = (body.get("next") or "").removeprefix("/v2") or None
         return [stored_image(r) for r in rows]
 
     def get(self, image_id: str) -> StoredImage | None:
         try:
-            return stored_image(self.http.call("image", "GET", f"/images/{image_id}"))
+            return stored_image(self._call("GET", f"/images/{image_id}"))
         except ProviderError as err:
             if type(err) is ProviderError and "HTTP 404" in err.message:
                 return None
@@ -112,7 +112,7 @@ class GlanceImages:
     ) -> StoredImage:
         body = {**properties, "name": name, "disk_format": disk_format, "container_format": container_format,
                 "visibility": "private"}  # fmt: skip
-        return stored_image(self.http.call("image", "POST", "/images", json=body, retry_ambiguous=False))
+        return stored_image(self._call("POST", "/images", json=body, retry_ambiguous=False))
 
     def delete(self, image_id: str) -> None:
         """Delete an image; one that is already gone is success."""
@@ -146,6 +146,11 @@ class GlanceImages:
         if resp.status_code not in (200, 201, 204):
             raise http_error(self.name, resp)
 
+    def _call(self, method: str, url: str, **kw):
+        """A JSON call, retried by our bounded jittered policy only: openstacksdk's image proxy would also
+        retry a 503 five times by itself (``retriable_status_codes = [503]``)."""
+        return self.http.call("image", method, url, status_code_retries=0, **kw)
+
     def _raw(self, method: str, url: str, **kw):
         """One request returning the response itself (streams); errors of the transport translated."""
         from keystoneauth1 import exceptions as ks
@@ -153,7 +158,9 @@ class GlanceImages:
 
         self.http.bucket.acquire()
         try:
-            return self.http.conn.image.request(url, method, timeout=self.data_timeout_s, **kw)
+            # No retries below us: a repeated PUT would send an already consumed body.
+            return self.http.conn.image.request(url, method, timeout=self.data_timeout_s, status_code_retries=0,
+                                                connect_retries=0, **kw)  # fmt: skip
         except (ks.ClientException, SDKException) as err:
             raise map_exception(self.name, err) from None
         except OSError as err:  # requests' ConnectionError & co. (a reset while sending the body)
