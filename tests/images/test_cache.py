@@ -134,3 +134,24 @@ def test_bad_uploads_are_refused_with_a_reason(sqlite_engine, cache, settings, n
         ingest(sqlite_engine, cache, settings, io.BytesIO(data), group="atlas", name=name, actor="bob", now=NOW,
                disk_format=disk, container_format=container)  # fmt: skip
     assert cache.files() == []
+
+
+def test_a_full_cache_disk_warns_once_a_day(sqlite_engine, settings, tmp_path, monkeypatch):
+    import json
+
+    from include.images import tasks
+
+    sink = tmp_path / "alerts.jsonl"
+    monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(sink))
+    monkeypatch.setattr(ImageCache, "disk_fraction", lambda self: 0.91)
+    first = tasks.tidy_cache(NOW, engine=sqlite_engine, settings=settings)
+    again = tasks.tidy_cache(NOW + timedelta(hours=1), engine=sqlite_engine, settings=settings)
+    later = tasks.tidy_cache(NOW + timedelta(hours=25), engine=sqlite_engine, settings=settings)
+    assert (first["disk_warning"], again["disk_warning"], later["disk_warning"]) == (True, False, True)
+    alerts = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert [a["key"] for a in alerts] == ["image_cache_disk"] * 2 and "91%" in alerts[0]["subject"]
+    monkeypatch.setattr(ImageCache, "disk_fraction", lambda self: 0.5)
+    assert (
+        tasks.tidy_cache(NOW + timedelta(days=3), engine=sqlite_engine, settings=settings)["disk_warning"]
+        is False
+    )

@@ -212,3 +212,31 @@ def test_a_disabled_target_gets_nothing_new(flow):
     flow.glance["a"].add("cvm", DATA)
     configure(flow.engine, doc(images=[{"name": "cvm", "clouds": ["b"]}], b_enabled=False))
     assert flow.run() == [] and flow.rows() == []
+
+
+def test_concurrent_transfers_of_one_image_download_it_once(flow):
+    import threading
+    import time
+
+    flow.glance["a"].add("cvm", DATA)
+    configure(flow.engine, doc(images=[{"name": "cvm", "clouds": ["b", "c"]}]))
+    flow.observe()
+    ids = flow.plan()["copies"]
+    source, downloads = flow.glance["a"], []
+    real = source.download
+
+    def slow(image_id, offset=0):  # the first download holds the lock for a while
+        downloads.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return real(image_id, offset)
+
+    source.download = slow
+    results = {}
+    threads = [threading.Thread(target=lambda i=i: results.update({i: flow.copy(i, holder=f"w{i}")}), name=f"w{i}")
+               for i in ids]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r["outcome"] for r in results.values()] == ["done", "done"]
+    assert len(downloads) == 1
