@@ -36,9 +36,11 @@ def ensure_cached(ctx, job: Job, beat: Heartbeat) -> Path:
                                                   f"{'gone' if meta is None else meta.status}")  # fmt: skip
         if meta.checksum != job.checksum:
             raise ChecksumMismatch(f"{where} now records checksum {meta.checksum}, not {job.checksum}")
-        with session_scope(ctx.engine) as s:
-            make_room(s, ctx.cache, ctx.settings, meta.size or 0, ctx.clock(), keep=frozenset({job.checksum}))
         partial = ctx.cache.partial(job.checksum)
+        have = partial.stat().st_size if partial.exists() else 0  # a part being resumed is counted already
+        with session_scope(ctx.engine) as s:
+            make_room(s, ctx.cache, ctx.settings, max(0, (meta.size or 0) - have), ctx.clock(),
+                      keep=frozenset({job.checksum}))  # fmt: skip
         digest = download(source, meta.image_id, partial, beat, meta.hash_algo)
         problems = mismatches(digest, size=meta.size, checksum=job.checksum, hash_algo=meta.hash_algo,
                               hash_value=meta.hash_value)  # fmt: skip

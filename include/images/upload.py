@@ -82,8 +82,8 @@ def ingest(engine: Engine, cache: ImageCache, settings: ImageSettings, stream: B
         with cache.lock(digest.checksum):
             cached = cache.has(digest.checksum, digest.size)
             with session_scope(engine) as s:
-                if not cached:
-                    make_room(s, cache, settings, digest.size, now, keep=frozenset({digest.checksum}))
+                if not cached:  # the received file is in the cache directory already: it needs no more room
+                    make_room(s, cache, settings, 0, now, keep=frozenset({digest.checksum}))
                     cache.publish(tmp, digest.checksum)
                 record(s, digest, name=name, disk_format=disk_format, container_format=container_format,
                        origin=f"upload by {actor}", group=group, now=now)  # fmt: skip
