@@ -78,6 +78,7 @@ def sync_cloud(
 
 
 def _write(engine: Engine, group: str, cloud: str, outcome: dict, records: dict, now: datetime) -> None:
+    alerts: list[Alert] = []
     with session_scope(engine) as s:
         for name, result in outcome.items():
             old = records.get(name)
@@ -85,7 +86,7 @@ def _write(engine: Engine, group: str, cloud: str, outcome: dict, records: dict,
                 s.execute(delete(KeyPlacement).where(KeyPlacement.group_name == group, KeyPlacement.cloud_name == cloud,
                                                      KeyPlacement.key_name == name))  # fmt: skip
                 _seen(s, group, cloud, name, None)
-                _conflict_alert(s, group, cloud, name, old, None, now)
+                alerts += _conflict_alert(group, cloud, name, old, None, now)
                 continue
             state, fingerprint, ours, message = result
             row = s.get(KeyPlacement, (group, cloud, name)) or KeyPlacement(group_name=group, cloud_name=cloud,
@@ -95,7 +96,9 @@ def _write(engine: Engine, group: str, cloud: str, outcome: dict, records: dict,
             s.add(row)
             if state == PRESENT:
                 _seen(s, group, cloud, name, fingerprint)
-            _conflict_alert(s, group, cloud, name, old, row, now)
+            alerts += _conflict_alert(group, cloud, name, old, row, now)
+    for alert in alerts:  # after the commit: a slow mail server must not hold the store's write lock
+        deliver(alert)
 
 
 def _seen(s, group: str, cloud: str, name: str, fingerprint: str | None) -> None:
@@ -108,17 +111,20 @@ def _seen(s, group: str, cloud: str, name: str, fingerprint: str | None) -> None
         s.add(CloudKeypair(group_name=group, cloud_name=cloud, name=name, fingerprint=fingerprint))
 
 
-def _conflict_alert(s, group: str, cloud: str, name: str, old, row, now: datetime) -> None:
+def _conflict_alert(group: str, cloud: str, name: str, old, row, now: datetime) -> list[Alert]:
+    """The alert a change of state raises: a conflict that appears, or one that clears."""
     was = old is not None and old.state == CONFLICT and old.alerted_at is not None
     key = f"key_conflict:{group}/{cloud}/{name}"
     if row is not None and row.state == CONFLICT:
         row.alerted_at = old.alerted_at if was else now
-        if not was:
-            deliver(Alert(key=key, subject=f"keypair {name!r} on {group}/{cloud} is a different key",
-                          body=f"{row.message}. Rename one of them, or delete the cloud's keypair if it is stale; "
-                               "cloudscheduler will then import ours."))  # fmt: skip
-    elif was:
-        if row is not None:
-            row.alerted_at = None
-        deliver(Alert(key=key, subject=f"resolved: keypair {name!r} on {group}/{cloud}", severity="resolved",
-                      body="the conflicting keypair is gone or no longer wanted"))  # fmt: skip
+        if was:
+            return []
+        return [Alert(key=key, subject=f"keypair {name!r} on {group}/{cloud} is a different key",
+                      body=f"{row.message}. Rename one of them, or delete the cloud's keypair if it is stale; "
+                           "cloudscheduler will then import ours.")]  # fmt: skip
+    if not was:
+        return []
+    if row is not None:
+        row.alerted_at = None
+    return [Alert(key=key, subject=f"resolved: keypair {name!r} on {group}/{cloud}", severity="resolved",
+                  body="the conflicting keypair is gone or no longer wanted")]  # fmt: skip
