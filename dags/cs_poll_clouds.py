@@ -1,7 +1,7 @@
 """
 ### cs_poll_clouds
 
-Every 60 s, polls each cloud (one mapped task per cloud: enabled clouds, and drained ones that still
+Every 60 s (`CS_CLOUD_POLL_SECONDS`), polls each cloud (one mapped task per cloud: enabled clouds, and drained ones that still
 have VMs): VMs (ours by tag, and foreign usage), flavours, images, keypairs, networks, security groups
 and quota, written to the state database. VMs with our tags and no row are adopted, so nothing a
 restart interrupted is ever forgotten.
@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from include.airflow_assets import CLOUD_STATE
+from include.airflow_assets import CLOUD_POLL, CLOUD_STATE
 from include.alerting import dag_failure_callback
 
 
 @dag(
     dag_id="cs_poll_clouds",
-    schedule=timedelta(seconds=60),
+    schedule=CLOUD_POLL,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

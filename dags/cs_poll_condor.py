@@ -1,7 +1,7 @@
 """
 ### cs_poll_condor
 
-Every 30 s, polls each HTCondor pool the groups use: jobs from every schedd (in parallel, narrow
+Every 15 s (`CS_CONDOR_POLL_SECONDS`), polls each HTCondor pool the groups use: jobs from every schedd (in parallel, narrow
 projections) and startd ads from the collector, written to the state database as one consistent
 snapshot per part. A simulated pool is first advanced to now (its negotiator matches and runs jobs).
 
@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from include.airflow_assets import CONDOR_STATE
+from include.airflow_assets import CONDOR_POLL, CONDOR_STATE
 from include.alerting import dag_failure_callback
 
 
 @dag(
     dag_id="cs_poll_condor",
-    schedule=timedelta(seconds=30),
+    schedule=CONDOR_POLL,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

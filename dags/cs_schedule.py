@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, DeltaTriggerTimetable, dag, task
 
-from include.airflow_assets import CLOUD_STATE, CONDOR_STATE
+from include.airflow_assets import CLOUD_STATE, CONDOR_STATE, SCHEDULE
 from include.alerting import dag_failure_callback
 
 
 @dag(
     dag_id="cs_schedule",
-    schedule=AssetOrTimeSchedule(timetable=DeltaTriggerTimetable(timedelta(seconds=30)),
+    schedule=AssetOrTimeSchedule(timetable=DeltaTriggerTimetable(SCHEDULE),
                                  assets=(CONDOR_STATE | CLOUD_STATE)),
     start_date=datetime(2026, 1, 1),
     catchup=False,

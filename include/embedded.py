@@ -19,7 +19,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HOME = ROOT / ".airflow"
+# CS_RUN_DIR puts a whole stack elsewhere (benchmarks run one beside a user's demo without touching it).
+RUN_DIR = Path(os.environ["CS_RUN_DIR"]) if os.environ.get("CS_RUN_DIR") else None
+HOME = RUN_DIR / "airflow" if RUN_DIR else ROOT / ".airflow"
+STATE_URL = (
+    f"sqlite:///{RUN_DIR / 'state.db'}" if RUN_DIR else f"sqlite:///{ROOT / '.state' / 'cloudscheduler.db'}"
+)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles are set in airflow_env()
 GRACE_S = 20
@@ -47,7 +52,7 @@ def airflow_env(port: int) -> dict[str, str]:
         # A demo stack with known passwords listens on this machine only, unless CS_HOST says otherwise.
         "AIRFLOW__API__HOST": env.get("CS_HOST", "127.0.0.1"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-        "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or f"sqlite:///{ROOT / '.state' / 'cloudscheduler.db'}",
+        "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or STATE_URL,
     })  # fmt: skip
     return env
 
@@ -59,14 +64,16 @@ def run_step(args: list[str], env: dict[str, str]) -> None:
 
 def prepare(env: dict[str, str]) -> None:
     """Migrate both databases, load the demo configuration on first run, create the Airflow pools."""
-    HOME.mkdir(exist_ok=True)
+    HOME.mkdir(parents=True, exist_ok=True)
     passwords = HOME / "simple_auth_manager_passwords.json.generated"
     if not passwords.exists():
         passwords.write_text(json.dumps(DEMO_USERS))
     bin_dir = Path(sys.executable).parent
     run_step([str(bin_dir / "airflow"), "db", "migrate"], env)
     run_step([str(bin_dir / "cloudscheduler"), "db", "upgrade"], env)
-    run_step([sys.executable, "-m", "include.airflow_setup", "--demo", str(ROOT / "demo" / "config.yaml")], env)
+    run_step(
+        [sys.executable, "-m", "include.airflow_setup", "--demo", str(ROOT / "demo" / "config.yaml")], env
+    )
 
 
 def start(env: dict[str, str]) -> dict[str, subprocess.Popen]:
@@ -77,8 +84,9 @@ def start(env: dict[str, str]) -> dict[str, subprocess.Popen]:
     for name in COMPONENTS:
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process at exit
         # A session of its own per component: stopping it signals its whole process group (workers too).
-        procs[name] = subprocess.Popen([airflow, name], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+        procs[name] = subprocess.Popen(
+            [airflow, name], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return procs
 
 
@@ -93,7 +101,9 @@ def wait_healthy(port: int, procs: dict[str, subprocess.Popen], timeout: float =
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 health = json.load(resp)
-            if all(part.get("status") in ("healthy", None) for part in health.values() if isinstance(part, dict)):
+            if all(
+                part.get("status") in ("healthy", None) for part in health.values() if isinstance(part, dict)
+            ):
                 return True
         except OSError:
             pass
@@ -139,7 +149,9 @@ def main() -> int:
             return 1
         print(f"\ncloudscheduler is up after {time.monotonic() - began:.0f} s: http://localhost:{port}/")
         print("   login admin / admin (viewer / viewer sees group belle2 only)")
-        print("   trigger the DAG cs_submit_demo_jobs to watch VMs boot, run jobs and retire; Ctrl-C stops all")
+        print(
+            "   trigger the DAG cs_submit_demo_jobs to watch VMs boot, run jobs and retire; Ctrl-C stops all"
+        )
         while not stopping:
             if any(p.poll() is not None for p in procs.values()):
                 dead = [n for n, p in procs.items() if p.poll() is not None]

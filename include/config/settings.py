@@ -24,9 +24,9 @@ class SettingSpec:
 
 SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("deployment_id", "cs", str, None, "tag on every VM we boot; VMs of other ids are foreign"),
-    SettingSpec("condor_poll_interval", 30, int, 5, "seconds between pool polls"),
-    SettingSpec("cloud_poll_interval", 60, int, 10, "seconds between cloud polls"),
-    SettingSpec("schedule_interval", 30, int, 5, "seconds between scheduling runs"),
+    SettingSpec("condor_poll_interval", 15, int, 5, "seconds between pool polls (CS_CONDOR_POLL_SECONDS)"),
+    SettingSpec("cloud_poll_interval", 60, int, 10, "seconds between cloud polls (CS_CLOUD_POLL_SECONDS)"),
+    SettingSpec("schedule_interval", 30, int, 5, "seconds between scheduling runs (CS_SCHEDULE_SECONDS)"),
     SettingSpec("stale_after", 180, int, 10, "seconds after which a source that has not polled is stale"),
     SettingSpec("max_boot_per_cycle", 5, int, 0, "VMs per boot request per cloud per cycle"),
     SettingSpec("new_vms_throttle", 5, int, 0, "max VMs starting + unregistered per cloud"),

@@ -69,17 +69,22 @@ def _deletes(session: Session, plan: Plan, now: datetime, settings: dict[str, An
         if d.count_as_boot_failure and not vm.boot_failure_counted:
             vm.boot_failure_counted = True
             count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
-                               f"{d.reason.value}: {d.detail}".strip(": "))
+                               f"{d.reason.value}: {d.detail}".strip(": "), booted_at=vm.requested_at)
 
 
 def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, now: datetime,
-                       settings: dict[str, Any], error: str) -> Backoff:
+                       settings: dict[str, Any], error: str, booted_at: datetime | None = None) -> Backoff:
     """One more failure of (cloud, flavour): back off ``backoff_base * 2^(n-1)`` (capped), and disable
-    booting there after ``boot_failure_threshold`` in a row until an operator or a success clears it."""
+    booting there after ``boot_failure_threshold`` in a row until an operator or a success clears it.
+    A VM ``booted_at`` before the last success there is an older straggler: noted, not counted."""
     row = session.get(Backoff, (group, cloud, flavor))
     if row is None:
         row = Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False)
         session.add(row)
+    if booted_at is not None and row.last_success_at is not None and booted_at < row.last_success_at:
+        row.last_failure_at, row.last_error = now, error[:2000]
+        session.flush()
+        return row
     row.failures = (row.failures or 0) + 1
     delay = min(settings["backoff_base"] * 2 ** (row.failures - 1), settings["backoff_max"])
     row.last_failure_at, row.until, row.last_error = now, now + timedelta(seconds=delay), error[:2000]
@@ -89,11 +94,15 @@ def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, no
     return row
 
 
-def clear_boot_failures(session: Session, group: str, cloud: str, flavor: str) -> None:
+def clear_boot_failures(session: Session, group: str, cloud: str, flavor: str, now: datetime) -> None:
     """A successful boot clears that (cloud, flavour)'s failures: the next failure starts over."""
-    session.execute(update(Backoff).where(Backoff.group_name == group, Backoff.cloud_name == cloud,
-                                          Backoff.flavor == flavor)
-                    .values(failures=0, until=None, disabled=False))
+    row = session.get(Backoff, (group, cloud, flavor))
+    if row is None:
+        session.add(Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False,
+                            last_success_at=now))
+    else:
+        row.failures, row.until, row.disabled, row.last_success_at = 0, None, False, now
+    session.flush()
 
 
 def _jsonable(value: Any) -> Any:

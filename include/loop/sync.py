@@ -61,8 +61,8 @@ def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> i
     # A VM whose startd joined the pool is the proof a boot there works: it clears that flavour's
     # failures (and the whole cloud's), so the next failure starts the back-off over.
     for group, cloud, flavor in sorted(succeeded):
-        clear_boot_failures(session, group, cloud, flavor)
-        clear_boot_failures(session, group, cloud, "")
+        clear_boot_failures(session, group, cloud, flavor, now)
+        clear_boot_failures(session, group, cloud, "", now)
     return changed
 
 
@@ -92,6 +92,6 @@ def count_fault_failures(session: Session, now: datetime, settings: dict, groups
         if kind in (ErrorKind.CAPACITY, ErrorKind.QUOTA):
             vm.boot_failure_counted = True
             count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
-                               f"{kind.value}: {vm.error}")
+                               f"{kind.value}: {vm.error}", booted_at=vm.requested_at)
             counted += 1
     return counted
