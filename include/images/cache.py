@@ -14,8 +14,9 @@ import fcntl
 import os
 import re
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +50,20 @@ class ImageCache:
         return self.root / f"upload-{uuid.uuid4().hex}.part"
 
     @contextmanager
-    def lock(self, checksum: str) -> Iterator[None]:
-        """Exclusive hold on one image's download (blocks while another process downloads it)."""
+    def lock(
+        self, checksum: str, waiting: Callable[[], None] | None = None, poll_s: float = 1.0
+    ) -> Iterator[None]:
+        """Exclusive hold on one image's download: waits while another process downloads it, calling
+        ``waiting`` every ``poll_s`` (the waiting transfer renews its lease meanwhile)."""
         with (self.root / f"{_checked(checksum)}.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if waiting:
+                        waiting()
+                    time.sleep(poll_s)
             try:
                 yield
             finally:

@@ -53,7 +53,7 @@ def run_transfer(ctx: Context, transfer_id: int) -> dict:
         return {**summary, "outcome": "unsupported", "message": err.message}
     except LeaseLost as err:
         return {**summary, "outcome": "abandoned", "message": str(err)}
-    except (ProviderError, ChecksumMismatch, CacheFull, OSError) as err:
+    except (ProviderError, ChecksumMismatch, CacheFull, OSError, ValueError) as err:
         message = f"{type(err).__name__}: {err}"
         attempts = fail(ctx.engine, job, ctx.holder, ctx.clock(), message, ctx.settings)
         if attempts is not None and attempts >= ctx.settings.max_attempts:

@@ -25,7 +25,8 @@ def ensure_cached(ctx, job: Job, beat: Heartbeat) -> Path:
     if job.source_cloud is None:
         raise ProviderError(job.cloud, f"image {job.name!r} ({job.checksum}) was an upload and is no longer in "
                                        "the cache (removed or evicted): upload it again")  # fmt: skip
-    with ctx.cache.lock(job.checksum):
+    beat.start("waiting")  # for another transfer's download of the same image, if there is one
+    with ctx.cache.lock(job.checksum, waiting=lambda: beat.beat(0)):
         if path := _ready(ctx, job):  # another transfer downloaded it while we waited for the lock
             return path
         source = ctx.stores(job.group, job.source_cloud)

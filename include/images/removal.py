@@ -7,7 +7,7 @@ deleted. The want is checked again just before deleting (an operator may have ti
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from include.images import matrix
 from include.images.planning import load_wants
@@ -41,8 +41,11 @@ def remove_placed(ctx, transfer_id: int) -> dict:
         )
         if ours:
             store.delete(image_id)
-    except ProviderError as err:
-        return {**summary, "outcome": "error", "message": err.message}  # tried again next run
+    except ProviderError as err:  # tried again next run; the row shows why it is still there
+        with session_scope(ctx.engine) as s:
+            s.execute(update(ImageTransfer).where(ImageTransfer.id == transfer_id)
+                      .values(message=f"removal failed: {err.message}"[:2000]))  # fmt: skip
+        return {**summary, "outcome": "error", "message": err.message}
     with session_scope(ctx.engine) as s:
         s.execute(delete(ImageTransfer).where(ImageTransfer.id == transfer_id))
         if image_id:

@@ -58,7 +58,7 @@ class ImageTransfer(Base):
     container_format: Mapped[str | None] = mapped_column(String(32))
     target_image_id: Mapped[str | None] = mapped_column(String(255))
     placed: Mapped[bool] = mapped_column(Boolean, default=False)  # we made the target image
-    phase: Mapped[str | None] = mapped_column(String(16))  # downloading | uploading | verifying
+    phase: Mapped[str | None] = mapped_column(String(16))  # waiting | downloading | uploading | verifying
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)
