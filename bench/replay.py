@@ -43,10 +43,13 @@ def site() -> dict:
         "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
         "    cs_vm_id = \"{{ cs_vm_id }}\"\n    group_name = \"{{ cs_group_name }}\"\n")}]
     groups = [{"name": g, "pool": {"kind": "simulated"}, "other_submitters": ["ALL"],
-               "vm_defaults": {"image": "cvm", "keep_alive": 180}, "metadata": meta,
+               "vm_defaults": {"image": "cvm", "keep_alive": 120}, "metadata": meta,
                "clouds": [dict(c, name=f"{c['name']}") for c in clouds]} for g in ("atlas", "belle2")]
     # The two groups share nothing (each has its own projects): quotas are per group/cloud row.
-    return {"settings": {"vm_come_alive": 1800, "vm_error_delay": 300}, "groups": groups}
+    # A site with bursty work raises the original's throttles (5 VMs per boot and 5 starting per cloud),
+    # which would otherwise make the second half of every burst wait for the first to register.
+    settings = {"vm_come_alive": 1800, "vm_error_delay": 300, "max_boot_per_cycle": 20, "new_vms_throttle": 40}
+    return {"settings": settings, "groups": groups}
 
 
 def workload(hours: float, seed: int) -> list[tuple[float, str, int, int, int, int]]:

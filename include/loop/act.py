@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from include.loop.record import count_boot_failure
 from include.providers.base import (
+    TAG_ALIAS,
+    TAG_KEEP_ALIVE,
     AuthError,
     CapacityError,
     CloudAdapter,
@@ -97,6 +99,11 @@ def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: da
         if isinstance(err, CapacityError | QuotaError):
             count_boot_failure(session, request.group_name, request.cloud_name, request.flavor, now,
                                settings, f"{type(err).__name__}: {err.message}")
+        if isinstance(err, QuotaError):
+            # A quota is the project's, not the flavour's: back the whole cloud off too, or the next
+            # cycle would only walk on to the next flavour and be refused again.
+            count_boot_failure(session, request.group_name, request.cloud_name, "", now, settings,
+                               f"QuotaError: {err.message}")
     request.state = "done" if not failures else ("failed" if len(failures) == len(results) else "done")
     request.error = "; ".join(e.message for e in failures if e)[:2000] or None
     request.finished_at = now
@@ -125,7 +132,18 @@ def build_spec(session: Session, request: BootRequest, settings: dict[str, Any])
         boot_volume_gb=(volume.get("gb", 0) + volume.get("gb_per_core", 0) * cores) if volume else 0,
         boot_volume_type=volume.get("volume_type"),
         spot_price=cloud.spot_price if cloud.spot_price and cloud.spot_price > 0 else None,
+        extra_tags=_remembered(request, first_vm),
     )  # fmt: skip
+
+
+def _remembered(request: BootRequest, vm: Vm | None) -> dict[str, str]:
+    """What the loop must get back if it ever loses its rows and adopts the VM from its tags."""
+    tags = {}
+    if request.target_alias:
+        tags[TAG_ALIAS] = request.target_alias
+    if vm is not None and vm.keep_alive:
+        tags[TAG_KEEP_ALIVE] = str(vm.keep_alive)
+    return tags
 
 
 def _pick(cloud_value: str | None, group_value: str | None) -> str | None:

@@ -69,19 +69,22 @@ def _deletes(session: Session, plan: Plan, now: datetime, settings: dict[str, An
         if d.count_as_boot_failure and not vm.boot_failure_counted:
             vm.boot_failure_counted = True
             count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
-                               f"{d.reason.value}: {d.detail}".strip(": "), booted_at=vm.requested_at)
+                               f"{d.reason.value}: {d.detail}".strip(": "), booted_at=vm.requested_at,
+                               vm_id=vm.vm_id)
 
 
 def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, now: datetime,
-                       settings: dict[str, Any], error: str, booted_at: datetime | None = None) -> Backoff:
+                       settings: dict[str, Any], error: str, booted_at: datetime | None = None,
+                       vm_id: str | None = None) -> Backoff:
     """One more failure of (cloud, flavour): back off ``backoff_base * 2^(n-1)`` (capped), and disable
     booting there after ``boot_failure_threshold`` in a row until an operator or a success clears it.
-    A VM ``booted_at`` before the last success there is an older straggler: noted, not counted."""
+    A VM booted no later than another VM there that registered is a straggler: noted, not counted."""
     row = session.get(Backoff, (group, cloud, flavor))
     if row is None:
         row = Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False)
         session.add(row)
-    if booted_at is not None and row.last_success_at is not None and booted_at < row.last_success_at:
+    if (booted_at is not None and row.last_success_at is not None and booted_at <= row.last_success_at
+            and row.last_success_vm != vm_id):
         row.last_failure_at, row.last_error = now, error[:2000]
         session.flush()
         return row
@@ -94,14 +97,17 @@ def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, no
     return row
 
 
-def clear_boot_failures(session: Session, group: str, cloud: str, flavor: str, now: datetime) -> None:
-    """A successful boot clears that (cloud, flavour)'s failures: the next failure starts over."""
+def clear_boot_failures(session: Session, group: str, cloud: str, flavor: str, booted_at: datetime,
+                        vm_id: str) -> None:
+    """A VM booted there at ``booted_at`` registered: that clears the (cloud, flavour)'s failures, so the
+    next failure starts the count over."""
     row = session.get(Backoff, (group, cloud, flavor))
     if row is None:
-        session.add(Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False,
-                            last_success_at=now))
-    else:
-        row.failures, row.until, row.disabled, row.last_success_at = 0, None, False, now
+        row = Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False)
+        session.add(row)
+    row.failures, row.until, row.disabled = 0, None, False
+    if row.last_success_at is None or booted_at >= row.last_success_at:
+        row.last_success_at, row.last_success_vm = booted_at, vm_id
     session.flush()
 
 

@@ -119,8 +119,7 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
             limits=Limits(c.cores_ctl, c.cores_softmax, c.ram_ctl, c.max_vms),
             max_boot_per_cycle=c.max_boot_per_cycle, delete_on_job_completion=c.delete_on_job_completion,
             flavor_exclusions=frozenset(e.flavor_name for e in by_cloud["exclusions"][key]),
-            flavors=tuple(Flavor(f.name, f.cores, f.ram_mb, f.disk_gb, f.ephemeral_gb, f.swap_gb, f.price)
-                          for f in sorted(by_cloud["flavors"][key], key=lambda f: f.name)),
+            flavors=tuple(_flavor(c, f) for f in sorted(by_cloud["flavors"][key], key=lambda f: f.name)),
             images=frozenset(i.name for i in by_cloud["images"][key]),
             quota=_quota(limits.get(key)),
             stale=not freshness.get(f"cloud/{c.group_name}/{c.name}", False),
@@ -128,6 +127,17 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
             credential_expiry=c.credential_expiry,
         ))  # fmt: skip
     return clouds
+
+
+EBS_ROOT_GB = 1_000_000.0
+
+
+def _flavor(cloud: m.Cloud, f: m.CloudFlavor) -> Flavor:
+    # An EC2 instance type's disk is its instance store; the root disk is an EBS volume sized by the
+    # image (and growable at launch), not by the type. Counting only instance store would push every
+    # job with a disk request onto the few storage-optimised types, so EC2 disk never limits a fit.
+    disk = max(f.disk_gb, EBS_ROOT_GB) if cloud.cloud_type == "amazon" else f.disk_gb
+    return Flavor(f.name, f.cores, f.ram_mb, disk, f.ephemeral_gb, f.swap_gb, f.price)
 
 
 def _quota(row: m.CloudLimits | None) -> Quota:

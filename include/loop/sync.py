@@ -40,15 +40,16 @@ def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> i
     for vm_id, slot_type, state, entered in session.execute(query):
         slots[vm_id].append((slot_type, state, entered))
     vms = session.execute(select(Vm.vm_id, Vm.registered_at, Vm.first_job_at, Vm.slot_signature, Vm.group_name,
-                                 Vm.cloud_name, Vm.flavor).where(Vm.group_name.in_(groups), Vm.status != "gone"))
-    changed, succeeded = 0, set()
-    for vm_id, registered_at, first_job_at, old_signature, group, cloud, flavor in vms:
+                                 Vm.cloud_name, Vm.flavor, Vm.requested_at)
+                          .where(Vm.group_name.in_(groups), Vm.status != "gone"))
+    changed, succeeded = 0, []
+    for vm_id, registered_at, first_job_at, old_signature, group, cloud, flavor, requested_at in vms:
         mine = slots.get(vm_id, [])
         signature = slot_signature([(t, s) for t, s, _ in mine])
         values = {}
         if mine and registered_at is None:
             values["registered_at"] = _earliest([e for _, _, e in mine], now)
-            succeeded.add((group, cloud, flavor or ""))
+            succeeded.append((group, cloud, flavor or "", requested_at or now, vm_id))
         claimed = [e for _, s, e in mine if s in CLAIMED]
         if claimed and first_job_at is None:
             values["first_job_at"] = _earliest(claimed, now)
@@ -60,9 +61,9 @@ def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> i
             changed += 1
     # A VM whose startd joined the pool is the proof a boot there works: it clears that flavour's
     # failures (and the whole cloud's), so the next failure starts the back-off over.
-    for group, cloud, flavor in sorted(succeeded):
-        clear_boot_failures(session, group, cloud, flavor, now)
-        clear_boot_failures(session, group, cloud, "", now)
+    for group, cloud, flavor, booted_at, vm_id in sorted(succeeded):
+        clear_boot_failures(session, group, cloud, flavor, booted_at, vm_id)
+        clear_boot_failures(session, group, cloud, "", booted_at, vm_id)
     return changed
 
 
@@ -92,6 +93,6 @@ def count_fault_failures(session: Session, now: datetime, settings: dict, groups
         if kind in (ErrorKind.CAPACITY, ErrorKind.QUOTA):
             vm.boot_failure_counted = True
             count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
-                               f"{kind.value}: {vm.error}", booted_at=vm.requested_at)
+                               f"{kind.value}: {vm.error}", booted_at=vm.requested_at, vm_id=vm.vm_id)
             counted += 1
     return counted

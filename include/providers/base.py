@@ -19,13 +19,15 @@ __all__ = [
     "AuthError", "CapacityError", "CloudAdapter", "CloudVm", "CreateResult", "Flavor", "Image", "Keypair",
     "Limits", "Network", "ProviderError", "QuotaError", "SecurityGroup", "TransientError", "VmSpec",
     "VmStatus", "ErrorKind", "classify_fault", "TAG_VM_ID", "TAG_GROUP", "TAG_CLOUD", "TAG_DEPLOYMENT",
-    "TAG_REQUEST",
+    "TAG_REQUEST", "TAG_ALIAS", "TAG_KEEP_ALIVE",
 ]  # fmt: skip
 
 # Tag / metadata keys on every VM we boot; a VM carrying TAG_DEPLOYMENT == ours and TAG_GROUP/TAG_CLOUD
 # of this cloud is ours (adopted if we have no row), anything else in the project is foreign.
 TAG_VM_ID, TAG_GROUP, TAG_CLOUD = "cs_vm_id", "cs_group", "cs_cloud"
 TAG_DEPLOYMENT, TAG_REQUEST = "cs_deployment", "cs_request"
+# Set by the control loop (VmSpec.extra_tags) so an adopted VM gets its alias and keep-alive back.
+TAG_ALIAS, TAG_KEEP_ALIVE = "cs_alias", "cs_keep_alive"
 
 
 class ProviderError(Exception):

@@ -21,7 +21,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session
 
-from include.providers.base import TAG_CLOUD, TAG_DEPLOYMENT, TAG_GROUP, TAG_REQUEST, CloudVm, VmStatus
+from include.providers.base import (
+    TAG_ALIAS,
+    TAG_CLOUD,
+    TAG_DEPLOYMENT,
+    TAG_GROUP,
+    TAG_KEEP_ALIVE,
+    TAG_REQUEST,
+    CloudVm,
+    VmStatus,
+)
 from include.providers.bulk import bulk_insert
 from include.providers.inventory import write_inventory, write_poll_status
 from include.store.models import Vm
@@ -138,7 +147,9 @@ def write_vms(session: Session, group: str, cloud: str, rows: dict, ours: dict[s
         values = _values(v)
         row = rows.get(vm_id)
         if row is None:
+            # Adopted: what the loop knew of it (its alias, its job's keep-alive) comes back from its tags.
             inserts.append({"vm_id": vm_id, "group_name": group, "cloud_name": cloud, "request_id": v.tags.get(TAG_REQUEST),
+                            "target_alias": v.tags.get(TAG_ALIAS) or None, "keep_alive": _int(v.tags.get(TAG_KEEP_ALIVE)),
                             "requested_at": v.created_at or now, "status_changed_at": now, "last_seen_at": now, **values})  # fmt: skip
             continue
         changed = {k: val for k, val in values.items() if k != "ips" and getattr(row, k) != val}
@@ -165,6 +176,10 @@ def write_vms(session: Session, group: str, cloud: str, rows: dict, ours: dict[s
             .values(status=str(VmStatus.GONE), status_changed_at=now)
         )
     return len(inserts), len(gone)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
 
 
 def _mark(session: Session, listed: list[str], **values) -> None:

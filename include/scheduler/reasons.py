@@ -71,6 +71,8 @@ class DeleteReason(StrEnum):
 
 # Retire reasons whose VM, once deleted, counts as a boot failure of its (cloud, flavor).
 BOOT_FAILURE_RETIRES = frozenset({RetireReason.NEVER_RAN_JOB, RetireReason.ERROR})
+# A startd that died (the VM is up, its startd gone for vm_come_alive) counts too: reliability.md's
+# "a VM never registers, or its startd dies: deleted after the timeout, counted as a boot failure".
 BOOT_FAILURE_DELETES = frozenset(
-    {DeleteReason.ERROR, DeleteReason.NEVER_REGISTERED, DeleteReason.NEVER_LISTED}
+    {DeleteReason.ERROR, DeleteReason.NEVER_REGISTERED, DeleteReason.NEVER_LISTED, DeleteReason.STARTD_LEFT}
 )

@@ -93,11 +93,14 @@ class World:
         self.log.append(record)
         return record
 
-    def run(self, seconds: int, step: int = 30) -> None:
+    def run(self, seconds: int, step: int = 30, cloud_every: int = 60) -> None:
+        """Cycles every ``step`` seconds; the clouds are polled every ``cloud_every`` seconds, as in
+        production (the pool every cycle)."""
         end = self.now + timedelta(seconds=seconds)
         while self.now < end:
             self.now += timedelta(seconds=step)
-            self.cycle(poll_clouds=True)
+            self.polls = getattr(self, "polls", 0) + 1
+            self.cycle(poll_clouds=((self.polls - 1) * step) % cloud_every < step)
 
     def run_until(self, condition, limit_s: int = 3600, step: int = 30) -> datetime:
         end = self.now + timedelta(seconds=limit_s)

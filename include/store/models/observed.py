@@ -249,9 +249,11 @@ class Backoff(Base):
     until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    # When a VM booted there last registered: failures of VMs requested before it do not extend the
-    # streak (a batch of boots whose stragglers fail together is not "N failures in a row").
+    # The boot time of the latest-booted VM there that registered, and which VM: the failure of a VM
+    # booted no later than another VM that registered does not extend the streak (a batch whose
+    # stragglers fail together is not "N failures in a row").
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_vm: Mapped[str | None] = mapped_column(String(128))
 
 
 class PlanRun(Base):
