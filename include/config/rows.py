@@ -46,7 +46,8 @@ def md5(text: str) -> str:
 
 
 def key_fingerprint(public_key: str) -> str:
-    """The MD5 fingerprint Nova and EC2 report for an imported OpenSSH public key."""
+    """The MD5 fingerprint Nova reports for an imported OpenSSH public key (EC2 reports other forms:
+    compare cloud fingerprints with ``include.keys.fingerprints.same_key``)."""
     try:
         blob = base64.b64decode(public_key.split()[1], validate=True)
     except (IndexError, ValueError):

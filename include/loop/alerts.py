@@ -20,7 +20,8 @@ from include.scheduler.actions import Plan
 from include.scheduler.reasons import DeleteReason
 from include.store.models import AlertState, Backoff, PollStatus
 
-STALE_ALERT_FACTOR = 3  # a source stale for 3x stale_after (9 min by default) is an outage, not a blip
+STALE_ALERT_FACTOR = 3
+MINE = ("boot_disabled:", "stale:", "skip:")  # alert_states rows this module raises and may clear  # a source stale for 3x stale_after (9 min by default) is an outage, not a blip
 
 
 def evaluate(session: Session, plan: Plan | None, now: datetime, settings: dict[str, Any],
@@ -68,7 +69,7 @@ def _update_levels(session: Session, active: dict[str, tuple[str, str]], now: da
                 session.add(state)
             state.active, state.since, state.last_sent_at, state.subject = True, now, now, subject
     for key, state in states.items():
-        if state.active and key not in active and _concerns(key, groups):
+        if state.active and key not in active and key.startswith(MINE) and _concerns(key, groups):
             alert = Alert(key=key, subject=f"resolved: {state.subject}", body="the condition cleared",
                           severity="resolved")
             deliver(alert)

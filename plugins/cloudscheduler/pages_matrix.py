@@ -147,15 +147,22 @@ class KeyRow:
     configured: bool
     targets: set[str] = field(default_factory=set)
     seen: dict[str, str] = field(default_factory=dict)  # cloud -> fingerprint the poller saw
+    matches: dict[str, bool] = field(default_factory=dict)  # cloud -> the key there is ours
 
 
 def key_rows(doc_group: dict, observed: list[tuple]) -> list[KeyRow]:
+    from include.keys.fingerprints import same_key
+
+    public = {k["name"]: k["public_key"] for k in doc_group["keys"]}
     rows = {
         k["name"]: KeyRow(k["name"], key_fingerprint(k["public_key"]), True, set(k["clouds"]))
         for k in doc_group["keys"]
     }
     for cloud, name, fingerprint in observed:
-        rows.setdefault(name, KeyRow(name, "", False)).seen[cloud] = fingerprint
+        row = rows.setdefault(name, KeyRow(name, "", False))
+        row.seen[cloud] = fingerprint
+        # Nova reports an MD5 of the key, EC2 an MD5 or SHA-1 of its DER form: compare every form.
+        row.matches[cloud] = name not in public or same_key(fingerprint, public[name])
     return sorted(rows.values(), key=lambda r: r.name.lower())
 
 

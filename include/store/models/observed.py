@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from include.store.models.base import Base, UTCDateTime, utcnow
@@ -158,7 +158,7 @@ class CloudImage(Base):
     image_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     checksum: Mapped[str | None] = mapped_column(String(128))
-    size: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(BigInteger)  # bytes: images pass 2 GiB
     disk_format: Mapped[str | None] = mapped_column(String(32))
     container_format: Mapped[str | None] = mapped_column(String(32))
     visibility: Mapped[str | None] = mapped_column(String(32))
