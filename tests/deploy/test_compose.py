@@ -60,6 +60,8 @@ def test_services_and_profiles(docker_config, env_file):
                              "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
     with_condor = compose_cmd(docker_config, env_file, "--profile", "condor", "config", "--services").stdout
     assert "htcondor" in with_condor.split()
+    with_shoal = compose_cmd(docker_config, env_file, "--profile", "shoal", "config", "--services").stdout
+    assert "rabbitmq" in with_shoal.split()
 
 
 def test_every_airflow_component_shares_secrets_and_sees_the_project(docker_config, env_file):
@@ -73,6 +75,7 @@ def test_every_airflow_component_shares_secrets_and_sees_the_project(docker_conf
         assert env["AIRFLOW__CORE__FERNET_KEY"] == FILLED["AIRFLOW_FERNET_KEY"], name
         assert env["CLOUDSCHEDULER_DB_URL"].endswith("@postgres/cloudscheduler"), name
         assert any(v["target"] == "/opt/cloudscheduler" for v in svc["volumes"]), name
+        assert any(v["target"] == "/opt/cloudscheduler-cache" for v in svc["volumes"]), f"{name}: image cache"
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
         assert doc["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert "init.sh" in " ".join(doc["services"]["airflow-init"]["command"])
