@@ -170,9 +170,36 @@ def report(engine, t0: datetime, args, violations: list[str], wall_s: float) -> 
     print(f"replay_wall_time: {wall_s:.0f} s")
     for v in violations[:5]:
         print(f"  violation: {v}")
+    for name, core_s in waste_breakdown(jobs, instances, end).items():
+        print(f"waste_{name}: {100 * core_s / busy:.2f} % of busy")
     ok = not violations and killed == 0 and idle_ratio <= 0.05 and p95 <= bound
     print(f"targets: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
+
+
+def waste_breakdown(jobs, instances, end: datetime) -> dict[str, float]:
+    """Where paid-but-unused core-seconds go: booting (created -> registered), never registered,
+    before the first job, gaps and partly filled VMs while they run jobs, and after the last job."""
+    by_vm: dict[str, list] = {}
+    for j in jobs:
+        if j.started_at and j.machine:
+            by_vm.setdefault(j.machine, []).append(j)
+    out = dict.fromkeys(("booting", "never_used", "before_first_job", "partly_filled", "after_last_job"), 0.0)
+    for i in instances:
+        stop = i.deleted_at or end
+        runs = by_vm.get(i.name, [])
+        if not runs:
+            out["never_used"] += i.cores * (stop - i.created_at).total_seconds()
+            continue
+        first = min(j.started_at for j in runs)
+        last = max(j.finished_at or end for j in runs)
+        ready = i.active_at + timedelta(seconds=REGISTER_S) if i.active_at else first
+        out["booting"] += i.cores * max(0.0, (min(ready, first) - i.created_at).total_seconds())
+        out["before_first_job"] += i.cores * max(0.0, (first - max(ready, i.created_at)).total_seconds())
+        used = sum(j.request_cpus * ((j.finished_at or end) - j.started_at).total_seconds() for j in runs)
+        out["partly_filled"] += i.cores * (last - first).total_seconds() - used
+        out["after_last_job"] += i.cores * max(0.0, (stop - last).total_seconds())
+    return out
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 frozen (unknown or stale cloud) -> gone/deleting -> manual -> operator kill -> stale pool (hold) ->
 retiring (delete once its startd has left; send or re-send the retire; give up) -> error timeout ->
-cloud disabled -> credential expiring -> never listed / never registered -> startd left -> never ran
-a job -> job completed -> keep-alive. A delete of a VM the cloud does not list yet and that is younger
-than two cloud polls is held (polling safety).
+cloud disabled -> credential expiring -> never listed / never registered -> startd left -> unused and
+unwanted past keep-alive -> never ran a job -> job completed -> keep-alive. A delete of a VM the cloud
+does not list yet and that is younger than two cloud polls is held (polling safety).
 
 Each VM gets a label, an index into ``LABELS``: "" (nothing), "R:<RetireReason>", "D:<DeleteReason>"
 or "S:<SkipReason>"; "R:send" / "R:resend" carry the retire reason recorded on the VM. Small integers
@@ -73,9 +73,12 @@ def young(fleet: Fleet, policy: Policy, now: datetime) -> np.ndarray:
     )
 
 
-def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime) -> np.ndarray:
-    """One label per VM row: the first rule of the table that holds (see the module doc)."""
+def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime,
+             wanted: np.ndarray | None = None) -> np.ndarray:
+    """One label per VM row: the first rule of the table that holds (see the module doc). ``wanted``
+    says, per row, whether idle jobs exist that the VM could take (default: yes, for every VM)."""
     m = _facts(fleet, view, policy, now)
+    wanted = np.ones(len(fleet), dtype=bool) if wanted is None else wanted
     rules = [
         (~view["known"], S.CLOUD_UNKNOWN),
         (view["stale"], S.CLOUD_STALE),
@@ -100,6 +103,9 @@ def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: dat
         (m["unlisted"], D.NEVER_LISTED),
         (m["never_registered"] & m["booting"] & (m["age"] > policy.vm_come_alive), D.NEVER_REGISTERED),
         (~m["registered"] & ~m["never_registered"] & (m["idle_for"] > policy.vm_come_alive), D.STARTD_LEFT),
+        # Booted for demand that went elsewhere (its jobs landed on a slot freed meanwhile): no idle job
+        # it could take, so it goes after keep-alive, like any idle VM, and is no boot failure.
+        (m["idle"] & ~m["ran"] & ~wanted & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),
         (m["idle"] & ~m["ran"] & (m["registered_for"] > policy.vm_job_alive), R.NEVER_RAN_JOB),
         (m["idle"] & m["ran"] & view["on_completion"], R.JOB_COMPLETED),
         (m["idle"] & m["ran"] & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),

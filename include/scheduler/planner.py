@@ -30,6 +30,14 @@ from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, norm
 from include.scheduler.verdict import leaving_mask, materialize
 
 
+def wanted_pools(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
+    """Per VM row: are there idle jobs it could take? A VM of alias A takes jobs of alias A and jobs
+    naming no alias; a VM of no alias takes only the latter."""
+    with_demand = {(s.group, s.alias) for s in shapes if s.jobs > 0}
+    per_pool = np.array([(g, a) in with_demand or (g, None) in with_demand for g, a in fleet.pool_keys] + [False])
+    return per_pool[fleet.pools] if len(fleet) else np.zeros(0, dtype=bool)
+
+
 def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
@@ -37,7 +45,8 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     clouds = {c.key: c for c in snapshot.clouds}
     fleet = derive(normalized(snapshot.vms, VM_COLUMNS), normalized(snapshot.slots, SLOT_COLUMNS))
     view = cloud_view(fleet, groups, clouds, policy, now)
-    label = verdicts(fleet, view, policy, now)
+    shapes, demand_skips = shapes_of(normalized(snapshot.jobs, JOB_COLUMNS), groups)
+    label = verdicts(fleet, view, policy, now, wanted_pools(fleet, shapes))
     ledger = Ledger(list(snapshot.clouds), fleet)
     notes = {}
     excess = over_limit(
@@ -47,7 +56,6 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         label[row], notes[row] = how, detail
     retires, deletes, vm_skips = materialize(fleet, label, notes)
     leaving = leaving_mask(fleet, label)
-    shapes, demand_skips = shapes_of(normalized(snapshot.jobs, JOB_COLUMNS), groups)
     covered = cover(shapes, supply_pools(fleet, leaving))
     boots, boot_skips = _boots(snapshot, shapes, covered, groups, fleet, leaving, ledger, policy, now)
     skips = sorted(

@@ -12,7 +12,7 @@ from include.scheduler.policy import Policy
 from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
-from tests.scheduler.builders import NOW, POLICY, ago, cloud, group, snapshot, vm
+from tests.scheduler.builders import NOW, POLICY, ago, cloud, group, idle_jobs, snapshot, vm
 
 
 def actions(snap, policy=POLICY) -> dict[str, tuple]:
@@ -259,7 +259,7 @@ def test_a_requested_vm_the_cloud_never_listed_is_forgotten_as_a_boot_failure():
 def test_a_registered_vm_whose_startd_vanished_gets_time_to_come_back():
     left = vm("v1", state="unregistered", registered_at=ago(9000), first_job_at=ago(8000))
     assert one((left[0] | {"slots_changed_at": ago(600)}, [])) is None
-    assert one((left[0] | {"slots_changed_at": ago(7300)}, [])) == ("delete", D.STARTD_LEFT, False, False)
+    assert one((left[0] | {"slots_changed_at": ago(7300)}, [])) == ("delete", D.STARTD_LEFT, True, False)
 
 
 def test_a_stale_cloud_is_frozen_not_empty():
@@ -374,3 +374,17 @@ def test_policy_timeouts_come_from_settings():
         R.NEVER_RAN_JOB,
         False,
     )
+
+
+def test_an_unused_vm_no_idle_job_wants_goes_after_keep_alive_and_is_no_boot_failure():
+    """Booted for jobs that then ran on a slot freed meanwhile: nothing is left for it to run."""
+    unwanted = vm("v1", state="fresh", age=900, idle_for=400)
+    assert one(unwanted) == ("retire", R.KEEP_ALIVE, False)
+
+
+def test_an_unused_vm_is_kept_while_idle_jobs_it_could_take_wait():
+    waiting = vm("v1", state="fresh", age=900, idle_for=400)
+    assert one(waiting, jobs=idle_jobs(1, cores=1, ram_mb=1000)) is None
+    other_alias = vm("v2", state="fresh", age=900, idle_for=400, target_alias="west")
+    assert one(other_alias, jobs=idle_jobs(1, cores=1, ram_mb=1000, target_alias="east")) == (
+        "retire", R.KEEP_ALIVE, False), "jobs of another alias cannot run on it"
