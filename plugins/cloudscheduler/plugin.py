@@ -6,6 +6,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from cloudscheduler.app import URL_PREFIX, create_app
+from include.shoal.settings import scheduling_enabled
 
 CATEGORY = "Cloud Scheduler"
 PAGES = (
@@ -18,6 +19,12 @@ PAGES = (
     ("Keys", "config/keys", "cloud-keys"),
     ("Audit log", "audit", "cloud-audit"),
 )
+# Shoal's cache table is public (no login, like the original's); listed only where this site runs Shoal.
+SHOAL_PAGE = ("Shoal caches", "shoal/", "shoal-caches")
+
+
+def pages(shoal: bool) -> tuple[tuple[str, str, str], ...]:
+    return PAGES + ((SHOAL_PAGE,) if shoal else ())
 
 
 class CloudSchedulerPlugin(AirflowPlugin):
@@ -31,5 +38,5 @@ class CloudSchedulerPlugin(AirflowPlugin):
             "category": CATEGORY,
             "url_route": route,
         }
-        for name, path, route in PAGES
+        for name, path, route in pages(scheduling_enabled())
     ]

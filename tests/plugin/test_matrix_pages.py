@@ -100,3 +100,14 @@ def test_key_matrix_add_tick_and_remove(store, login):
     with Session(store) as s:
         assert list(s.scalars(select(KeyTarget))) == []
     assert alice.post("/groups/atlas/keys/delete", {"name": "ops"}).status_code == 404
+
+
+def test_the_image_matrix_links_editors_to_the_upload_form(store, login):
+    def upload_links(user, group):
+        soup = BeautifulSoup(login(user).get(f"/groups/{group}/images").text, "html.parser")
+        return [a["href"] for a in soup.select("a") if a["href"].endswith("/images/upload")]
+
+    (link,) = upload_links("alice", "atlas")
+    assert link.endswith("/groups/atlas/images/upload")
+    assert login("alice").get("/groups/atlas/images/upload").status_code == 200
+    assert upload_links("bob", "belle2") == []  # a viewer cannot upload

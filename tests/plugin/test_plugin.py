@@ -37,3 +37,11 @@ def test_the_shoal_client_api_stays_public(app):
 
     response = TestClient(app).get("/shoal/nearest")
     assert response.status_code != 401  # the one deliberately public part
+
+
+def test_the_shoal_cache_table_is_in_the_navigation_only_where_shoal_runs():
+    from cloudscheduler.plugin import pages
+
+    assert not any(route == "shoal-caches" for _, _, route in pages(shoal=False))
+    (shoal,) = [p for p in pages(shoal=True) if p[2] == "shoal-caches"]
+    assert shoal[1] == "shoal/"
