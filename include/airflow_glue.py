@@ -6,6 +6,7 @@ extras ``application_credential_id``/``application_credential_secret`` (or ``_na
 may also hold ``project_name``, ``user_domain_name``, ``project_domain_name``, ``region_name``.
 AWS connections: login = access key id, password = secret access key; extras ``region_name``,
 ``endpoint_url``, ``aws_session_token``.
+Pool credentials for the VMs of a group: Connection ``cs_condor_<group>`` (see ``worker_secrets``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,28 @@ def connection_secrets(conn_id: str, cloud_name: str) -> ConnectionSecrets:
     return ConnectionSecrets(
         host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson
     )
+
+
+WORKER_CONN_PREFIX = "cs_condor_"
+# Connection field or extra -> the metadata template variable it fills (the original's names).
+WORKER_SECRET_VARS = {"password": "cs_condor_token", "condorworker_cert": "cs_condorworker_cert",
+                      "condorworker_key": "cs_condorworker_key"}  # fmt: skip
+
+
+def worker_secrets(group: str) -> dict[str, str]:
+    """What a group's VMs need to authenticate to its pool, for its metadata templates: Connection
+    ``cs_condor_<group>`` holds an HTCondor IDTOKEN as its password and, for GSI/SSL sites, the extras
+    ``condorworker_cert`` and ``condorworker_key``. No such Connection: no secret variables (a template that
+    uses one then refuses the boot, naming the variable). Never stored in our tables or exports."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get(WORKER_CONN_PREFIX + group)
+    except AirflowNotFoundException:
+        return {}
+    fields = {"password": conn.password, **(conn.extra_dejson or {})}
+    return {var: str(fields[key]) for key, var in WORKER_SECRET_VARS.items() if fields.get(key)}
 
 
 def adapter_for(cloud_row, settings: Mapping[str, Any], *, engine=None) -> CloudAdapter:

@@ -9,6 +9,7 @@ store (back-off, VM rows gone), never exceptions that would hide the other actio
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,9 +52,11 @@ class CloudOutcome:
 
 
 def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: datetime,
-                 settings: dict[str, Any], deletes: list[str]) -> CloudOutcome:
+                 settings: dict[str, Any], deletes: list[str],
+                 secrets: Mapping[str, str] | None = None) -> CloudOutcome:
     """Send this cloud's open boot requests, then delete ``deletes`` (vm ids) and every VM an operator
-    asked to kill. Each step commits on its own, so what the cloud did is recorded as it happens."""
+    asked to kill. Each step commits on its own, so what the cloud did is recorded as it happens.
+    ``secrets``: template variables from the group's pool Connection (``airflow_glue.worker_secrets``)."""
     out = CloudOutcome(group, cloud)
     with Session(engine, expire_on_commit=False) as session:
         requests = session.scalars(select(BootRequest).where(
@@ -61,7 +64,7 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
             BootRequest.state.in_(("planned", "sent"))).order_by(BootRequest.created_at, BootRequest.request_id)).all()
         for request in requests:
             try:
-                _boot(session, request, adapter, now, settings, out)
+                _boot(session, request, adapter, now, settings, out, secrets)
             except ProviderError as err:
                 session.rollback()
                 _request_failed_whole(session, request, err, now, settings, out)
@@ -78,8 +81,8 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
 
 
 def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: datetime,
-          settings: dict[str, Any], out: CloudOutcome) -> None:
-    spec = build_spec(session, request, settings)
+          settings: dict[str, Any], out: CloudOutcome, secrets: Mapping[str, str] | None = None) -> None:
+    spec = build_spec(session, request, settings, secrets)
     request.state = "sent"
     session.commit()  # the intent says "sent" before the cloud hears of it
     results = adapter.create_vms(spec, request.count)
@@ -109,7 +112,8 @@ def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: da
     request.finished_at = now
 
 
-def build_spec(session: Session, request: BootRequest, settings: dict[str, Any]) -> VmSpec:
+def build_spec(session: Session, request: BootRequest, settings: dict[str, Any],
+               secrets: Mapping[str, str] | None = None) -> VmSpec:
     """The create spec of a request: VM settings of the cloud (else the group), rendered user-data.
     A template that does not render raises ``UserDataError`` before any VM is made."""
     group = session.get(Group, request.group_name)
@@ -117,7 +121,7 @@ def build_spec(session: Session, request: BootRequest, settings: dict[str, Any])
     first_vm = session.scalars(select(Vm).where(Vm.request_id == request.request_id).limit(1)).first()
     owners = ""  # a simulated or real VM admits the group's jobs; START owner policy lives in metadata
     variables = template_variables(group, cloud, deployment=settings["deployment_id"], flavor=request.flavor,
-                                   user=owners, alias=request.target_alias or "")
+                                   user=owners, alias=request.target_alias or "", extra=secrets)
     builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name), variables)
     builder.check()
     volume = cloud.boot_volume or {}

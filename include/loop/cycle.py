@@ -206,6 +206,7 @@ def act_on(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
 
 
 def act_cloud(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    from include.airflow_glue import worker_secrets
     from include.loop.act import act_on_cloud
 
     now = now or utcnow()
@@ -214,7 +215,7 @@ def act_cloud(work: dict[str, Any], now: datetime | None = None) -> dict[str, An
     if adapter is None:
         return {"group": work["group"], "cloud": work["cloud"], "errors": [error]}
     return act_on_cloud(engine, work["group"], work["cloud"], adapter, now, settings_now(),
-                        work["deletes"]).as_dict()
+                        work["deletes"], worker_secrets(work["group"])).as_dict()
 
 
 def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:

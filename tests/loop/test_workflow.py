@@ -114,3 +114,26 @@ def test_recording_the_same_plan_twice_writes_one_intent(world):
             record_plan(s, result, world.now, settings)
     with session_scope(world.engine) as s:
         assert len(s.scalars(select(Vm)).all()) == sum(b.count for b in result.boots) == 3
+
+
+def test_the_pool_token_of_the_groups_connection_reaches_the_vm_and_never_our_tables(state_url, monkeypatch):
+    """A real VM needs a credential to join the pool: the template's ``cs_condor_token`` comes from the
+    group's Connection at boot time (without one it renders empty, as in the original, so templates
+    written for csv2 still render)."""
+    import json
+
+    from tests.loop.world import SITE, World, site
+
+    template = SITE["groups"][0]["metadata"][0]["text"] + '    pool_token = "{{ cs_condor_token }}"\n'
+    world = World.create(state_url, site(groups__0__metadata__0__text=template))
+    world.submit(1, cores=8, ram_mb=16000)
+    world.cycle()
+    conn = {"conn_type": "generic", "password": "idtoken-s3cret"}
+    monkeypatch.setenv("AIRFLOW_CONN_CS_CONDOR_ATLAS", json.dumps(conn))
+    world.submit(1, cores=8, ram_mb=16000)
+    world.run(60)
+    with session_scope(world.engine) as s:
+        tokens = sorted(i.startd_attrs["pool_token"] for i in s.scalars(select(SimInstance)))
+        stored = [repr(vars(r)) for model in (BootRequest, Vm) for r in s.scalars(select(model))]
+    assert tokens == ["", "idtoken-s3cret"]
+    assert not any("idtoken-s3cret" in row for row in stored)

@@ -79,3 +79,13 @@ def test_simulated_needs_no_connection(sqlite_engine):
         os_cloud(cloud_type="simulated", simulation={"boot_delay_s": 1}), DEFAULTS, engine=sqlite_engine
     )
     assert adapter.list_vms() == []
+
+
+def test_worker_secrets_come_from_the_groups_pool_connection(monkeypatch):
+    from include.airflow_glue import worker_secrets
+
+    assert worker_secrets("atlas") == {}, "no connection: no secret variables"
+    conn = {"conn_type": "generic", "password": "eyJhbGciOi.token", "extra": {"condorworker_cert": "CERT"}}
+    monkeypatch.setenv("AIRFLOW_CONN_CS_CONDOR_ATLAS", json.dumps(conn))
+    assert worker_secrets("atlas") == {"cs_condor_token": "eyJhbGciOi.token", "cs_condorworker_cert": "CERT"}
+    assert worker_secrets("belle2") == {}
