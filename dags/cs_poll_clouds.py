@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from include.airflow_assets import CLOUD_POLL, CLOUD_STATE
+from include.airflow_assets import CLOUD_POLL, CLOUD_STATE, CLOUD_TASK_TIMEOUT
 from include.alerting import dag_failure_callback
 
 
@@ -39,7 +39,7 @@ def cs_poll_clouds():
 
         return clouds_to_poll()
 
-    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['cloud']['group'] }}/{{ task.op_kwargs['cloud']['cloud'] }}")
+    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['cloud']['group'] }}/{{ task.op_kwargs['cloud']['cloud'] }}", execution_timeout=CLOUD_TASK_TIMEOUT)
     def poll_cloud(cloud: dict) -> dict:
         from include.loop.cycle import poll_cloud as poll
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, DeltaTriggerTimetable, dag, task
 
-from include.airflow_assets import CLOUD_STATE, CONDOR_STATE, SCHEDULE
+from include.airflow_assets import CLOUD_STATE, CLOUD_TASK_TIMEOUT, CONDOR_STATE, SCHEDULE
 from include.alerting import dag_failure_callback
 
 
@@ -46,7 +46,7 @@ def cs_schedule():
 
         return work_items(plan_cycle())
 
-    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['work']['label'] }}")
+    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['work']['label'] }}", execution_timeout=CLOUD_TASK_TIMEOUT)
     def act(work: dict) -> dict:
         from include.loop.cycle import act_on
 

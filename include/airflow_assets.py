@@ -23,3 +23,7 @@ def _seconds(name: str, default: int) -> timedelta:
 CONDOR_POLL = _seconds("CS_CONDOR_POLL_SECONDS", 15)
 CLOUD_POLL = _seconds("CS_CLOUD_POLL_SECONDS", 60)
 SCHEDULE = _seconds("CS_SCHEDULE_SECONDS", 30)
+# A task calling one cloud is killed after this long (HTTP timeouts end most hangs sooner). The intent was
+# written before the call, so the next cycle reconciles what the killed task had sent; until then a hung
+# cloud holds back the next scheduling run by at most this much (docs/design/cloud-pools.md).
+CLOUD_TASK_TIMEOUT = _seconds("CS_CLOUD_TASK_TIMEOUT_SECONDS", 180)

@@ -1,8 +1,8 @@
 """Deploy-time set-up of Airflow for cloudscheduler: the Airflow pools our tasks use, and the demo
 configuration on first start. Run by ``make run`` and by the compose init service.
 
-Pools must exist before a task names them (a task in a missing pool waits forever), so every cloud of
-the configuration gets its pool here, and the scheduling run creates pools for clouds added later.
+Pools must exist before a task names them (a task in a missing pool waits forever). Our tasks name only
+the shared pools below, so a cloud added later needs no new pool (docs/design/cloud-pools.md).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import sys
 from sqlalchemy import func, select
 
 from include.store.db import session_scope
-from include.store.models import Cloud, Group
+from include.store.models import Group
 
-CLOUD_POOL_SLOTS = 4  # concurrent API-calling tasks per cloud; the adapters' token bucket paces calls
 SHARED_POOLS = {
     "cs_condor": (4, "pool polls and retire commands"),
     # Airflow cannot give mapped task instances different pools (apache/airflow#33657), so cloud-calling
@@ -24,16 +23,8 @@ SHARED_POOLS = {
 }
 
 
-def cloud_pool_name(group: str, cloud: str) -> str:
-    return f"cs_cloud_{group}_{cloud}"
-
-
 def wanted_pools() -> dict[str, tuple[int, str]]:
-    pools = dict(SHARED_POOLS)
-    with session_scope() as session:
-        for group, cloud in session.execute(select(Cloud.group_name, Cloud.name)):
-            pools[cloud_pool_name(group, cloud)] = (CLOUD_POOL_SLOTS, f"API calls to cloud {group}/{cloud}")
-    return pools
+    return dict(SHARED_POOLS)
 
 
 def ensure_pools(pools: dict[str, tuple[int, str]]) -> list[str]:
