@@ -9,9 +9,8 @@ a job no flavour fits (a planner reason), never a crash. Units: cores, MB of RAM
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
@@ -44,19 +43,11 @@ IDLE, RUNNING, REMOVED, COMPLETED, HELD = 1, 2, 3, 4, 5
 POOL_DEFAULTS = JobDefaults()  # for jobs of no (known) group
 
 
-@cache
-def _classad_types() -> tuple[type, type]:
-    import classad2
-
-    return classad2.ExprTree, classad2.Value
-
-
 class Spelling(NamedTuple):
-    """Attribute names as we read them: lower case -> canonical, the canonical set, and a memo of every
-    other spelling met so far (name -> canonical, or "" when it is not one we read)."""
+    """Attribute names as we read them: lower case -> canonical, and a memo of every spelling met so far
+    (name -> canonical, or "" when it is not one we read)."""
 
     by_lower: dict[str, str]
-    canonical: frozenset[str]
     seen: dict[str, str]
 
     def of(self, name: str) -> str:
@@ -67,60 +58,96 @@ class Spelling(NamedTuple):
 
 
 def _spelling(names: list[str]) -> Spelling:
-    return Spelling({n.lower(): n for n in names}, frozenset(names), {})
+    return Spelling({n.lower(): n for n in names}, {})
 
 
-JOB_ATTRS, STARTD_ATTRS = _spelling(JOB_PROJECTION), _spelling(STARTD_PROJECTION)
+# What normalisation reads: a job's Requirements apart, as text (requirements_text); the rest of the
+# projection is there for the constraint and for the expressions that refer to it.
+JOB_ATTRS = _spelling(
+    ["GlobalJobId", "JobStatus", "Owner", "User", "RequestCpus", "CpusProvisioned", "RequestMemory",
+     "RequestDisk", "DiskUsage", "RequestSwap", "JobPrio", "QDate", "EnteredCurrentStatus", "HoldReason",
+     "RemoteHost", "VMImage", "VMInstanceType", "VMNetwork", "VMKeepAlive", "VMMaximumPrice", "VMUserData"]
+)  # fmt: skip
+STARTD_ATTRS = _spelling(STARTD_PROJECTION)
 
 
-_decode = json.JSONDecoder().scan_once
-_EXPR_MARK = '"\\/Expr('  # how printJson writes an expression value; a literal string never starts so
+class _Bindings(NamedTuple):
+    handle: Callable[[Any], Any]  # ad -> what the other calls take
+    keys: Callable[[Any], list[str]]
+    get: Callable[[Any, str, bool], Any]  # (handle, name, True) -> a Python value or an ExprTree
+    evaluate: Callable[[Any, Any, None], Any]  # (ExprTree, handle, None) -> its value in that ad's scope
+    expr_type: type
+    special: type  # classad2.Value: UNDEFINED, ERROR
+    unparse_requirements: Any  # ExprTree: the text of the ad's Requirements
+
+
+@cache
+def _bindings() -> _Bindings:
+    """classad2's own C entry points where it has them (htcondor 25.14: what ``ClassAd.keys``,
+    ``__getitem__`` and ``ExprTree.eval`` call after their Python argument checks, which cost as much
+    again as the lookup); its public API otherwise."""
+    import classad2
+
+    unparse = classad2.ExprTree("unparse(Requirements)")
+    try:
+        from classad2.classad2_impl import _classad_get_item, _classad_keys, _exprtree_eval
+    except ImportError:  # pragma: no cover - other bindings
+        return _Bindings(lambda ad: ad, list, lambda ad, name, _: ad[name],
+                         lambda expr, ad, _: expr.eval(ad), classad2.ExprTree, classad2.Value, unparse)  # fmt: skip
+
+    def evaluate(expr: Any, handle: Any, target: None) -> Any:
+        return _exprtree_eval(expr._handle, handle, target)
+
+    return _Bindings(_handle_of, _classad_keys, _classad_get_item, evaluate, classad2.ExprTree,
+                     classad2.Value, unparse)  # fmt: skip
+
+
+def _handle_of(ad: Any) -> Any:
+    return ad._handle
 
 
 def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
-    """The attributes of ``ad`` as Python values, keyed by their canonical ``spelling`` (ClassAd names
-    ignore case). Expressions among them are evaluated in the ad's scope (UNDEFINED and ERROR become
-    None), except ``Requirements``, kept as its expression text.
+    """The attributes of ``ad`` that ``spelling`` names, as Python values keyed by their canonical
+    spelling (ClassAd names ignore case); the others are never read. Expressions among them are
+    evaluated in the ad's scope; UNDEFINED, ERROR and unevaluable values become None.
 
-    One ``printJson`` of the whole ad decoded by the C JSON parser costs what three attribute lookups
-    through the bindings do; only expressions go back to the ClassAd evaluator."""
-    text = ad.printJson()
-    out = _decode(text, 0)[0]  # the C scanner itself: printJson writes exactly one object
-    seen = spelling.seen
-    for other in out.keys() - spelling.canonical:  # names we do not read, or spelled otherwise
-        canonical = seen.get(other)
-        if canonical is None:
-            canonical = spelling.of(other)
-        if canonical:
-            out[canonical] = out.pop(other)
-    i = text.find(_EXPR_MARK)
-    while i != -1:  # printJson writes one top-level attribute per line: `  "Name": "\/Expr(...)\/"`
-        name = text[text.rfind("\n", 0, i) + 1 : i].split('"')[1]
-        key = seen.get(name) or spelling.of(name)
-        raw = out.get(key)
-        if key and raw.__class__ is str and raw.startswith("/Expr("):
-            out[key] = raw[6:-2] if key == "Requirements" else _evaluated(ad, name, raw[6:-2], out, spelling)
-        i = text.find(_EXPR_MARK, i + 8)
+    One lookup per attribute we read, straight from the bindings: literals arrive as Python values and
+    only expressions go to the ClassAd evaluator. Cheaper than ``printJson`` of the whole ad and a JSON
+    decode, which print and convert every attribute, read or not."""
+    b = _bindings()
+    h, get, expr_type, special = b.handle(ad), b.get, b.expr_type, b.special
+    seen, out = spelling.seen, {}
+    for name in b.keys(h):
+        key = seen.get(name)
+        if key is None:
+            key = spelling.of(name)
+        if key:
+            v = get(h, name, True)
+            cls = v.__class__
+            if cls is expr_type:
+                v = b.evaluate(v, h, None)
+                if isinstance(v, special | expr_type):
+                    v = None
+            elif cls is special:
+                v = None
+            out[key] = v
     return out
 
 
-_NAME = re.compile(r"(?:MY\.)?([A-Za-z_][A-Za-z0-9_]*)")
+def requirements_text(ad: Any) -> str | None:
+    """A job's Requirements as expression text (a string literal: its value); None without one.
 
-
-def _evaluated(ad: Any, name: str, expression: str, known: dict[str, Any], spelling: Spelling) -> Any:
-    # condor_submit's default `RequestDisk = DiskUsage` is a bare reference to a literal we already
-    # decoded: take it instead of a round trip through the evaluator.
-    ref = _NAME.fullmatch(expression)
-    if ref and ref.group(1).lower() not in ("undefined", "error", "true", "false"):
-        target = known.get(spelling.of(ref.group(1)) or ref.group(1), _MISSING)
-        if target is not _MISSING and not (target.__class__ is str and target.startswith("/Expr(")):
-            return target
-    expr_type, special = _classad_types()
-    v = ad.eval(name)
-    return None if isinstance(v, special | expr_type) else v
-
-
-_MISSING = object()
+    Unparsed by the evaluator (``unparse(Requirements)``): a third cheaper than fetching the expression
+    tree, which copies it, and printing that."""
+    b = _bindings()
+    text = b.evaluate(b.unparse_requirements, b.handle(ad), None)
+    if text.__class__ is not str or not text:
+        return None
+    if text[0] == '"':  # a string literal, or an expression that starts with one
+        literal = ad.get("Requirements")
+        if isinstance(literal, str):
+            return literal
+    return text
 
 
 def as_int(v: Any, *, minimum: int = 0) -> int | None:
@@ -207,8 +234,8 @@ def job_record(
     gid, status = as_str(v("GlobalJobId")), as_int(v("JobStatus"))
     if not gid or status is None:
         return None
-    requirements = v("Requirements")
-    group, alias = requirement_targets(requirements) if isinstance(requirements, str) else (None, None)
+    requirements = requirements_text(ad)
+    group, alias = requirement_targets(requirements) if requirements else (None, None)
     d = defaults.get(group, fallback) if group else fallback
     cores = as_int(v("CpusProvisioned"), minimum=1) or as_int(v("RequestCpus"), minimum=1)
     disk_kb = as_int(v("RequestDisk"))
