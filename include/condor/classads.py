@@ -44,31 +44,43 @@ POOL_DEFAULTS = JobDefaults()  # for jobs of no (known) group
 
 
 class Spelling(NamedTuple):
-    """Attribute names as we read them: lower case -> canonical, and a memo of every spelling met so far
-    (name -> canonical, or "" when it is not one we read)."""
+    """The attributes we read of an ad: lower-case name -> (canonical name, whether its value must be a
+    string), and a memo of the ads met so far: their attribute names, in the bindings' order -> (name,
+    canonical, string?) of those we read. The ads of one query share a handful of such lists."""
 
-    by_lower: dict[str, str]
-    seen: dict[str, str]
+    by_lower: dict[str, tuple[str, bool]]
+    plans: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]]
 
-    def of(self, name: str) -> str:
-        found = self.seen.get(name)
+    def plan(self, names: list[str]) -> tuple[tuple[str, str, bool], ...]:
+        key = tuple(names)
+        found = self.plans.get(key)
         if found is None:
-            found = self.seen[name] = self.by_lower.get(name.lower(), "")
+            if len(self.plans) >= 1024:  # ads of every shape: no point remembering them
+                self.plans.clear()
+            wanted = ((n, self.by_lower.get(n.lower())) for n in names)
+            found = self.plans[key] = tuple((n, *w) for n, w in wanted if w)
         return found
 
 
-def _spelling(names: list[str]) -> Spelling:
-    return Spelling({n.lower(): n for n in names}, {})
+def _spelling(names: list[str], strings: list[str]) -> Spelling:
+    return Spelling({n.lower(): (n, n in strings) for n in names}, {})
 
 
 # What normalisation reads: a job's Requirements apart, as text (requirements_text); the rest of the
 # projection is there for the constraint and for the expressions that refer to it.
+_JOB_STRINGS = ["GlobalJobId", "Owner", "User", "HoldReason", "RemoteHost", "VMImage", "VMInstanceType",
+                "VMNetwork", "VMUserData"]  # fmt: skip
 JOB_ATTRS = _spelling(
-    ["GlobalJobId", "JobStatus", "Owner", "User", "RequestCpus", "CpusProvisioned", "RequestMemory",
-     "RequestDisk", "DiskUsage", "RequestSwap", "JobPrio", "QDate", "EnteredCurrentStatus", "HoldReason",
-     "RemoteHost", "VMImage", "VMInstanceType", "VMNetwork", "VMKeepAlive", "VMMaximumPrice", "VMUserData"]
+    ["JobStatus", "RequestCpus", "CpusProvisioned", "RequestMemory", "RequestDisk", "DiskUsage",
+     "RequestSwap", "JobPrio", "QDate", "EnteredCurrentStatus", "VMKeepAlive", "VMMaximumPrice"]
+    + _JOB_STRINGS,
+    _JOB_STRINGS,
 )  # fmt: skip
-STARTD_ATTRS = _spelling(STARTD_PROJECTION)
+STARTD_ATTRS = _spelling(
+    STARTD_PROJECTION,
+    ["Name", "Machine", "SlotType", "State", "Activity", VM_ID_ATTR, DEPLOYMENT_ATTR, "group_name",
+     "cloud_name", "flavor", "target_alias", "RemoteOwner", "GlobalJobId"],
+)  # fmt: skip
 
 
 class _Bindings(NamedTuple):
@@ -109,28 +121,26 @@ def _handle_of(ad: Any) -> Any:
 def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
     """The attributes of ``ad`` that ``spelling`` names, as Python values keyed by their canonical
     spelling (ClassAd names ignore case); the others are never read. Expressions among them are
-    evaluated in the ad's scope; UNDEFINED, ERROR and unevaluable values become None.
+    evaluated in the ad's scope; UNDEFINED, ERROR, unevaluable values and non-strings where ``spelling``
+    wants a string become None.
 
     One lookup per attribute we read, straight from the bindings: literals arrive as Python values and
     only expressions go to the ClassAd evaluator. Cheaper than ``printJson`` of the whole ad and a JSON
     decode, which print and convert every attribute, read or not."""
     b = _bindings()
     h, get, expr_type, special = b.handle(ad), b.get, b.expr_type, b.special
-    seen, out = spelling.seen, {}
-    for name in b.keys(h):
-        key = seen.get(name)
-        if key is None:
-            key = spelling.of(name)
-        if key:
-            v = get(h, name, True)
-            cls = v.__class__
-            if cls is expr_type:
-                v = b.evaluate(v, h, None)
-                if isinstance(v, special | expr_type):
-                    v = None
-            elif cls is special:
+    out = {}
+    for name, key, string in spelling.plan(b.keys(h)):
+        v = get(h, name, True)
+        if v.__class__ is expr_type:
+            v = b.evaluate(v, h, None)
+        cls = v.__class__
+        if string:
+            if cls is not str:
                 v = None
-            out[key] = v
+        elif cls is special or cls is expr_type:
+            v = None
+        out[key] = v
     return out
 
 
@@ -231,7 +241,7 @@ def job_record(
 ) -> JobRecord | None:
     """The normalised row of one job ad; None when it has no GlobalJobId or JobStatus."""
     v = values(ad, JOB_ATTRS).get
-    gid, status = as_str(v("GlobalJobId")), as_int(v("JobStatus"))
+    gid, status = v("GlobalJobId"), as_int(v("JobStatus"))
     if not gid or status is None:
         return None
     requirements = requirements_text(ad)
@@ -242,18 +252,18 @@ def job_record(
     if disk_kb is None:
         disk_kb = as_int(v("DiskUsage"))
     ram, swap = as_int(v("RequestMemory")), as_int(v("RequestSwap"))
-    owner = as_str(v("Owner")) or (as_str(v("User")) or "").split("@")[0]
+    owner = v("Owner") or (v("User") or "").split("@")[0]
     return JobRecord(
         pool, gid, schedd, group, alias, owner, status,
         cores or d.cores,
         ram if ram is not None else d.ram_mb,
         disk_kb / KIB_PER_GB if disk_kb is not None else d.disk_gb,
         swap / 1024 if swap is not None else d.swap_gb,
-        as_str(v("VMImage")), as_str(v("VMInstanceType")), as_str(v("VMNetwork")),
-        as_int(v("VMKeepAlive")), as_float(v("VMMaximumPrice")), as_str(v("VMUserData")),
+        v("VMImage"), v("VMInstanceType"), v("VMNetwork"),
+        as_int(v("VMKeepAlive")), as_float(v("VMMaximumPrice")), v("VMUserData"),
         as_int(v("JobPrio"), minimum=-INT_MAX) or 0,
         as_time(v("QDate")), as_time(v("EnteredCurrentStatus")),
-        as_str(v("HoldReason")), as_str(v("RemoteHost")), None,
+        v("HoldReason"), v("RemoteHost"), None,
     )  # fmt: skip
 
 
@@ -261,23 +271,23 @@ def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | No
     """The normalised row of one startd slot ad; None without a Name. ``vm_id`` is the VM id the startd
     advertises, kept only when the ad carries no deployment id or ours."""
     v = values(ad, STARTD_ATTRS).get
-    name = as_str(v("Name"))
+    name = v("Name")
     if not name:
         return None
-    machine = as_str(v("Machine")) or name.rpartition("@")[2]
-    vm_id = as_str(v(VM_ID_ATTR))
-    their_deployment = as_str(v(DEPLOYMENT_ATTR))
+    machine = v("Machine") or name.rpartition("@")[2]
+    vm_id = v(VM_ID_ATTR)
+    their_deployment = v(DEPLOYMENT_ATTR)
     if their_deployment is not None and their_deployment != deployment:
         vm_id = None
-    state, activity = as_str(v("State")) or "", as_str(v("Activity")) or ""
+    state, activity = v("State") or "", v("Activity") or ""
     cores, memory = as_int(v("Cpus")) or 0, as_int(v("Memory")) or 0
-    group = as_str(v("group_name"))
+    group = v("group_name")
     return MachineRecord(
         pool, name, machine, vm_id or None, group.lower() if group else None,
-        as_str(v("cloud_name")), as_str(v("flavor")), as_str(v("target_alias")),
-        as_str(v("SlotType")) or "Static", state, activity, cores, memory,
+        v("cloud_name"), v("flavor"), v("target_alias"),
+        v("SlotType") or "Static", state, activity, cores, memory,
         as_int(v("TotalSlotCpus")) or cores, as_int(v("TotalSlotMemory")) or memory,
-        as_time(v("EnteredCurrentState")), as_str(v("RemoteOwner")), as_str(v("GlobalJobId")),
+        as_time(v("EnteredCurrentState")), v("RemoteOwner"), v("GlobalJobId"),
         activity == "Retiring" or state == "Drained" or v("Draining") is True,
     )  # fmt: skip
 
