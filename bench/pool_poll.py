@@ -89,9 +89,9 @@ class TextPool:
         from include.condor.classads import job_record
         from include.condor.records import ScheddJobs
 
-        old, out = classad2.ParserType.Old, []
+        old, out, defaults = classad2.ParserType.Old, [], self.spec.defaults  # once, as query_schedd does
         for name, texts in self._jobs.items():
-            recs = [job_record(classad2.parseNext(t, old), pool=POOL, schedd=name, defaults=self.spec.defaults)
+            recs = [job_record(classad2.parseNext(t, old), pool=POOL, schedd=name, defaults=defaults)
                     for t in texts]  # fmt: skip
             out.append(ScheddJobs(name, [r for r in recs if r]))
         return out
