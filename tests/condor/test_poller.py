@@ -215,15 +215,20 @@ def test_owner_admission(members, submitters, admitted):
 
 
 def test_odd_strings_survive_the_bulk_paths(store_engine):
-    """Tabs, newlines, backslashes, quotes and non-ASCII through executemany (SQLite) and COPY
-    (PostgreSQL), and read back equal, so the next poll writes nothing."""
+    """Tabs, newlines, backslashes, quotes, non-ASCII and the text of COPY's NULL marker through
+    executemany (SQLite) and COPY (PostgreSQL), and read back equal, so the next poll writes nothing."""
     spec = configure(store_engine)
     parts, slots = fixture_parts(spec)
     odd = 'line1\nline2\tcol\\N "quoted" \\\\ ünï \r end'
-    jobs = [parts[0].jobs[0]._replace(hold_reason=odd, user_data="\\N", image="")] + parts[0].jobs[1:]
+    jobs = [parts[0].jobs[0]._replace(hold_reason=odd, user_data="\\N", image="")]
+    jobs += [parts[0].jobs[1]._replace(owner="None", remote_host="None", hold_reason=None,
+                                       q_date=at(0).replace(microsecond=7))] + parts[0].jobs[2:]  # fmt: skip
     poll_pool(store_engine, spec, FakePool(spec, [ScheddJobs(S1, jobs)], slots), at(0))
-    stored = rows(store_engine, Job)["123.0"]
-    assert (stored.hold_reason, stored.user_data, stored.image) == (odd, "\\N", "")
-    assert stored.q_date == jobs[0].q_date and stored.network is None
+    stored = rows(store_engine, Job)
+    first, second = (stored[j.global_job_id.split("#")[1]] for j in jobs[:2])
+    assert (first.hold_reason, first.user_data, first.image) == (odd, "\\N", "")
+    assert first.q_date == jobs[0].q_date and first.network is None
+    assert (second.owner, second.remote_host, second.hold_reason) == ("None", "None", None)
+    assert second.q_date == at(0).replace(microsecond=7)
     again = poll_pool(store_engine, spec, FakePool(spec, [ScheddJobs(S1, jobs)], slots), at(30))
     assert again.written == 0
