@@ -8,8 +8,7 @@ the driver in bulk: ``executemany`` on SQLite, ``COPY`` on PostgreSQL (psycopg2)
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -100,18 +99,43 @@ def _copy_text(v: Any) -> str:
     return str(v).translate(_COPY_ESCAPES)
 
 
-def _copy_lines(encoded: list[tuple], width: int) -> str:
-    """COPY text of ``encoded`` rows of ``width`` columns. str() writes what PostgreSQL reads back for
-    our column types (ints, floats, bools, UTC datetimes, strings); a row whose text has a backslash, a
-    line break or a tab too many, or a string "None", goes value by value through the escapes."""
-    tabs, lines = width - 1, []
+def _copy_chunks(encoded: list[tuple], width: int, stamps: list[int], rows: int = 1000) -> Iterator[str]:
+    """COPY text of ``encoded`` rows of ``width`` columns, ``rows`` at a time; ``stamps``: the columns of
+    datetimes (their text memoised: a poll repeats timestamps). str() writes what PostgreSQL reads back
+    for our other column types (ints, floats, bools, strings); a row whose text has a backslash, a line
+    break or a tab too many, or a string "None", goes value by value through the escapes."""
+    tabs, memo, lines = width - 1, {}, []
     for row in encoded:
+        slow = _COPY_NULL in row
+        if stamps:
+            row = list(row)
+            for i in stamps:
+                v = row[i]
+                if v is not None:
+                    text = memo.get(v)
+                    row[i] = text if text is not None else memo.setdefault(v, v.isoformat())
         line = "\t".join(map(str, row))
-        if line.count("\t") != tabs or "\\" in line or "\n" in line or "\r" in line or _COPY_NULL in row:
+        if slow or line.count("\t") != tabs or "\\" in line or "\n" in line or "\r" in line:
             line = "\t".join(map(_copy_text, row))
         lines.append(line)
-    lines.append("")
-    return "\n".join(lines)
+        if len(lines) == rows:
+            lines.append("")
+            yield "\n".join(lines)
+            lines = []
+    if lines:
+        lines.append("")
+        yield "\n".join(lines)
+
+
+class _Reader:
+    """A file for ``copy_expert`` that makes its text as the driver reads it: the server parses and
+    stores the first rows while the next are being written (two processes, two cores)."""
+
+    def __init__(self, chunks: Iterator[str]):
+        self._chunks = chunks
+
+    def read(self, _size: int = -1) -> str:
+        return next(self._chunks, "")
 
 
 def _copy(conn, table: Table, fields: Sequence[str], encoded: list[tuple]) -> None:
@@ -121,9 +145,10 @@ def _copy(conn, table: Table, fields: Sequence[str], encoded: list[tuple]) -> No
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (NULL {})").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, fields)), sql.Literal(_COPY_NULL)
     )
+    stamps = [i for i, f in enumerate(fields) if isinstance(table.c[f].type, UTCDateTime)]
     cursor = conn.connection.cursor()
     try:
-        cursor.copy_expert(statement, io.StringIO(_copy_lines(encoded, len(fields))))
+        cursor.copy_expert(statement, _Reader(_copy_chunks(encoded, len(fields), stamps)))
     finally:
         cursor.close()
 
