@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from include.condor.records import JobDefaults, JobRecord, MachineRecord
@@ -44,14 +45,15 @@ POOL_DEFAULTS = JobDefaults()  # for jobs of no (known) group
 
 
 class Spelling(NamedTuple):
-    """The attributes we read of an ad: lower-case name -> (canonical name, whether its value must be a
-    string), and a memo of the ads met so far: their attribute names, in the bindings' order -> (name,
-    canonical, string?) of those we read. The ads of one query share a handful of such lists."""
+    """The attributes we read of an ad: lower-case name -> (canonical name, the type its value must have:
+    str, int or None for any), and a memo of the ads met so far: their attribute names, in the bindings'
+    order -> (name, canonical, type) of those we read. The ads of one query share a handful of such
+    lists."""
 
-    by_lower: dict[str, tuple[str, bool]]
-    plans: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]]
+    by_lower: dict[str, tuple[str, type | None]]
+    plans: dict[tuple[str, ...], tuple[tuple[str, str, type | None], ...]]
 
-    def plan(self, names: list[str]) -> tuple[tuple[str, str, bool], ...]:
+    def plan(self, names: list[str]) -> tuple[tuple[str, str, type | None], ...]:
         key = tuple(names)
         found = self.plans.get(key)
         if found is None:
@@ -62,20 +64,22 @@ class Spelling(NamedTuple):
         return found
 
 
-def _spelling(names: list[str], strings: list[str]) -> Spelling:
-    return Spelling({n.lower(): (n, n in strings) for n in names}, {})
+def _spelling(names: list[str], strings: list[str], ints: list[str] = ()) -> Spelling:
+    kinds = {n: str for n in strings} | {n: int for n in ints}
+    return Spelling({n.lower(): (n, kinds.get(n)) for n in names}, {})
 
 
 # What normalisation reads: a job's Requirements apart, as text (requirements_text); the rest of the
 # projection is there for the constraint and for the expressions that refer to it.
 _JOB_STRINGS = ["GlobalJobId", "Owner", "User", "HoldReason", "RemoteHost", "VMImage", "VMInstanceType",
                 "VMNetwork", "VMUserData"]  # fmt: skip
+_JOB_SIZES = ["JobStatus", "RequestCpus", "CpusProvisioned", "RequestMemory", "RequestDisk", "DiskUsage",
+              "RequestSwap", "VMKeepAlive"]  # fmt: skip
 JOB_ATTRS = _spelling(
-    ["JobStatus", "RequestCpus", "CpusProvisioned", "RequestMemory", "RequestDisk", "DiskUsage",
-     "RequestSwap", "JobPrio", "QDate", "EnteredCurrentStatus", "VMKeepAlive", "VMMaximumPrice"]
-    + _JOB_STRINGS,
+    _JOB_STRINGS + _JOB_SIZES + ["JobPrio", "QDate", "EnteredCurrentStatus", "VMMaximumPrice"],
     _JOB_STRINGS,
-)  # fmt: skip
+    _JOB_SIZES,
+)
 STARTD_ATTRS = _spelling(
     STARTD_PROJECTION,
     ["Name", "Machine", "SlotType", "State", "Activity", VM_ID_ATTR, DEPLOYMENT_ATTR, "group_name",
@@ -90,7 +94,7 @@ class _Bindings(NamedTuple):
     evaluate: Callable[[Any, Any, None], Any]  # (ExprTree, handle, None) -> its value in that ad's scope
     expr_type: type
     special: type  # classad2.Value: UNDEFINED, ERROR
-    unparse_requirements: Any  # ExprTree: the text of the ad's Requirements
+    requirements: Callable[[Any, None], Any]  # (handle, None) -> unparse(Requirements) in that ad
 
 
 @cache
@@ -104,25 +108,21 @@ def _bindings() -> _Bindings:
     try:
         from classad2.classad2_impl import _classad_get_item, _classad_keys, _exprtree_eval
     except ImportError:  # pragma: no cover - other bindings
-        return _Bindings(lambda ad: ad, list, lambda ad, name, _: ad[name],
-                         lambda expr, ad, _: expr.eval(ad), classad2.ExprTree, classad2.Value, unparse)  # fmt: skip
+        return _Bindings(lambda ad: ad, list, lambda ad, name, _: ad[name], lambda expr, ad, _: expr.eval(ad),
+                         classad2.ExprTree, classad2.Value, lambda ad, _: unparse.eval(ad))  # fmt: skip
 
     def evaluate(expr: Any, handle: Any, target: None) -> Any:
         return _exprtree_eval(expr._handle, handle, target)
 
-    return _Bindings(_handle_of, _classad_keys, _classad_get_item, evaluate, classad2.ExprTree,
-                     classad2.Value, unparse)  # fmt: skip
-
-
-def _handle_of(ad: Any) -> Any:
-    return ad._handle
+    return _Bindings(attrgetter("_handle"), _classad_keys, _classad_get_item, evaluate, classad2.ExprTree,
+                     classad2.Value, partial(_exprtree_eval, unparse._handle))  # fmt: skip
 
 
 def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
     """The attributes of ``ad`` that ``spelling`` names, as Python values keyed by their canonical
     spelling (ClassAd names ignore case); the others are never read. Expressions among them are
-    evaluated in the ad's scope; UNDEFINED, ERROR, unevaluable values and non-strings where ``spelling``
-    wants a string become None.
+    evaluated in the ad's scope; UNDEFINED, ERROR and unevaluable values become None, as do non-strings
+    where ``spelling`` wants a string; where it wants an int, the value is :func:`as_int`'s.
 
     One lookup per attribute we read, straight from the bindings: literals arrive as Python values and
     only expressions go to the ClassAd evaluator. Cheaper than ``printJson`` of the whole ad and a JSON
@@ -130,16 +130,15 @@ def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
     b = _bindings()
     h, get, expr_type, special = b.handle(ad), b.get, b.expr_type, b.special
     out = {}
-    for name, key, string in spelling.plan(b.keys(h)):
+    for name, key, kind in spelling.plan(b.keys(h)):
         v = get(h, name, True)
         if v.__class__ is expr_type:
             v = b.evaluate(v, h, None)
         cls = v.__class__
-        if string:
-            if cls is not str:
-                v = None
-        elif cls is special or cls is expr_type:
+        if cls is special or cls is expr_type:
             v = None
+        elif kind is not None and (cls is not kind or (kind is int and not 0 <= v <= INT_MAX)):
+            v = as_int(v) if kind is int else None
         out[key] = v
     return out
 
@@ -150,7 +149,7 @@ def requirements_text(ad: Any) -> str | None:
     Unparsed by the evaluator (``unparse(Requirements)``): a third cheaper than fetching the expression
     tree, which copies it, and printing that."""
     b = _bindings()
-    text = b.evaluate(b.unparse_requirements, b.handle(ad), None)
+    text = b.requirements(b.handle(ad), None)
     if text.__class__ is not str or not text:
         return None
     if text[0] == '"':  # a string literal, or an expression that starts with one
@@ -241,17 +240,17 @@ def job_record(
 ) -> JobRecord | None:
     """The normalised row of one job ad; None when it has no GlobalJobId or JobStatus."""
     v = values(ad, JOB_ATTRS).get
-    gid, status = v("GlobalJobId"), as_int(v("JobStatus"))
+    gid, status = v("GlobalJobId"), v("JobStatus")
     if not gid or status is None:
         return None
     requirements = requirements_text(ad)
     group, alias = requirement_targets(requirements) if requirements else (None, None)
     d = defaults.get(group, fallback) if group else fallback
-    cores = as_int(v("CpusProvisioned"), minimum=1) or as_int(v("RequestCpus"), minimum=1)
-    disk_kb = as_int(v("RequestDisk"))
+    cores = v("CpusProvisioned") or v("RequestCpus")  # sizes: as_int's, so never below 0
+    disk_kb = v("RequestDisk")
     if disk_kb is None:
-        disk_kb = as_int(v("DiskUsage"))
-    ram, swap = as_int(v("RequestMemory")), as_int(v("RequestSwap"))
+        disk_kb = v("DiskUsage")
+    ram, swap = v("RequestMemory"), v("RequestSwap")
     owner = v("Owner") or (v("User") or "").split("@")[0]
     return JobRecord(
         pool, gid, schedd, group, alias, owner, status,
@@ -260,7 +259,7 @@ def job_record(
         disk_kb / KIB_PER_GB if disk_kb is not None else d.disk_gb,
         swap / 1024 if swap is not None else d.swap_gb,
         v("VMImage"), v("VMInstanceType"), v("VMNetwork"),
-        as_int(v("VMKeepAlive")), as_float(v("VMMaximumPrice")), v("VMUserData"),
+        v("VMKeepAlive"), as_float(v("VMMaximumPrice")), v("VMUserData"),
         as_int(v("JobPrio"), minimum=-INT_MAX) or 0,
         as_time(v("QDate")), as_time(v("EnteredCurrentStatus")),
         v("HoldReason"), v("RemoteHost"), None,
