@@ -51,19 +51,44 @@ def pss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
+def command_name(pid: int) -> str:
+    """A short name for the process: the airflow component or the task runner."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [w.decode(errors="replace") for w in argv if w]
+    for i, w in enumerate(words):
+        if w.endswith("airflow") and i + 1 < len(words):
+            return "airflow " + words[i + 1]
+    return Path(words[0]).name if words else "?"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--idle", type=float, default=60, help="seconds to idle before measuring")
+    parser.add_argument("--samples", type=int, default=12, help="samples, 5 s apart, after the idle time")
     parser.add_argument("--port", type=int, default=8795)
     args = parser.parse_args()
+    samples: list[tuple[float, int, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="cs-footprint-") as tmp, embedded_stack(Path(tmp), args.port) as stack:
         time.sleep(args.idle)
-        pids = descendants(stack["pid"])
-        total = pss_mb(pids)
+        for _ in range(args.samples):
+            pids = descendants(stack["pid"])
+            by_name: dict[str, float] = {}
+            for pid in pids:
+                by_name[command_name(pid)] = by_name.get(command_name(pid), 0.0) + pss_mb([pid])
+            samples.append((sum(by_name.values()), len(pids), by_name))
+            time.sleep(5)
     ui_s = stack["ui_s"]
+    totals = sorted(t for t, _, _ in samples)
+    total, n, worst = max(samples, key=lambda s: s[0])
     print(f"ui_ready: {ui_s:.1f} s")
-    print(f"idle_pss_total: {total:.0f} MB")
-    print(f"processes: {len(pids)} count")
+    print(f"idle_pss_median: {totals[len(totals) // 2]:.0f} MB")
+    print(f"idle_pss_max: {total:.0f} MB (the stack's loop runs tasks every few seconds; max = while one runs)")
+    print(f"processes: {n} count (at the max)")
+    for name, mb in sorted(worst.items(), key=lambda kv: -kv[1]):
+        print(f"  {name}: {mb:.0f} MB")
     ok = total <= PSS_TARGET_MB and ui_s <= UI_TARGET_S
     print(f"targets: {'met' if ok else 'MISSED'} (<= {PSS_TARGET_MB} MB, <= {UI_TARGET_S} s)")
     return 0 if ok else 1

@@ -25,7 +25,17 @@ HOME = RUN_DIR / "airflow" if RUN_DIR else ROOT / ".airflow"
 STATE_URL = (
     f"sqlite:///{RUN_DIR / 'state.db'}" if RUN_DIR else f"sqlite:///{ROOT / '.state' / 'cloudscheduler.db'}"
 )
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# No triggerer: nothing we run defers or uses deadline alerts (CS_TRIGGERER=1 starts one, ~180 MB).
+# The scheduler skips its log server: every component shares this machine's log folder, which the
+# api-server reads directly (~150 MB saved; P9 in bench/README.md).
+COMPONENTS = {"api-server": [], "scheduler": ["--skip-serve-logs"], "dag-processor": []}
+
+
+def components(env: dict[str, str]) -> dict[str, list[str]]:
+    wanted = dict(COMPONENTS)
+    if env.get("CS_TRIGGERER", "").strip().lower() in ("1", "true", "yes"):
+        wanted["triggerer"] = []
+    return wanted
 DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles are set in airflow_env()
 GRACE_S = 20
 
@@ -81,11 +91,12 @@ def start(env: dict[str, str]) -> dict[str, subprocess.Popen]:
     logs.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).parent / "airflow")
     procs = {}
-    for name in COMPONENTS:
+    for name, args in components(env).items():
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process at exit
         # A session of its own per component: stopping it signals its whole process group (workers too).
         procs[name] = subprocess.Popen(
-            [airflow, name], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [airflow, name, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return procs
 
