@@ -69,12 +69,13 @@ def _spelling(names: list[str], strings: list[str], ints: list[str] = ()) -> Spe
     return Spelling({n.lower(): (n, kinds.get(n)) for n in names}, {})
 
 
-# What normalisation reads: a job's Requirements apart, as text (requirements_text); the rest of the
-# projection is there for the constraint and for the expressions that refer to it.
-_JOB_STRINGS = ["GlobalJobId", "Owner", "User", "HoldReason", "RemoteHost", "VMImage", "VMInstanceType",
+# What normalisation reads of every ad: a job's Requirements apart, as text (requirements_text), and User
+# and DiskUsage only where Owner and RequestDisk are missing (value); the rest of the projection is there
+# for the constraint and for the expressions that refer to it.
+_JOB_STRINGS = ["GlobalJobId", "Owner", "HoldReason", "RemoteHost", "VMImage", "VMInstanceType",
                 "VMNetwork", "VMUserData"]  # fmt: skip
-_JOB_SIZES = ["JobStatus", "RequestCpus", "CpusProvisioned", "RequestMemory", "RequestDisk", "DiskUsage",
-              "RequestSwap", "VMKeepAlive"]  # fmt: skip
+_JOB_SIZES = ["JobStatus", "RequestCpus", "CpusProvisioned", "RequestMemory", "RequestDisk", "RequestSwap",
+              "VMKeepAlive"]  # fmt: skip
 JOB_ATTRS = _spelling(
     _JOB_STRINGS + _JOB_SIZES + ["JobPrio", "QDate", "EnteredCurrentStatus", "VMMaximumPrice"],
     _JOB_STRINGS,
@@ -141,6 +142,19 @@ def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
             v = as_int(v) if kind is int else None
         out[key] = v
     return out
+
+
+def value(ad: Any, name: str) -> Any:
+    """One attribute of ``ad`` as :func:`values` reads it (no type wanted); None when it has none."""
+    b = _bindings()
+    h = b.handle(ad)
+    try:
+        v = b.get(h, name, True)
+    except KeyError:
+        return None
+    if v.__class__ is b.expr_type:
+        v = b.evaluate(v, h, None)
+    return None if v.__class__ is b.special or v.__class__ is b.expr_type else v
 
 
 def requirements_text(ad: Any) -> str | None:
@@ -249,9 +263,9 @@ def job_record(
     cores = v("CpusProvisioned") or v("RequestCpus")  # sizes: as_int's, so never below 0
     disk_kb = v("RequestDisk")
     if disk_kb is None:
-        disk_kb = v("DiskUsage")
+        disk_kb = as_int(value(ad, "DiskUsage"))
     ram, swap = v("RequestMemory"), v("RequestSwap")
-    owner = v("Owner") or (v("User") or "").split("@")[0]
+    owner = v("Owner") or (as_str(value(ad, "User")) or "").split("@")[0]
     return JobRecord(
         pool, gid, schedd, group, alias, owner, status,
         cores or d.cores,
