@@ -220,3 +220,34 @@ def test_odd_ads_never_crash():
     assert (first.cores, first.ram_mb) == (1, 1000)  # the fallback defaults
     assert second is None
     assert (third.group_name, third.q_date, third.keep_alive) == ("a", None, None)
+
+
+def test_the_public_api_fallback_reads_the_same_records(monkeypatch):
+    """The fast path calls classad2's C entry points, private in htcondor 25.14; other bindings take the
+    public API. Both must give the same rows for every fixture, or an upgrade would change the snapshot."""
+    import builtins
+
+    from include.condor import classads
+
+    def every_record():
+        jobs = [queue(name, "s")[0] for name in ("condor_q_submit01.json", "condor_q_submit02.long")]
+        return jobs, slots()
+
+    fast = every_record()
+    assert all(fast[0]) and fast[1], "the fixtures give jobs and slots"
+    real_import = builtins.__import__
+
+    def without_private(name, *args, **kwargs):
+        if name == "classad2.classad2_impl":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    classads._bindings.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", without_private)
+    try:
+        assert classads._bindings().keys is list, "the fallback is in use"
+        assert every_record() == fast
+    finally:
+        monkeypatch.undo()
+        classads._bindings.cache_clear()
+    assert classads._bindings().keys is not list
