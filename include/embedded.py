@@ -1,7 +1,7 @@
 """The embedded default (``make run``): Airflow on SQLite with LocalExecutor, our DAGs and plugin, the
 simulated pool and clouds of the demo configuration.
 
-It starts the four Airflow components as separate process groups rather than ``airflow standalone``,
+It starts the Airflow components as separate process groups rather than ``airflow standalone``,
 which orphans its children on SIGTERM and hangs on Ctrl-C; Ctrl-C or SIGTERM here stops every process
 it started (SIGTERM, then SIGKILL after a grace period).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,9 +41,21 @@ DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles ar
 GRACE_S = 20
 
 
+def persistent_secret(name: str) -> str:
+    """A random secret kept in Airflow's home, so restarts keep sessions valid. 64 bytes: HS512 JWTs
+    warn on Airflow's shorter generated default."""
+    path = HOME / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
 def airflow_env(port: int) -> dict[str, str]:
     """Environment shared by every component (they must agree on secrets and paths)."""
     env = dict(os.environ)
+    env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", persistent_secret("jwt_secret"))
     env.update({
         "AIRFLOW_HOME": str(HOME),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
