@@ -88,7 +88,7 @@ def states(cols: dict[str, np.ndarray]) -> np.ndarray:
         cols["manual"],
         is_(VmStatus.ERROR),
         ~np.isnan(cols["retire_requested_at"]) | cols["slot_retiring"],
-        is_(VmStatus.REQUESTED, VmStatus.BUILDING) | (is_(VmStatus.UNKNOWN) & ~registered),
+        is_(VmStatus.REQUESTED, VmStatus.BUILDING, VmStatus.UNKNOWN) & ~registered,
         ~registered,
         cols["busy"],
     ]

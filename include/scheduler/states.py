@@ -2,7 +2,11 @@
 adapters translate into), and its derived state over (cloud status x pool status) (``VmState``).
 
 Derived state, first match wins (csv2 2.5): manual -> error -> retiring -> starting -> unregistered
-(active, no startd yet) -> idle (registered, no job) -> running.
+(active, no startd yet) -> idle (registered, no job) -> running. One change from csv2: a VM whose
+startd is in the pool is never "starting", whatever its cloud status says. Clouds are polled every
+60 s and the pool every 15 s, so a VM often runs a job before its cloud status catches up; counted as
+starting, it would be supply for idle jobs twice (once by its booting, once by the job it runs) and
+delay the boot of the next job by a poll (bench/README.md, P3).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def vm_state(*, status: str, manual: bool, retiring: bool, registered: bool, bus
         return VmState.ERROR
     if retiring:
         return VmState.RETIRING
-    if status in (VmStatus.REQUESTED, VmStatus.BUILDING) or (status == VmStatus.UNKNOWN and not registered):
+    if status in (VmStatus.REQUESTED, VmStatus.BUILDING, VmStatus.UNKNOWN) and not registered:
         return VmState.STARTING
     if not registered:
         return VmState.UNREGISTERED

@@ -190,9 +190,8 @@ def state_expression(slots) -> object:
     """``vm_state`` as SQL over ``vms`` outer-joined with :func:`slot_summary` (first match wins)."""
     registered = func.coalesce(slots.c.ads, 0) > 0
     retiring = or_(Vm.retire_requested_at.is_not(None), func.coalesce(slots.c.retiring, 0) > 0)
-    starting = or_(
-        Vm.status.in_((VmStatus.REQUESTED.value, VmStatus.BUILDING.value)),
-        and_(Vm.status == VmStatus.UNKNOWN.value, ~registered),
+    starting = and_(
+        Vm.status.in_((VmStatus.REQUESTED.value, VmStatus.BUILDING.value, VmStatus.UNKNOWN.value)), ~registered
     )
     return case(
         (Vm.status == VmStatus.GONE.value, VmState.GONE.value),

@@ -83,3 +83,24 @@ def test_plan_reports_jobs_covered_by_supply():
         NOW,
     )
     assert result.summary()["covered_jobs"] == 2 and result.summary()["idle_jobs"] == 3
+
+
+def test_a_vm_whose_startd_runs_a_job_is_no_supply_while_its_cloud_still_says_building():
+    """The pool is polled every 15 s, the clouds every 60 s: a VM often runs its job before its cloud
+    status leaves "building". Counting it as booting supply too would cover the next job twice."""
+    ahead_of_its_cloud = vm("r1", state="running", status="building")
+    assert vms_booted(idle_jobs(1, cores=8), [ahead_of_its_cloud]) == 1
+    assert vms_booted(idle_jobs(1, cores=8), [vm("s1", state="starting")]) == 0, "a booting one is supply"
+
+
+def test_vm_state_prefers_the_pool_over_a_lagging_cloud_status():
+    from include.scheduler.states import VmState, vm_state
+
+    def state(status, registered, busy=False):
+        return vm_state(status=status, manual=False, retiring=False, registered=registered, busy=busy)
+
+    assert state("building", registered=True, busy=True) == VmState.RUNNING
+    assert state("requested", registered=True) == VmState.IDLE
+    assert state("building", registered=False) == VmState.STARTING
+    assert state("unknown", registered=False) == VmState.STARTING
+    assert state("active", registered=False) == VmState.UNREGISTERED
