@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 log = logging.getLogger(__name__)
 
 SINK_ENV = "CLOUDSCHEDULER_ALERT_SINK"
-SMTP_CONN_ID = "cs_smtp"  # extras: {"to": "ops@example.org,..."}; see README "Alerting"
+SMTP_CONN_ID = "cs_smtp"  # extras: {"to": "ops@example.org,..."}; see README "Alerts"
 SLACK_CONN_ID = "cs_slack"  # a slack webhook connection
 
 
