@@ -3,7 +3,8 @@
 Called only at task run time (never at DAG parse), so parsing makes no connection lookups.
 OpenStack connections: host = auth URL (optional; the cloud row's auth_url wins), login/password, or
 extras ``application_credential_id``/``application_credential_secret`` (or ``_name`` + login); extras
-may also hold ``project_name``, ``user_domain_name``, ``project_domain_name``, ``region_name``.
+may also hold ``project_name``, ``user_domain_name``, ``project_domain_name``, ``region_name`` and
+``timeout`` (seconds per HTTP request, default 60).
 AWS connections: login = access key id, password = secret access key; extras ``region_name``,
 ``endpoint_url``, ``aws_session_token``.
 Pool credentials for the VMs of a group: Connection ``cs_condor_<group>`` (see ``worker_secrets``).

@@ -48,8 +48,19 @@ def openstack_credentials(cloud, secrets: ConnectionSecrets):
         application_credential_name=x.get("application_credential_name"),
         application_credential_secret=x.get("application_credential_secret"),
         region_name=cloud.region or x.get("region_name"), cacert=cloud.ca_bundle or x.get("cacert"),
-        interface=x.get("interface", "public"),
+        interface=x.get("interface", "public"), timeout_s=_timeout(cloud.name, x.get("timeout", 60.0)),
     )  # fmt: skip
+
+
+def _timeout(cloud_name: str, value) -> float:
+    """The connection extra ``timeout``: seconds each HTTP request may take (default 60)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise ProviderError(cloud_name, f"connection extra 'timeout': {value!r} is not a number of seconds in (0, 3600]")
+    return seconds
 
 
 def ec2_credentials(cloud, secrets: ConnectionSecrets):

@@ -4,6 +4,7 @@ asserts the outcome through the loop."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -47,9 +48,12 @@ def test_500_timeouts_and_throttling_degrade_one_cloud_and_the_others_go_on(mixe
         assert "nova is broken" in s.get(PollStatus, "cloud/atlas/os").error
 
 
-def test_a_hung_endpoint_times_out_and_does_not_hold_the_others(mixed):
+def test_a_hung_endpoint_times_out_and_does_not_hold_the_others(mixed, monkeypatch):
     from tests.doubles.fake_openstack import Fault
 
+    # The per-request timeout from the connection (default 60 s), short here to keep the tier fast.
+    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_OS", json.dumps(
+        {"conn_type": "generic", "login": "u", "password": "pw", "extra": {"project_name": "htc", "timeout": 5}}))
     w = mixed.world
     w.run(30)  # first polls: every cloud known and fresh
     mixed.nova.faults.append(Fault("POST", r"/servers$", 0, times=10**6, delay_s=120))

@@ -89,3 +89,11 @@ def test_worker_secrets_come_from_the_groups_pool_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_CS_CONDOR_ATLAS", json.dumps(conn))
     assert worker_secrets("atlas") == {"cs_condor_token": "eyJhbGciOi.token", "cs_condorworker_cert": "CERT"}
     assert worker_secrets("belle2") == {}
+
+
+def test_the_connection_sets_the_http_timeout_and_a_bad_one_names_the_field():
+    secrets = ConnectionSecrets(host="https://k/v3", login="u", password="p", extra={"timeout": "7.5"})
+    assert openstack_credentials(os_cloud(), secrets).timeout_s == 7.5
+    assert openstack_credentials(os_cloud(), ConnectionSecrets(host="https://k/v3")).timeout_s == 60.0
+    with pytest.raises(ProviderError, match="cloud c1: connection extra 'timeout': 'soon'"):
+        openstack_credentials(os_cloud(), ConnectionSecrets(host="https://k/v3", extra={"timeout": "soon"}))
