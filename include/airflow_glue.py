@@ -42,8 +42,8 @@ WORKER_SECRET_VARS = {"password": "cs_condor_token", "condorworker_cert": "cs_co
 def worker_secrets(group: str) -> dict[str, str]:
     """What a group's VMs need to authenticate to its pool, for its metadata templates: Connection
     ``cs_condor_<group>`` holds an HTCondor IDTOKEN as its password and, for GSI/SSL sites, the extras
-    ``condorworker_cert`` and ``condorworker_key``. No such Connection: no secret variables (a template that
-    uses one then refuses the boot, naming the variable). Never stored in our tables or exports."""
+    ``condorworker_cert`` and ``condorworker_key``. No such Connection: no secret variables, so they render
+    empty, as in csv2. Never stored in our tables or exports."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 

@@ -30,15 +30,16 @@ STATE_URL = (
 # The scheduler skips its log server: every component shares this machine's log folder, which the
 # api-server reads directly (~150 MB saved; P9 in bench/README.md).
 COMPONENTS = {"api-server": [], "scheduler": ["--skip-serve-logs"], "dag-processor": []}
+DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles are set in airflow_env()
+GRACE_S = 20
 
 
 def components(env: dict[str, str]) -> dict[str, list[str]]:
+    """The Airflow components to start, with their arguments."""
     wanted = dict(COMPONENTS)
     if env.get("CS_TRIGGERER", "").strip().lower() in ("1", "true", "yes"):
         wanted["triggerer"] = []
     return wanted
-DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles are set in airflow_env()
-GRACE_S = 20
 
 
 def persistent_secret(name: str) -> str:
