@@ -1,7 +1,8 @@
 """The one module of include/ that reads Airflow Connections: it builds the adapter for a cloud row.
 
 Called only at task run time (never at DAG parse), so parsing makes no connection lookups.
-OpenStack connections: host = auth URL (optional; the cloud row's auth_url wins), login/password, or
+OpenStack connections: host = auth URL (it wins over the cloud row's ``auth_url``; a row that names
+another URL is refused: credentials go only where their Connection says), login/password, or
 extras ``application_credential_id``/``application_credential_secret`` (or ``_name`` + login); extras
 may also hold ``project_name``, ``user_domain_name``, ``project_domain_name``, ``region_name`` and
 ``timeout`` (seconds per HTTP request, default 60).
@@ -17,6 +18,7 @@ from typing import Any
 
 from include.providers.base import CloudAdapter, ProviderError
 from include.providers.factory import ConnectionSecrets, build_adapter
+from include.providers.redaction import RedactingAdapter, Redactor, secret_values
 
 
 def connection_secrets(conn_id: str, cloud_name: str) -> ConnectionSecrets:
@@ -28,9 +30,18 @@ def connection_secrets(conn_id: str, cloud_name: str) -> ConnectionSecrets:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
         raise ProviderError(cloud_name, f"Airflow connection {conn_id!r} is not defined") from None
-    return ConnectionSecrets(
-        host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson
-    )
+    secrets = ConnectionSecrets(host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson)
+    _mask_in_logs(secret_values(secrets.password, dict(secrets.extra)))
+    return secrets
+
+
+def _mask_in_logs(values) -> None:
+    """Airflow masks a Connection's password in task logs; the secret extras and pool credentials too."""
+    from airflow.sdk.log import mask_secret
+
+    for value in values:
+        if value:
+            mask_secret(value)
 
 
 WORKER_CONN_PREFIX = "cs_condor_"
@@ -52,7 +63,9 @@ def worker_secrets(group: str) -> dict[str, str]:
     except AirflowNotFoundException:
         return {}
     fields = {"password": conn.password, **(conn.extra_dejson or {})}
-    return {var: str(fields[key]) for key, var in WORKER_SECRET_VARS.items() if fields.get(key)}
+    found = {var: str(fields[key]) for key, var in WORKER_SECRET_VARS.items() if fields.get(key)}
+    _mask_in_logs(found.values())
+    return found
 
 
 def adapter_for(cloud_row, settings: Mapping[str, Any], *, engine=None) -> CloudAdapter:
@@ -61,6 +74,10 @@ def adapter_for(cloud_row, settings: Mapping[str, Any], *, engine=None) -> Cloud
         return build_adapter(cloud_row, settings, engine=engine)
     if not cloud_row.connection_id:
         raise ProviderError(cloud_row.name, "no connection_id configured")
-    return build_adapter(
-        cloud_row, settings, connection_secrets(cloud_row.connection_id, cloud_row.name), engine=engine
-    )
+    secrets = connection_secrets(cloud_row.connection_id, cloud_row.name)
+    redactor = Redactor(secret_values(secrets.password, dict(secrets.extra)))
+    try:
+        adapter = build_adapter(cloud_row, settings, secrets, engine=engine)
+    except ProviderError as err:
+        raise redactor.error(err) from None
+    return RedactingAdapter(adapter, redactor)

@@ -42,6 +42,22 @@ def components(env: dict[str, str]) -> dict[str, list[str]]:
     return wanted
 
 
+def keep_private() -> None:
+    """Everything this stack writes (Airflow's database with its Connections, the demo passwords, the JWT
+    secret, our state database, logs) is readable by this user only: files 0600, folders 0700. The
+    umask covers what is made from now on, in this process and the components it starts; the walk
+    fixes what an older checkout made with the default umask."""
+    os.umask(0o077)
+    state = Path(STATE_URL.removeprefix("sqlite:///")).parent
+    for top in (HOME, state):
+        if not top.exists():
+            continue
+        for path in (top, *top.rglob("*")):
+            with contextlib.suppress(OSError):
+                if not path.is_symlink():
+                    path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def persistent_secret(name: str) -> str:
     """A random secret kept in Airflow's home, so restarts keep sessions valid. 64 bytes: HS512 JWTs
     warn on Airflow's shorter generated default."""
@@ -156,6 +172,7 @@ def _signal_group(p: subprocess.Popen, sig: int) -> None:
 
 def main() -> int:
     port = int(os.environ.get("CS_PORT", "8080"))
+    keep_private()
     env = airflow_env(port)
     began = time.monotonic()
     prepare(env)

@@ -119,3 +119,13 @@ def sqlite_engine(tmp_path) -> Iterator[Engine]:
 def session(store_engine) -> Iterator[Session]:
     with Session(store_engine, expire_on_commit=False) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def moto_ec2() -> Iterator:
+    """One moto EC2 server for the whole session (tests that need a clean one call ``reset()``)."""
+    from tests.doubles.moto_ec2 import MotoEc2
+
+    moto = MotoEc2().start()
+    yield moto
+    moto.stop()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from include.config import ConfigError, apply_config, dump_yaml, export_config, load_yaml_file
+from include.config.authority import outside_allowance
 from include.store import migrate
 from include.store.db import session_scope
 
@@ -28,10 +29,19 @@ def register(objects) -> None:
 
 
 def _report(exc: ConfigError) -> int:
-    print(f"configuration refused ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    if len(exc.problems) == 1:
+        print(f"configuration refused: {exc.problems[0]}", file=sys.stderr)
+        return 1
+    print(f"configuration refused ({len(exc.problems)} problems):", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+def _warn(cfg) -> None:
+    """What is allowed but should change: clouds whose Connection is outside their group's allowance."""
+    for problem in outside_allowance(cfg):
+        print(f"warning: {problem}; see the README's 'Credentials belong to groups'", file=sys.stderr)
 
 
 def _require_schema() -> None:
@@ -44,6 +54,7 @@ def _validate(args) -> int:
         cfg = load_yaml_file(args.file)
     except ConfigError as exc:
         return _report(exc)
+    _warn(cfg)
     clouds = sum(len(g.clouds) for g in cfg.groups)
     print(f"{args.file}: valid ({len(cfg.groups)} groups, {clouds} clouds)")
     return 0
@@ -59,6 +70,7 @@ def _apply(args) -> int:
                 session.rollback()
     except ConfigError as exc:
         return _report(exc)
+    _warn(cfg)
     for change in changes:
         print(change)
     verb = "would apply" if args.dry_run else "applied"

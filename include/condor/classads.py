@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from include.condor.records import JobDefaults, JobRecord, MachineRecord
+from include.condor.requirements import requirement_targets
 
 # Narrow projections: the WHERE and SELECT of every query (HTCondor bindings tutorial). The memory and
 # disk inputs of HTCondor's default RequestMemory/RequestDisk expressions are included so they evaluate.
@@ -218,31 +219,6 @@ def as_time(v: Any) -> datetime | None:
 @lru_cache(maxsize=65536)
 def _utc(seconds: int) -> datetime:  # a poll repeats the same timestamps many times
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _target_pattern(name: str) -> re.Pattern[str]:
-    # csv2 2.6: `group_name` compared with `==`, `=?=` or `is` to a string, optionally inside toLower();
-    # the parser prints `=?=` as `is`. `=!=`, `!=` and `isnt` never match.
-    ref = rf"(?:toLower\(\s*)?(?<![\w])(?:(?:TARGET|MY)\.)?{name}\b\s*\)?"
-    lit = r'(?:toLower\(\s*)?"((?:[^"\\]|\\.)*)"'
-    op = r"\s*(?:==|=\?=|\bis\b)\s*"
-    return re.compile(rf"{ref}{op}{lit}|{lit}\s*\)?{op}{ref}", re.IGNORECASE)
-
-
-_GROUP, _ALIAS = _target_pattern("group_name"), _target_pattern("target_alias")
-
-
-@lru_cache(maxsize=8192)
-def requirement_targets(requirements: str) -> tuple[str | None, str | None]:
-    """(group, alias) a job's Requirements names, lower-cased; None where it names none."""
-
-    def first(pattern: re.Pattern[str]) -> str | None:
-        m = pattern.search(requirements)
-        if not m:
-            return None
-        return (m.group(1) if m.group(1) is not None else m.group(2)).lower() or None
-
-    return first(_GROUP), first(_ALIAS)
 
 
 def job_record(

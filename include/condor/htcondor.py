@@ -107,7 +107,7 @@ class HTCondorPool:
         return [done[n] for n in names]
 
     def _parallelism(self, calls: Sequence) -> int:
-        return min(len(calls), MAX_PROCESSES) if self.parallel else 1
+        return min(len(calls), MAX_PROCESSES) if self.parallel else 0
 
     def machines(self) -> list[MachineRecord]:
         import htcondor2
@@ -170,8 +170,10 @@ def run_parallel(fn: Callable[..., ScheddJobs], calls: list[tuple], processes: i
     """``fn(*args)`` for each call: each in its own interpreter (``python -m`` this module), at most
     ``processes`` at a time, under one deadline (a stuck one is killed and reported unreachable); or
     inline when one process suffices. Fresh interpreters, not multiprocessing: they never re-import the
-    caller's ``__main__`` and share nothing with it."""
-    if processes <= 1 or len(calls) <= 1:
+    caller's ``__main__`` and share nothing with it. A single schedd gets its process and deadline too:
+    any job submitter can make a queue slow to read. ``processes=0`` runs inline, without a deadline
+    (tests whose fakes live in this process)."""
+    if processes <= 0:
         return [fn(*args) for args in calls]
     deadline = time.monotonic() + timeout_s
     with ThreadPoolExecutor(processes) as threads:  # threads only wait on pipes

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from include.config.authority import Authority, refused_changes
 from include.config.rows import ORDER, Rows, columns, from_session, read_rows, to_rows
 from include.config.schema import Configuration
 from include.config.validate import ConfigError, Problem
@@ -81,11 +82,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def apply_config(session: Session, cfg: Configuration, actor: str) -> list[Change]:
-    """Make the tables equal ``cfg``. Raises ConfigError (and changes nothing) if that is not allowed.
+def apply_config(session: Session, cfg: Configuration, actor: str,
+                 authority: Authority | None = None) -> list[Change]:  # fmt: skip
+    """Make the tables equal ``cfg``. Raises ConfigError (and changes nothing) if that is not allowed,
+    including a change ``authority`` may not make (default: a site operator, who may make any).
 
     The caller owns the transaction: nothing is visible to others until it commits.
     """
+    if authority is not None and not authority.site_operator:
+        refused = refused_changes(from_session(session), cfg, authority)
+        if refused:
+            raise ConfigError(refused)
     current = read_rows(session)
     desired = to_rows(cfg)
     changes = diff(current, desired)

@@ -44,6 +44,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("default_rate_per_second", 2.0, float, 0.01, "cloud API requests per second per cloud"),
     SettingSpec("default_rate_burst", 20, int, 1, "cloud API request burst per cloud"),
     SettingSpec("timeseries_retention_days", 30, int, 1, "days of timeseries kept"),
+    SettingSpec("connection_rule", "cs_cloud_{group}_*", str, None,
+                "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name"),
+    SettingSpec("group_connections", {}, dict, None,
+                "further Connections per group its editors may use: {group: [connection ids]}"),
 )
 
 BY_KEY: Mapping[str, SettingSpec] = {s.key: s for s in SPECS}
@@ -65,6 +69,31 @@ def check_setting(key: str, value: Any) -> str | None:
         return f"must be <= {2**31 - 1}"
     if spec.key == "deployment_id" and not (value.isalnum() and value.islower() and len(value) <= 8):
         return "must be 1-8 lowercase letters or digits"
+    if spec.key == "connection_rule":
+        return _check_rule(value)
+    if spec.key == "group_connections":
+        return _check_group_connections(value)
+    return None
+
+
+def _check_rule(rule: str) -> str | None:
+    if rule == "":
+        return None  # no rule: only group_connections lists what editors may use
+    try:
+        rule.format(group="atlas")
+    except (KeyError, IndexError, ValueError):
+        return "must be a glob where '{group}' (the only placeholder) stands for the group's name"
+    if "{group}" not in rule:
+        return "must contain '{group}', so each group gets its own Connections"
+    return None
+
+
+def _check_group_connections(value: dict) -> str | None:
+    for group, names in value.items():
+        if not isinstance(group, str) or not isinstance(names, list) or not all(
+            isinstance(n, str) and n for n in names
+        ):
+            return "must map each group name to a list of Connection ids"
     return None
 
 

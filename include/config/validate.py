@@ -9,10 +9,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
 import yaml
 from pydantic import ValidationError
 
+from include.config import strict_input
 from include.config.schema import CloudConfig, Configuration, GroupConfig
 from include.config.settings import check_setting
 
@@ -40,9 +40,11 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def parse_yaml(text: str) -> Configuration:
+def parse_yaml(text: str | bytes) -> Configuration:
     try:
-        raw = yaml.safe_load(text)
+        raw = strict_input.load(text)
+    except strict_input.InputError as exc:
+        raise ConfigError([Problem("", exc.where, exc.message)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
@@ -54,6 +56,9 @@ def parse_document(raw: Any) -> Configuration:
     """Validate a decoded document (dict) completely; raise ConfigError with all problems found."""
     if not isinstance(raw, dict):
         raise ConfigError([Problem("", "(document)", "must be a mapping with settings, users, groups")])
+    bad_text = [Problem(*_describe(path, raw), message) for path, message in strict_input.text_problems(raw)]
+    if bad_text:
+        raise ConfigError(bad_text)
     try:
         cfg = Configuration.model_validate(raw)
     except ValidationError as exc:
@@ -113,6 +118,7 @@ def cross_check(cfg: Configuration) -> Iterator[Problem]:
                 yield Problem(f"user '{user}'", group, "no such group")
     for group in cfg.groups:
         yield from _check_group(group)
+    yield from _check_templates(cfg)
 
 
 def _duplicates(obj: str, field: str, names: list[str]) -> Iterator[Problem]:
@@ -150,7 +156,8 @@ def _check_group(g: GroupConfig) -> Iterator[Problem]:
 
 def _check_cloud(g: GroupConfig, c: CloudConfig, group_meta: set[str]) -> Iterator[Problem]:
     obj = f"group '{g.name}' / cloud '{c.name}'"
-    required = {"openstack": ("auth_url", "connection_id"), "amazon": ("region", "connection_id")}
+    # The endpoint may come from the Connection (its host), which wins where both are set.
+    required = {"openstack": ("connection_id",), "amazon": ("region", "connection_id")}
     for field in required.get(c.type, ()):
         if not getattr(c, field):
             yield Problem(obj, field, f"required for a cloud of type '{c.type}'")
@@ -167,16 +174,40 @@ def _check_cloud(g: GroupConfig, c: CloudConfig, group_meta: set[str]) -> Iterat
     yield from _check_metadata(obj, c.metadata)
 
 
+def _check_templates(cfg: Configuration) -> Iterator[Problem]:
+    """Render every template once, under the limits it will boot with, against sample values of every
+    variable, so a template that will not render is refused here and not at boot time."""
+    from include.providers.templating import check_templates
+    from include.providers.userdata import VARIABLES
+
+    found = [(f"group '{g.name}'" + (f" / cloud '{c.name}'" if c else ""), m, g.name, c.name if c else "sample")
+             for g in cfg.groups for c in (None, *g.clouds)
+             for m in (c.metadata if c else g.metadata) if ".j2" in m.name]  # fmt: skip
+    for (obj, m, *_), message in _rendered(found, VARIABLES, check_templates):
+        yield Problem(f"{obj} / metadata '{m.name}'", "text", message)
+
+
+def _rendered(found, variables, check_templates):
+    sample = {name: f"sample-{name}" for name in variables}
+    by_context: dict[tuple[str, str], list] = {}
+    for item in found:
+        by_context.setdefault(item[2:], []).append(item)
+    for (group, cloud), items in sorted(by_context.items()):
+        context = sample | {"cs_group_name": group, "cs_cloud_name": cloud, "cs_vm_id": f"{group}-sample-1"}
+        problems = check_templates([(m.name, m.text) for _, m, *_ in items], context)
+        for i, message in sorted(problems.items()):
+            if i < 0:  # the check itself ran out of time: name every template of this batch
+                yield from ((item, message) for item in items)
+                return
+            yield items[i], message
+
+
 def _check_metadata(obj: str, items) -> Iterator[Problem]:
-    env = jinja2.Environment()
     for m in items:
         where = f"{obj} / metadata '{m.name}'"
         if ".j2" in m.name:
-            try:
-                env.parse(m.text)
-            except jinja2.TemplateSyntaxError as exc:
-                yield Problem(where, "text", f"template error on line {exc.lineno}: {exc.message}")
-        elif m.name.endswith((".yaml", ".yml")) or m.mime_type == "cloud-config":
+            continue  # rendered by _check_templates
+        if m.name.endswith((".yaml", ".yml")) or m.mime_type == "cloud-config":
             try:
                 yaml.safe_load(m.text)
             except yaml.YAMLError as exc:

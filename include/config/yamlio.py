@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from include.config.schema import Configuration
+from include.config.strict_input import MAX_BYTES
 from include.config.validate import ConfigError, Problem, parse_yaml
 
 
@@ -30,8 +31,11 @@ def dump_yaml(cfg: Configuration) -> str:
 
 
 def load_yaml_file(path: str | Path) -> Configuration:
+    """The checked configuration in ``path``; read as bytes, at most a byte over the size cap, so a huge
+    or binary file is refused with one line."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError([Problem("", str(path), f"cannot read file: {exc.strerror}")]) from None
-    return parse_yaml(text)
+    return parse_yaml(data)

@@ -29,6 +29,7 @@ from include.providers.base import (
     TransientError,
     VmSpec,
 )
+from include.providers.redaction import Redactor
 from include.providers.userdata import UserDataBuilder, collate_metadata, template_variables
 from include.scheduler.states import VmStatus
 from include.store.models import BootRequest, Cloud, Group, Vm
@@ -58,6 +59,7 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
     asked to kill. Each step commits on its own, so what the cloud did is recorded as it happens.
     ``secrets``: template variables from the group's pool Connection (``airflow_glue.worker_secrets``)."""
     out = CloudOutcome(group, cloud)
+    redactor = Redactor((secrets or {}).values())  # a template error may quote the pool's token
     with Session(engine, expire_on_commit=False) as session:
         requests = session.scalars(select(BootRequest).where(
             BootRequest.group_name == group, BootRequest.cloud_name == cloud,
@@ -67,6 +69,7 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
                 _boot(session, request, adapter, now, settings, out, secrets)
             except ProviderError as err:
                 session.rollback()
+                err = redactor.error(err)
                 _request_failed_whole(session, request, err, now, settings, out)
                 if isinstance(err, AuthError | TransientError):
                     break  # the cloud is unusable now: leave the other requests for the next cycle
@@ -82,7 +85,8 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
 
 def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: datetime,
           settings: dict[str, Any], out: CloudOutcome, secrets: Mapping[str, str] | None = None) -> None:
-    spec = build_spec(session, request, settings, secrets)
+    spec = build_spec(session, request, settings, secrets,
+                      user_data_max_bytes=getattr(adapter, "user_data_max_bytes", None))
     request.state = "sent"
     session.commit()  # the intent says "sent" before the cloud hears of it
     results = adapter.create_vms(spec, request.count)
@@ -113,17 +117,19 @@ def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: da
 
 
 def build_spec(session: Session, request: BootRequest, settings: dict[str, Any],
-               secrets: Mapping[str, str] | None = None) -> VmSpec:
+               secrets: Mapping[str, str] | None = None, *, user_data_max_bytes: int | None = None) -> VmSpec:
     """The create spec of a request: VM settings of the cloud (else the group), rendered user-data.
-    A template that does not render raises ``UserDataError`` before any VM is made."""
+    A template that does not render, or user-data over the cloud's limit, raises ``UserDataError``
+    before any VM is made."""
     group = session.get(Group, request.group_name)
     cloud = session.get(Cloud, (request.group_name, request.cloud_name))
     first_vm = session.scalars(select(Vm).where(Vm.request_id == request.request_id).limit(1)).first()
     owners = ""  # a simulated or real VM admits the group's jobs; START owner policy lives in metadata
     variables = template_variables(group, cloud, deployment=settings["deployment_id"], flavor=request.flavor,
                                    user=owners, alias=request.target_alias or "", extra=secrets)
-    builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name), variables)
-    builder.check()
+    builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name), variables,
+                              max_bytes=user_data_max_bytes)
+    builder.prepare([f"{request.request_id}-{i}" for i in range(1, request.count + 1)])
     volume = cloud.boot_volume or {}
     cores = first_vm.cores if first_vm else 0
     return VmSpec(

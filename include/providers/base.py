@@ -232,6 +232,7 @@ class CloudAdapter(Protocol):
     """One cloud (one group's view of one project/account and region)."""
 
     name: str
+    user_data_max_bytes: int  # the largest (gzipped) user-data the cloud accepts, before base64
 
     def list_vms(self) -> list[CloudVm]:
         """Every VM in the project, ours and foreign, by pages, without per-VM calls."""

@@ -52,6 +52,8 @@ def _tags(inst: dict) -> dict[str, str]:
 class Ec2Cloud:
     """One AWS account and region as seen by one group's cloud."""
 
+    user_data_max_bytes = 16_384  # EC2 takes 16 KiB of user-data before base64
+
     def __init__(
         self, name: str, creds: Ec2Credentials | None = None, *, bucket=None, client=None, attempts=4
     ):

@@ -32,11 +32,22 @@ def rate_bucket(cloud, settings: Mapping[str, Any]) -> TokenBucket:
     return TokenBucket(rate, burst)
 
 
+def where_credentials_go(cloud, field_name: str, row_value: str | None, connection_value: str | None) -> str | None:
+    """The Connection's endpoint (or CA bundle) wins over the cloud row's: the Connection is where a site
+    operator put the secret, so it says where the secret may be sent. A row naming another one is
+    refused rather than silently ignored, so an operator notices the conflict."""
+    if row_value and connection_value and row_value.rstrip("/") != connection_value.rstrip("/"):
+        raise ProviderError(cloud.name, f"field '{field_name}': the cloud says {row_value!r} but its Connection "
+                            f"says {connection_value!r}; credentials go only where their Connection says, so "
+                            "a site operator must make them agree (or empty the cloud's field)")  # fmt: skip
+    return connection_value or row_value
+
+
 def openstack_credentials(cloud, secrets: ConnectionSecrets):
     from include.providers.openstack_http import OpenStackCredentials
 
     x = dict(secrets.extra or {})
-    auth_url = cloud.auth_url or secrets.host or x.get("auth_url")
+    auth_url = where_credentials_go(cloud, "auth_url", cloud.auth_url, secrets.host or x.get("auth_url"))
     if not auth_url:
         raise ProviderError(cloud.name, "no auth_url on the cloud or its connection")
     return OpenStackCredentials(
@@ -47,7 +58,8 @@ def openstack_credentials(cloud, secrets: ConnectionSecrets):
         application_credential_id=x.get("application_credential_id"),
         application_credential_name=x.get("application_credential_name"),
         application_credential_secret=x.get("application_credential_secret"),
-        region_name=cloud.region or x.get("region_name"), cacert=cloud.ca_bundle or x.get("cacert"),
+        region_name=cloud.region or x.get("region_name"),
+        cacert=where_credentials_go(cloud, "ca_bundle", cloud.ca_bundle, x.get("cacert")),
         interface=x.get("interface", "public"), timeout_s=_timeout(cloud.name, x.get("timeout", 60.0)),
     )  # fmt: skip
 
@@ -72,8 +84,9 @@ def ec2_credentials(cloud, secrets: ConnectionSecrets):
     return Ec2Credentials(
         access_key_id=secrets.login, secret_access_key=secrets.password,
         region_name=cloud.region or x.get("region_name") or "us-east-1",
-        endpoint_url=cloud.auth_url or x.get("endpoint_url"), session_token=x.get("aws_session_token"),
-        ca_bundle=cloud.ca_bundle,
+        endpoint_url=where_credentials_go(cloud, "auth_url", cloud.auth_url, x.get("endpoint_url")),
+        session_token=x.get("aws_session_token"),
+        ca_bundle=where_credentials_go(cloud, "ca_bundle", cloud.ca_bundle, x.get("ca_bundle")),
     )  # fmt: skip
 
 

@@ -75,6 +75,8 @@ def server_to_vm(s: dict) -> CloudVm:
 class OpenStackCloud:
     """One OpenStack project as seen by one group's cloud."""
 
+    user_data_max_bytes = 49_149  # Nova takes 65,535 bytes of base64, i.e. 49,149 raw
+
     def __init__(
         self, name: str, creds: OpenStackCredentials | None = None, *, bucket=None, conn=None, attempts=4
     ):

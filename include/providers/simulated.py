@@ -56,6 +56,8 @@ def startd_attrs(user_data: bytes | None) -> dict[str, str]:
 
 
 class SimulatedCloud:
+    user_data_max_bytes = 49_149  # as OpenStack
+
     def __init__(self, name: str, group: str, engine, simulation: dict | None = None,
                  clock: Callable[[], datetime] = utcnow):  # fmt: skip
         from include.config.schema import Simulation

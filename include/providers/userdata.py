@@ -5,9 +5,10 @@ Order: the job's own parts (``VMUserData``) first, then the enabled group metada
 this cloud and the enabled cloud metadata, together by priority then name (cloud items after group
 items on a tie), as the original's collation view did.
 
-Templates are operator input: they render in Jinja's sandbox with ``StrictUndefined``, so a typo'd
-variable is an error that refuses the boot of that cloud (``UserDataError``) instead of a VM that
-silently never joins the pool.
+Templates are group editors' input: they render in Jinja's sandbox with ``StrictUndefined`` and under
+time, size and arithmetic limits (``templating.py``), so a typo'd variable or a hostile template is an
+error that refuses the boot of that cloud (``UserDataError``) instead of a VM that silently never joins
+the pool or a task that never ends.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from email.mime.text import MIMEText
 from typing import Any
 
 from include.providers.base import ProviderError
+from include.providers.templating import DEFAULT_LIMITS, RenderLimits, TemplateFailure, render_batch
 
 MIME_SUBTYPES = {"cloud-config": "cloud-config", "ucernvm-config": "ucernvm"}
 
@@ -110,41 +112,49 @@ def _subtype(mime_type: str) -> str:
 
 
 class UserDataBuilder:
-    """Builds one VM's user-data from its id. Templates compile once; ``check()`` renders with a probe
-    id so a broken template refuses the whole boot before any VM is created."""
+    """Builds one VM's user-data from its id. ``prepare(vm_ids)`` renders the templates for every VM of
+    a request at once, under the limits of :mod:`include.providers.templating`, and checks each blob
+    against the cloud's user-data limit, so a broken, slow or oversized template refuses the whole boot
+    before any VM is created."""
 
-    def __init__(self, cloud: str, parts: Iterable[MetadataPart], variables: Mapping[str, Any]):
-        from jinja2 import StrictUndefined, TemplateError
-        from jinja2.sandbox import SandboxedEnvironment
-
+    def __init__(self, cloud: str, parts: Iterable[MetadataPart], variables: Mapping[str, Any], *,
+                 max_bytes: int | None = None, limits: RenderLimits = DEFAULT_LIMITS):  # fmt: skip
         self.cloud = cloud
         self.parts = list(parts)
         self.variables = {name: "" for name in VARIABLES} | dict(variables)
-        env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
-        self._templates: list[Any] = []
-        for part in self.parts:
-            if ".j2" not in part.name:
-                self._templates.append(None)
-                continue
+        self.max_bytes, self.limits = max_bytes, limits
+        self._templated = [i for i, part in enumerate(self.parts) if ".j2" in part.name]
+        self._texts: dict[str, list[str]] = {}
+        self._blobs: dict[str, bytes] = {}
+
+    def prepare(self, vm_ids: Iterable[str]) -> None:
+        vm_ids = list(vm_ids)
+        self._render(vm_ids)
+        for vm_id in vm_ids:
+            self(vm_id)
+
+    def _render(self, vm_ids: list[str]) -> None:
+        missing = [v for v in vm_ids if v not in self._texts]
+        if missing:
+            templates = [(self.parts[i].name, self.parts[i].text) for i in self._templated]
+            contexts = [self.variables | {"cs_vm_id": v} for v in missing]
             try:
-                self._templates.append(env.from_string(part.text))
-            except TemplateError as err:
-                raise UserDataError(cloud, f"metadata {part.name!r} does not compile: {err}") from None
+                rendered = render_batch(templates, contexts, self.limits)
+            except TemplateFailure as err:
+                raise UserDataError(self.cloud, str(err)) from None
+            for vm_id, texts in zip(missing, rendered, strict=True):
+                full = [part.text for part in self.parts]
+                for i, text in zip(self._templated, texts, strict=True):
+                    full[i] = text
+                self._texts[vm_id] = full
 
     def texts(self, vm_id: str) -> list[tuple[MetadataPart, str]]:
-        from jinja2 import TemplateError
-
-        values = self.variables | {"cs_vm_id": vm_id}
-        out = []
-        for part, template in zip(self.parts, self._templates, strict=True):
-            try:
-                text = part.text if template is None else template.render(values)
-            except (TemplateError, TypeError, ValueError) as err:
-                raise UserDataError(self.cloud, f"metadata {part.name!r} does not render: {err}") from None
-            out.append((part, text))
-        return out
+        self._render([vm_id])
+        return list(zip(self.parts, self._texts[vm_id], strict=True))
 
     def __call__(self, vm_id: str) -> bytes:
+        if vm_id in self._blobs:
+            return self._blobs[vm_id]
         texts = self.texts(vm_id)
         # A boundary from the content (not random): the same VM always gets byte-identical user-data.
         digest = hashlib.sha256("\0".join(t for _, t in texts).encode()).hexdigest()[:32]
@@ -153,10 +163,15 @@ class UserDataBuilder:
             item = MIMEText(strip_comments(text), _subtype(part.mime_type), "utf-8")
             item.add_header("Content-Disposition", "attachment", filename=part.name.replace(".j2", ""))
             doc.attach(item)
-        return gzip.compress(doc.as_bytes(), mtime=0)
+        blob = gzip.compress(doc.as_bytes(), mtime=0)
+        if self.max_bytes is not None and len(blob) > self.max_bytes:
+            raise UserDataError(self.cloud, f"the user-data is {len(blob):,} bytes gzipped, over this cloud's "
+                                f"limit of {self.max_bytes:,}: shorten or exclude metadata")  # fmt: skip
+        self._blobs[vm_id] = blob
+        return blob
 
     def check(self) -> None:
-        self("cs-probe-1")
+        self.prepare(["cs-probe-1"])
 
 
 def decode_user_data(blob: bytes) -> list[tuple[str, str]]:

@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 URL_PREFIX = "/cloudscheduler"
 PUBLIC_PREFIXES = ("/shoal",)
-TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found", 422: "Not saved"}
+TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found", 413: "Too large",
+          422: "Not saved", 507: "No room"}
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -30,6 +31,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         pages_status,
         shoal_api,
     )
+    from cloudscheduler.bodylimit import BodyLimit, caps
 
     app = FastAPI(title="cloudscheduler", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
@@ -38,6 +40,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(shoal_api.router, prefix="/shoal")
     app.include_router(image_upload.router)
     app.add_exception_handler(StarletteHTTPException, _error_page)
+    app.add_middleware(BodyLimit, *caps())
     return app
 
 

@@ -12,8 +12,8 @@ How Airflow's roles combine with ours (the configuration's ``users:`` section, t
   runs): Airflow's read-only ``viewer`` role stays read-only here whatever ``user_groups`` says.
 
 Form posts ride on the cookie, so each carries a CSRF token: the username signed with Airflow's
-``[api] secret_key`` (shared by every api-server), valid for 12 hours; a cross-site ``Origin`` is
-refused too.
+``[api] secret_key`` (shared by every api-server), valid for 12 hours, sent in the form's action URL so
+that it is checked before the body is read; a cross-site ``Origin`` is refused too.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 from starlette.datastructures import FormData
 
+from include.config.authority import Authority
 from include.store.db import get_engine, session_scope
 from include.store.models import Group, UserGroup
 
@@ -53,6 +54,11 @@ class Principal:
 
     def role_in(self, group: str) -> str:
         return EDITOR if self.can_edit(group) else VIEWER
+
+    def authority(self) -> Authority:
+        """What this user's configuration changes may touch (checked again on the whole document)."""
+        editable = frozenset(g for g in self.roles if self.can_edit(g))
+        return Authority(self.username, site_operator=self.site_operator, editable=editable)
 
 
 def engine_of(request: Request) -> Engine:
@@ -108,21 +114,33 @@ def csrf_token(who: Principal) -> str:
     return _serializer().dumps(who.username)
 
 
+def _csrf_ok(request: Request, who: Principal) -> bool:
+    token = request.headers.get("x-csrf-token") or request.query_params.get(CSRF_FIELD, "")
+    try:
+        return _serializer().loads(token, max_age=CSRF_MAX_AGE_S) == who.username
+    except BadSignature:
+        return False
+
+
 async def checked_form(request: Request, who: Who) -> FormData:
-    """The posted form, once its CSRF token and origin are verified (403 otherwise)."""
+    """The posted form, read only once the user, their role in the path's group, the request's origin
+    and its CSRF token (in the form's action URL or an ``X-CSRF-Token`` header, so it is checked before
+    the body) are all verified: 401/403 otherwise. Its size is capped (``bodylimit``)."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form post refused")
-    form = await request.form()
-    try:
-        signed_for = _serializer().loads(str(form.get(CSRF_FIELD, "")), max_age=CSRF_MAX_AGE_S)
-    except BadSignature:
-        signed_for = None
-    if signed_for != who.username:
+    group = request.path_params.get("group")
+    if group is None:  # every write of ours is about one group, named in its path
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    require_edit(who, group)
+    if not _csrf_ok(request, who):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the form has expired or was not ours: reload the page"
         )
-    return form
+    try:
+        return await request.form(max_files=4, max_fields=10_000)
+    except OSError as exc:  # the spool for an uploaded file filled its disk
+        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, f"no room to receive the file: {exc.strerror}") from None
 
 
 PostedForm = Annotated[FormData, Depends(checked_form)]

@@ -50,7 +50,7 @@ def submit(
         with session_scope(engine_of(request)) as s:
             doc = current_document(s)
             change(doc)
-            return Outcome(changes=save(s, doc, who.username))
+            return Outcome(changes=save(s, doc, who.authority()))
     except KeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such object: {exc.args[0]}") from None
     except Stale:

@@ -21,14 +21,15 @@ CLOUD_SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
               help="empty: the group's setting"),
     )),
     ("Endpoint", (
-        Field("auth_url", "Endpoint URL", help="Keystone URL (openstack)"),
+        Field("auth_url", "Endpoint URL", operator_only=True,
+              help="Keystone URL (openstack) or EC2 endpoint; empty: the Connection's host. Site operators only"),
         Field("region", "Region"),
         Field("project", "Project"),
         Field("user_domain_name", "User domain"),
         Field("project_domain_name", "Project domain"),
         Field("connection_id", "Airflow Connection", help="holds the credentials (password, application "
-              "credential or access keys)"),
-        Field("ca_bundle", "CA bundle path"),
+              "credential or access keys); one of the Connections a site operator lets this group use"),
+        Field("ca_bundle", "CA bundle path", operator_only=True, help="site operators only"),
         Field("credential_expiry", "Credential expiry", "datetime", help="ISO time, e.g. 2026-12-31T00:00:00+00:00"),
     )),
     ("VM settings (empty: the group's default)", (
@@ -58,9 +59,11 @@ CLOUD_OPTIONAL_OBJECTS = {"vm.boot_volume": ("gb", "gb_per_core", "volume_type")
 
 GROUP_SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     ("HTCondor pool", (
-        Field("pool.kind", "Pool kind", "choice", optional=False, choices=("htcondor", "simulated")),
-        Field("pool.collector", "Collector host"),
-        Field("pool.schedds", "Schedds", "list", optional=False, help="empty: every schedd of the pool"),
+        Field("pool.kind", "Pool kind", "choice", optional=False, choices=("htcondor", "simulated"),
+              operator_only=True),
+        Field("pool.collector", "Collector host", operator_only=True, help="site operators only"),
+        Field("pool.schedds", "Schedds", "list", optional=False, operator_only=True,
+              help="empty: every schedd of the pool; site operators only"),
         Field("pool.container_hostname", "Container host name"),
         Field("other_submitters", "Other submitters", "list", optional=False,
               help="job owners accepted besides group members; ALL admits anyone"),

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from include.config import Change, Problem, apply_config, export_config, parse_document
+from include.config.authority import Authority
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Field:
     optional: bool = True  # empty input -> None (else -> "" for text, [] for lists)
     choices: tuple[str, ...] = ()
     help: str = ""
+    operator_only: bool = False  # decides where credentials go: only site operators change it
 
 
 @dataclass
@@ -99,19 +101,32 @@ def read_form(
     form: Mapping[str, Any],
     specs: tuple[Field, ...],
     target: dict[str, Any],
-    optional_objects: Mapping[str, tuple[str, ...]] = {},
-) -> dict[str, str]:  # noqa: B006 - read only
+    optional_objects: Mapping[str, tuple[str, ...]] = {},  # noqa: B006 - read only
+    locked: frozenset[str] = frozenset(),
+) -> dict[str, str]:
     """Write the submitted values of ``specs`` into ``target``; returns the raw values to re-show.
 
     ``optional_objects`` maps an optional sub-object (``vm.boot_volume``) to its fields: left wholly
-    empty, the object is None rather than a half-filled one."""
+    empty, the object is None rather than a half-filled one. ``locked`` fields (shown disabled, so a
+    browser does not send them) keep their value when absent; a value sent anyway is applied, and
+    the authority check refuses it if this user may not change it."""
     raw = {s.path: str(form.get(s.path, "")) for s in specs}
     for spec in specs:
+        if spec.path in locked and spec.path not in form:
+            raw[spec.path] = display(get_path(target, spec.path), spec)
+            continue
         set_path(target, spec.path, parse(form.get(spec.path), spec))
     for obj_path, members in optional_objects.items():
         if all(raw.get(f"{obj_path}.{m}", "").strip() == "" for m in members):
             set_path(target, obj_path, None)
     return raw
+
+
+def locked_fields(specs: tuple[Field, ...], site_operator: bool, existing: bool = True) -> frozenset[str]:
+    """Fields this user sees but may not change (``type`` too once the object exists)."""
+    if site_operator:
+        return frozenset()
+    return frozenset(s.path for s in specs if s.operator_only or (existing and s.path == "type"))
 
 
 def shown_values(source: Mapping[str, Any], specs: tuple[Field, ...]) -> dict[str, str]:
@@ -160,11 +175,12 @@ def cloud_of(doc: dict[str, Any], group: str, cloud: str) -> dict[str, Any]:
     raise KeyError(cloud)
 
 
-def save(session: Session, doc: dict[str, Any], actor: str) -> list[Change]:
-    """Validate the edited document with the CLI's code and apply it (raises ConfigError, changing
-    nothing). The caller's transaction commits it."""
+def save(session: Session, doc: dict[str, Any], authority: Authority) -> list[Change]:
+    """Validate the edited document with the CLI's code and apply it as ``authority`` (raises
+    ConfigError, changing nothing, also for a change that user may not make). The caller's transaction
+    commits it."""
     cfg = parse_document(doc)
-    return apply_config(session, cfg, actor=actor)
+    return apply_config(session, cfg, actor=authority.actor, authority=authority)
 
 
 STALE = (

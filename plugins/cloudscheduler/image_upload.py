@@ -44,6 +44,7 @@ def upload_page(request: Request, who: Who, group: str):
 @router.post("/groups/{group}/images/upload")
 def upload_image(request: Request, who: Who, form: PostedForm, group: str):
     from include.images.cache import ImageCache
+    from include.images.cache_index import CacheFull
     from include.images.settings import image_settings
     from include.images.upload import ingest
     from include.store.models import utcnow
@@ -63,6 +64,9 @@ def upload_image(request: Request, who: Who, form: PostedForm, group: str):
                       container_format=str(form.get("container_format", "bare")))  # fmt: skip
     except UploadError as exc:
         return _page(request, who, group, FormErrors(general=[str(exc)]), 422, new)
+    except (CacheFull, OSError) as exc:  # over the cache's bound, or its disk is full: nothing was kept
+        message = str(exc) if isinstance(exc, CacheFull) else f"the image cache's disk is full: {exc.strerror}"
+        return _page(request, who, group, FormErrors(general=[message]), 507, new)
     finally:
         upload.file.close()
 

@@ -17,7 +17,16 @@ from cloudscheduler.auth import (
 )
 from cloudscheduler.editing import check_version, cloud_label, read_document, submit
 from cloudscheduler.fields import CLOUD_FIELDS, CLOUD_OPTIONAL_OBJECTS, CLOUD_SECTIONS, CLOUD_TYPES
-from cloudscheduler.forms import FormErrors, cloud_of, group_of, parse, read_form, shown_values, version_of
+from cloudscheduler.forms import (
+    FormErrors,
+    cloud_of,
+    group_of,
+    locked_fields,
+    parse,
+    read_form,
+    shown_values,
+    version_of,
+)
 from cloudscheduler.web import redirect, render
 from include.store.db import session_scope
 from include.store.models import CloudFlavor, CloudLimits
@@ -75,6 +84,7 @@ def _cloud_page(
     name = cloud["name"] if cloud else None
     return render(request, "cloud.html", who, status_code=status_code, group=group, tab="clouds",
                   cloud=cloud, name=name, values=values, errors=errors or FormErrors(), version=version,
+                  locked=locked_fields(CLOUD_FIELDS, who.site_operator, existing=cloud is not None),
                   sections=CLOUD_SECTIONS, cloud_types=CLOUD_TYPES,
                   inventory=_inventory(request, group, name) if name else {"cores_quota": -1, "ram_quota": -1, "flavors": []},
                   group_metadata=[m["name"] for m in doc_group["metadata"]])  # fmt: skip
@@ -104,7 +114,8 @@ def create_cloud(request: Request, who: Who, form: PostedForm, group: str):
     raw: dict = {}
 
     def change(doc: dict) -> None:
-        raw.update(read_form(form, CLOUD_FIELDS, new, CLOUD_OPTIONAL_OBJECTS))
+        locked = locked_fields(CLOUD_FIELDS, who.site_operator, existing=False)
+        raw.update(read_form(form, CLOUD_FIELDS, new, CLOUD_OPTIONAL_OBJECTS, locked))
         group_of(doc, group)["clouds"].append(new)
 
     outcome = submit(request, who, cloud_label(group, name), change, KNOWN)
@@ -136,7 +147,8 @@ def save_cloud(request: Request, who: Who, form: PostedForm, group: str, cloud: 
         seen.update(target)
         raw.update({s.path: str(form.get(s.path, "")) for s in CLOUD_FIELDS})
         check_version(target, form.get("version"))
-        read_form(form, CLOUD_FIELDS, target, CLOUD_OPTIONAL_OBJECTS)
+        raw.update(read_form(form, CLOUD_FIELDS, target, CLOUD_OPTIONAL_OBJECTS,
+                             locked_fields(CLOUD_FIELDS, who.site_operator)))
 
     outcome = submit(request, who, cloud_label(group, cloud), change, KNOWN)
     if outcome.ok:

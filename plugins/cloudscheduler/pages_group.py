@@ -15,7 +15,15 @@ from cloudscheduler.auth import (
 )
 from cloudscheduler.editing import check_version, cloud_label, group_label, read_document, submit
 from cloudscheduler.fields import GROUP_FIELDS, GROUP_SECTIONS, METADATA_FIELDS
-from cloudscheduler.forms import FormErrors, cloud_of, group_of, read_form, shown_values, version_of
+from cloudscheduler.forms import (
+    FormErrors,
+    cloud_of,
+    group_of,
+    locked_fields,
+    read_form,
+    shown_values,
+    version_of,
+)
 from cloudscheduler.web import redirect, render
 
 router = APIRouter()
@@ -56,6 +64,7 @@ def _defaults_page(
         errors=errors or FormErrors(),
         version=version_of({k: v for k, v in g.items() if k not in ("clouds",)}),
         sections=GROUP_SECTIONS,
+        locked=locked_fields(GROUP_FIELDS, who.site_operator),
         items=g["metadata"],
         members=_members(doc["users"], group),
     )
@@ -76,7 +85,7 @@ def save_defaults(request: Request, who: Who, form: PostedForm, group: str):
     def change(doc: dict) -> None:
         g = group_of(doc, group)
         check_version({k: v for k, v in g.items() if k not in ("clouds",)}, form.get("version"))
-        read_form(form, GROUP_FIELDS, g)
+        raw.update(read_form(form, GROUP_FIELDS, g, locked=locked_fields(GROUP_FIELDS, who.site_operator)))
 
     outcome = submit(request, who, group_label(group), change, GROUP_KNOWN)
     if outcome.ok:

@@ -16,7 +16,6 @@ from cloudscheduler.auth import (
     Principal,
     Who,
     engine_of,
-    require_edit,
     require_view,
 )
 from cloudscheduler.auth import visible_groups as visible
@@ -117,10 +116,9 @@ def vm_list(request: Request, who: Who, group: str, cloud: str | None = None, st
                                "VM(s). The next scheduling run carries it out.")  # fmt: skip
 
 
-@router.post("/vms/action")
-def vm_action(request: Request, who: Who, form: PostedForm):
-    group, action = str(form.get("group", "")), str(form.get("action", ""))
-    require_edit(who, group)
+@router.post("/groups/{group}/vms/action")
+def vm_action(request: Request, who: Who, form: PostedForm, group: str):
+    action = str(form.get("action", ""))
     ids = [str(v) for v in form.getlist("vm_id")]
     if action not in VM_ACTIONS or not ids:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "choose VMs and one of: " + ", ".join(VM_ACTIONS))
@@ -137,10 +135,9 @@ def vm_action(request: Request, who: Who, form: PostedForm):
     return redirect(request, "/vms", group=group, **back, done=action, n=len(ids))
 
 
-@router.post("/clouds/action")
-def cloud_action(request: Request, who: Who, form: PostedForm):
-    group, cloud, action = (str(form.get(k, "")) for k in ("group", "cloud", "action"))
-    require_edit(who, group)
+@router.post("/groups/{group}/clouds/{cloud}/action")
+def cloud_action(request: Request, who: Who, form: PostedForm, group: str, cloud: str):
+    action = str(form.get("action", ""))
     if action not in CLOUD_ACTIONS:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "one of: " + ", ".join(CLOUD_ACTIONS))
     try:

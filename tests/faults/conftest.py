@@ -26,15 +26,6 @@ from tests.loop.world import World, site
 pytestmark = pytest.mark.faults
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator:
-    from tests.doubles.moto_ec2 import MotoEc2
-
-    moto = MotoEc2().start()
-    yield moto
-    moto.stop()
-
-
 @dataclass
 class Mixed:
     world: World
@@ -53,7 +44,8 @@ class Mixed:
 
 
 @pytest.fixture
-def mixed(tmp_path, monkeypatch, moto_server) -> Iterator[Mixed]:
+def mixed(tmp_path, monkeypatch, moto_ec2) -> Iterator[Mixed]:
+    moto_server = moto_ec2
     from tests.doubles.fake_openstack import FakeOpenStack
     from tests.doubles.moto_ec2 import FaultProxy
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from include.store.models import AuditEntry, ImageCacheEntry, ImageTarget
-from tests.plugin.conftest import Client, app, auth_manager, login, store  # noqa: F401 - fixtures
+from tests.plugin.conftest import Client, app, auth_manager, login, store, with_csrf  # noqa: F401 - fixtures
 
 PAGE = "/groups/atlas/images/upload"
 DATA = b"QFI\xfb" + bytes(range(256)) * 4096  # a qcow2 magic and 1 MiB of data
@@ -24,14 +24,13 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def post(client: Client, data: dict, file: tuple | None = ("cvm.qcow2", DATA), csrf: bool = True, **headers):
-    if csrf:
-        data = {**data, "csrf": client.csrf(PAGE)}
+    url = with_csrf(PAGE, client.csrf(PAGE)) if csrf else PAGE
     files = (
         {"file": (*file, "application/octet-stream")}
         if file
         else {"file": ("", b"", "application/octet-stream")}
     )
-    return client.http.post(PAGE, data=data, files=files, headers=headers)
+    return client.http.post(url, data=data, files=files, headers=headers)
 
 
 def test_an_editor_uploads_and_distributes_with_an_audit_trail(store, login, cache_dir):  # noqa: F811 - fixtures imported above

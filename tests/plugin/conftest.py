@@ -89,12 +89,15 @@ class Client:
         return match.group(1)
 
     def post(self, path: str, data: dict | list, page: str = "/status", **kw):
-        """A form post carrying a CSRF token taken from ``page`` as a browser would."""
+        """A form post carrying a CSRF token taken from ``page`` in its URL, as the page's form does."""
         items = list(data.items()) if isinstance(data, dict) else list(data)
-        items.append(("csrf", self.csrf(page)))
         body = "&".join(f"{_q(k)}={_q(v)}" for k, v in items)
         headers = {"Content-Type": "application/x-www-form-urlencoded", **kw.pop("headers", {})}
-        return self.http.post(path, content=body, headers=headers, **kw)
+        return self.http.post(with_csrf(path, self.csrf(page)), content=body, headers=headers, **kw)
+
+
+def with_csrf(path: str, token: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}csrf={_q(token)}"
 
 
 def _q(value) -> str:
@@ -121,7 +124,8 @@ def form_fields(html: str, action_endswith: str) -> list[tuple[str, str]]:
 
     soup = BeautifulSoup(html, "html.parser")
     form = next(
-        f for f in soup.find_all("form", method="post") if f.get("action", "").endswith(action_endswith)
+        f for f in soup.find_all("form", method="post")
+        if f.get("action", "").split("?")[0].endswith(action_endswith)
     )
     out: list[tuple[str, str]] = []
     for el in form.find_all(["input", "select", "textarea"]):

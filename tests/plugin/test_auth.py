@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 
-from tests.plugin.conftest import REVOKED, Client, token_for
+from tests.plugin.conftest import REVOKED, Client, token_for, with_csrf
 
 PATH_VALUES = {"group": "atlas", "cloud": "arbutus", "page": "clouds", "path": "cs.css"}
 
@@ -83,7 +83,7 @@ def test_site_operator_sees_and_edits_every_group(login):
     olga = login("olga", "op")  # in no group: Airflow lets her edit Connections
     names = [g["name"] for g in olga.get("/api/status").json()["groups"]]
     assert names == ["atlas", "belle2"]
-    response = olga.post("/clouds/action", {"group": "belle2", "cloud": "flaky", "action": "pause"})
+    response = olga.post("/groups/belle2/clouds/flaky/action", {"action": "pause"})
     assert response.status_code == 303
 
 
@@ -93,7 +93,7 @@ def test_viewers_and_read_only_airflow_roles_cannot_write(login, user, role):
     group = "belle2" if user == "bob" else "atlas"
     cloud = "flaky" if user == "bob" else "arbutus"
     assert client.get(f"/groups/{group}/clouds/{cloud}").status_code == 200
-    response = client.post("/clouds/action", {"group": group, "cloud": cloud, "action": "drain"})
+    response = client.post(f"/groups/{group}/clouds/{cloud}/action", {"action": "drain"})
     assert response.status_code == 403
     response = client.post(
         f"/groups/{group}/clouds/{cloud}", {"priority": "3"}, page=f"/groups/{group}/clouds"
@@ -104,15 +104,20 @@ def test_viewers_and_read_only_airflow_roles_cannot_write(login, user, role):
 
 def test_form_posts_need_the_users_own_token_and_our_origin(app, login, auth_manager):
     alice = login("alice")
-    data = {"group": "atlas", "cloud": "arbutus", "action": "pause"}
-    no_token = alice.http.post("/clouds/action", data=data)
+    data = {"action": "pause"}
+    path = "/groups/atlas/clouds/arbutus/action"
+    no_token = alice.http.post(path, data=data)
     assert no_token.status_code == 403
     bobs_token = login("bob").csrf()
-    stolen = alice.http.post("/clouds/action", data={**data, "csrf": bobs_token})
+    stolen = alice.http.post(with_csrf(path, bobs_token), data=data)
     assert stolen.status_code == 403
-    cross_site = alice.post("/clouds/action", data, headers={"Origin": "https://evil.example"})
+    in_the_body_only = alice.http.post(path, data={**data, "csrf": alice.csrf()})
+    assert in_the_body_only.status_code == 403  # the body is not read before the token is checked
+    cross_site = alice.post(path, data, headers={"Origin": "https://evil.example"})
     assert cross_site.status_code == 403
-    assert alice.post("/clouds/action", data, headers={"Origin": "http://testserver"}).status_code == 303
+    assert alice.post(path, data, headers={"Origin": "http://testserver"}).status_code == 303
+    header = alice.http.post(path, data=data, headers={"X-CSRF-Token": alice.csrf()})
+    assert header.status_code == 303
 
 
 def test_static_files_need_login_and_stay_inside_the_folder(app, login):
@@ -132,8 +137,8 @@ def test_pages_carry_a_strict_content_security_policy(login):
 
 
 @pytest.mark.parametrize("path, data", [
-    ("/clouds/action", {"group": "belle2", "cloud": "flaky", "action": "drain"}),
-    ("/vms/action", {"group": "belle2", "action": "retire", "vm_id": "x"}),
+    ("/groups/belle2/clouds/flaky/action", {"action": "drain"}),
+    ("/groups/belle2/vms/action", {"action": "retire", "vm_id": "x"}),
     ("/groups/belle2/clouds/new", {"name": "x", "type": "simulated"}),
     ("/groups/belle2/clouds/flaky", {"priority": "1"}),
     ("/groups/belle2/clouds/flaky/exclusions", {}),

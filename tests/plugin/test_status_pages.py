@@ -94,26 +94,25 @@ def test_vm_actions_record_intents_and_audit(observed, login):
     alice = login("alice")
     page = "/vms?group=atlas&cloud=arbutus"
     form = [
-        ("group", "atlas"),
         ("cloud", "arbutus"),
         ("action", "retire"),
         ("vm_id", "arbutus-idle-0"),
         ("vm_id", "arbutus-running-0"),
     ]
-    response = alice.post("/vms/action", form, page=page)
+    response = alice.post("/groups/atlas/vms/action", form, page=page)
     assert response.status_code == 303 and "done=retire" in response.headers["location"]
     refused = alice.post(
-        "/vms/action", [("group", "atlas"), ("action", "kill"), ("vm_id", "arbutus-error-0")], page=page
+        "/groups/atlas/vms/action", [("action", "kill"), ("vm_id", "arbutus-error-0")], page=page
     )
     assert refused.status_code == 400  # kill needs the confirm box
     killed = alice.post(
-        "/vms/action",
-        [("group", "atlas"), ("action", "kill"), ("vm_id", "arbutus-error-0"), ("confirm", "yes")],
+        "/groups/atlas/vms/action",
+        [("action", "kill"), ("vm_id", "arbutus-error-0"), ("confirm", "yes")],
         page=page,
     )
     assert killed.status_code == 303
     other_group = alice.post(
-        "/vms/action", [("group", "atlas"), ("action", "retire"), ("vm_id", "mel-1")], page=page
+        "/groups/atlas/vms/action", [("action", "retire"), ("vm_id", "mel-1")], page=page
     )
     assert other_group.status_code == 400  # a belle2 VM named under atlas: refused as a whole
     with Session(observed) as s:
@@ -141,7 +140,7 @@ def test_cloud_actions_drain_pause_enable(observed, login):
     alice = login("alice")
     for action in ("pause", "drain", "enable"):
         assert (
-            alice.post("/clouds/action", {"group": "atlas", "cloud": "cedar", "action": action}).status_code
+            alice.post("/groups/atlas/clouds/cedar/action", {"action": action}).status_code
             == 303
         )
         with Session(observed) as s:
@@ -149,11 +148,11 @@ def test_cloud_actions_drain_pause_enable(observed, login):
             state = (c.enabled, c.paused)
         assert state == {"pause": (True, True), "drain": (False, True), "enable": (True, False)}[action]
     assert (
-        alice.post("/clouds/action", {"group": "atlas", "cloud": "nope", "action": "drain"}).status_code
+        alice.post("/groups/atlas/clouds/nope/action", {"action": "drain"}).status_code
         == 400
     )
     assert (
-        alice.post("/clouds/action", {"group": "atlas", "cloud": "cedar", "action": "explode"}).status_code
+        alice.post("/groups/atlas/clouds/cedar/action", {"action": "explode"}).status_code
         == 400
     )
     with Session(observed) as s:
@@ -168,8 +167,8 @@ def test_cloud_actions_drain_pause_enable(observed, login):
 
 
 def test_audit_page_shows_only_the_users_groups(observed, login):
-    login("olga", "op").post("/clouds/action", {"group": "belle2", "cloud": "flaky", "action": "pause"})
-    login("alice").post("/clouds/action", {"group": "atlas", "cloud": "cedar", "action": "pause"})
+    login("olga", "op").post("/groups/belle2/clouds/flaky/action", {"action": "pause"})
+    login("alice").post("/groups/atlas/clouds/cedar/action", {"action": "pause"})
     alice_view = login("alice").get("/audit").text
     assert "atlas/cedar" in alice_view and "belle2/flaky" not in alice_view
     assert "belle2/flaky" in login("bob").get("/audit").text

@@ -11,15 +11,6 @@ from tests.providers.harness import Ec2Harness, FakeOpenStackHarness, SimHarness
 
 
 @pytest.fixture(scope="session")
-def moto_ec2() -> Iterator:
-    from tests.doubles.moto_ec2 import MotoEc2
-
-    moto = MotoEc2().start()
-    yield moto
-    moto.stop()
-
-
-@pytest.fixture(scope="session")
 def moto_ami(moto_ec2) -> str:
     """An AMI that moto ships (validation is on, so a made-up id would be refused)."""
     import boto3

@@ -19,21 +19,29 @@ def os_cloud(**kw) -> Cloud:
     return Cloud(**values)
 
 
-def test_openstack_credentials_take_the_rows_settings_over_the_connections():
+def test_the_row_scopes_the_credentials_but_the_connection_says_where_they_go():
     secrets = ConnectionSecrets(
         host="https://conn/v3",
         login="u",
         password="p4ss-word",
         extra={"project_name": "other", "region_name": "R2"},
     )
-    creds = openstack_credentials(os_cloud(auth_url="https://row/v3", region="R1"), secrets)
+    creds = openstack_credentials(os_cloud(auth_url=None, region="R1"), secrets)
     assert (creds.auth_url, creds.project_name, creds.region_name, creds.username) == (
-        "https://row/v3",
+        "https://conn/v3",
         "htc",
         "R1",
         "u",
     )
+    assert openstack_credentials(os_cloud(auth_url="https://conn/v3/"), secrets).auth_url == "https://conn/v3"
     assert "p4ss-word" not in repr(creds) and "p4ss-word" not in repr(secrets)
+
+
+def test_a_row_pointing_the_credentials_elsewhere_is_refused():
+    secrets = ConnectionSecrets(host="https://conn/v3", login="u", password="p4ss-word")
+    with pytest.raises(ProviderError, match="field 'auth_url': the cloud says 'https://evil/v3'") as info:
+        openstack_credentials(os_cloud(auth_url="https://evil/v3"), secrets)
+    assert "p4ss-word" not in str(info.value)
 
 
 def test_rate_bucket_defaults_and_overrides():
