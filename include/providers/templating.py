@@ -55,7 +55,7 @@ def render_batch(templates: Sequence[tuple[str, str]], contexts: Sequence[Mappin
     request = json.dumps({"templates": list(templates), "contexts": list(contexts), "limits": asdict(limits)})
     try:
         done = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=request.encode(), capture_output=True,
-                              timeout=limits.seconds, env=_child_env(), check=False)  # fmt: skip
+                              timeout=limits.seconds + 2, env=_child_env(), check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
         raise TemplateFailure(_names(templates), f"does not render: took longer than {limits.seconds:g} s") from None
     try:
@@ -85,9 +85,9 @@ def _check_cached(templates: tuple[tuple[str, str], ...], context: str, limits: 
         return {}
     request = json.dumps({"templates": templates, "contexts": [json.loads(context)], "limits": asdict(limits),
                           "check": True})  # fmt: skip
-    try:
+    try:  # the child times each template itself; this is the backstop
         done = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=request.encode(), capture_output=True,
-                              timeout=limits.seconds, env=_child_env(), check=False)  # fmt: skip
+                              timeout=limits.seconds * len(templates) + 2, env=_child_env(), check=False)  # fmt: skip
         answer = json.loads(done.stdout or b"{}")
     except subprocess.TimeoutExpired:
         return {-1: f"does not render: took longer than {limits.seconds:g} s"}
@@ -205,6 +205,7 @@ def _render_all(request: Mapping[str, Any]) -> dict[str, Any]:
     env = bounded_environment(limits)
     compiled = []
     for name, text in request["templates"]:
+        _rendering[0] = name
         try:
             compiled.append((name, env.from_string(text)))
         except (TemplateError, RecursionError, MemoryError) as err:
@@ -213,6 +214,7 @@ def _render_all(request: Mapping[str, Any]) -> dict[str, Any]:
     for context in request["contexts"]:
         row = []
         for name, template in compiled:
+            _rendering[0] = name
             try:
                 row.append(_generate(template, context, limits.output_bytes))
             except (TemplateError, RecursionError, MemoryError, ArithmeticError, TypeError, ValueError,
@@ -223,13 +225,39 @@ def _render_all(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_each(request: Mapping[str, Any]) -> dict[str, Any]:
-    """Every template on its own, so one failure does not hide the next."""
+    """Every template on its own, each with the whole time limit, so one failure does not hide (or
+    take the blame for) the next."""
     problems = {}
     for i, template in enumerate(request["templates"]):
-        answer = _render_all({**request, "templates": [template]})
+        answer = _timed(request["limits"]["seconds"], _render_all, {**request, "templates": [template]})
         if "error" in answer:
             problems[str(i)] = answer["error"]["message"]
     return {"problems": problems}
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+_rendering: list[str] = [""]  # the template being compiled or rendered, to name it when time runs out
+
+
+def _timed(seconds: float, fn, request: Mapping[str, Any]) -> dict[str, Any]:
+    """``fn(request)`` stopped by SIGALRM after ``seconds`` (this process runs nothing else)."""
+    import signal
+
+    def stop(_signum, _frame):
+        raise _OutOfTime()
+
+    signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(request)
+    except _OutOfTime:
+        name = _rendering[0] or ", ".join(name for name, _ in request["templates"])
+        return {"error": {"name": name, "message": f"does not render: took longer than {seconds:g} s"}}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _generate(template, context: Mapping[str, Any], cap: int) -> str:
@@ -264,10 +292,11 @@ def _child() -> None:
     request = json.loads(sys.stdin.buffer.read())
     limits = RenderLimits(**request["limits"])
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    cpu = math.ceil(limits.seconds) + 1
+    cpu = math.ceil(limits.seconds * len(request["templates"])) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     sys.setrecursionlimit(400)
-    sys.stdout.write(json.dumps(_check_each(request) if request.get("check") else _render_all(request)))
+    answer = _check_each(request) if request.get("check") else _timed(limits.seconds, _render_all, request)
+    sys.stdout.write(json.dumps(answer))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def listener() -> Iterator[Listener]:
 def site_doc(atlas_keystone: str, belle2_keystone: str) -> dict:
     """Two groups on real pools' names; clouds name their Connections, which hold the endpoints."""
     return {
-        "users": {"eve": {"belle2": "editor"}, "alice": {"atlas": "editor"}},
+        "users": {"eve": {"belle2": "editor"}, "alice": {"atlas": "editor"}, "victor": {"belle2": "viewer"}},
         "groups": [
             {"name": "atlas", "pool": {"kind": "htcondor", "collector": "cm.atlas.example.org:9618"},
              "vm_defaults": {"image": "cernvm4"},
