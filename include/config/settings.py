@@ -46,6 +46,13 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("timeseries_retention_days", 30, int, 1, "days of timeseries kept"),
     SettingSpec("connection_rule", "cs_cloud_{group}_*", str, None,
                 "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name"),
+    SettingSpec("condorworker_cert_days_left_good", 7, int, 0,
+                "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)"),
+    SettingSpec("condorworker_optional_gsi_messages", False, bool, None,
+                "workers also report a good or missing certificate (cs_condorworker_optional_gsi_messages)"),
+    SettingSpec("site_host", "", str, None, "this site's cloudscheduler host for templates (cs_host); empty: this machine"),
+    SettingSpec("job_user_data_places", [], list, None,
+                "where jobs' VMUserData parts may come from: https URL prefixes or directories of this host"),
     SettingSpec("group_connections", {}, dict, None,
                 "further Connections per group its editors may use: {group: [connection ids]}"),
 )
@@ -61,7 +68,7 @@ def check_setting(key: str, value: Any) -> str | None:
         return f"unknown setting (known: {', '.join(sorted(BY_KEY))})"
     if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, spec.kind) or isinstance(value, bool):
+    if not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
         return f"must be of type {spec.kind.__name__}, got {type(value).__name__}"
     if spec.minimum is not None and value < spec.minimum:
         return f"must be >= {spec.minimum:g}"
@@ -73,6 +80,17 @@ def check_setting(key: str, value: Any) -> str | None:
         return _check_rule(value)
     if spec.key == "group_connections":
         return _check_group_connections(value)
+    if spec.key == "job_user_data_places":
+        return _check_places(value)
+    return None
+
+
+def _check_places(value: list) -> str | None:
+    for place in value:
+        if not isinstance(place, str) or not (place.startswith(("https://", "http://")) or place.startswith("/")):
+            return "must be a list of URL prefixes (https://...) and absolute directories (/...)"
+        if place.startswith("http") and place.count("/") < 3:
+            return f"URL prefix {place!r} must name a host and a path, ending in '/'"
     return None
 
 

@@ -107,7 +107,7 @@ def text_problems(raw: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     """(path, message) for every text value or key holding a character no configuration field may."""
     if isinstance(raw, dict):
         for key, value in raw.items():
-            if isinstance(key, str) and (bad := _bad_character(key, multiline=False)):
+            if isinstance(key, str) and (bad := bad_character(key, multiline=False)):
                 yield (*path, key), f"the key contains {bad}"
             yield from text_problems(value, (*path, key))
     elif isinstance(raw, list):
@@ -115,7 +115,7 @@ def text_problems(raw: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
             yield from text_problems(value, (*path, i))
     elif isinstance(raw, str):
         multiline = bool(path) and path[-1] in MULTILINE_FIELDS
-        if bad := _bad_character(raw, multiline=multiline):
+        if bad := bad_character(raw, multiline=multiline):
             yield path, f"contains {bad}, which no field may hold" + ("" if multiline else " (one line of text)")
 
 
@@ -125,7 +125,7 @@ _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\
 _BAD = {True: re.compile(f"[{_CONTROL}]"), False: re.compile(f"[{_CONTROL}\t\n\r]")}
 
 
-def _bad_character(text: str, *, multiline: bool) -> str | None:
+def bad_character(text: str, *, multiline: bool) -> str | None:
     found = _BAD[multiline].search(text)
     if found is None:
         return None

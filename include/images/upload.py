@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from sqlalchemy import Engine
 
+from include.config.strict_input import bad_character
 from include.images.cache import ImageCache
 from include.images.cache_index import make_room, record
 from include.images.hashing import Digest
@@ -58,6 +59,8 @@ def detect_disk_format(head: bytes) -> str:
 def check_request(name: str, disk_format: str | None, container_format: str) -> None:
     if not name or len(name) > 255 or name != name.strip():
         raise UploadError("the image name must be 1-255 characters without leading or trailing spaces")
+    if bad := bad_character(name, multiline=False):
+        raise UploadError(f"the image name contains {bad}")
     if disk_format is not None and disk_format not in DISK_FORMATS:
         raise UploadError(f"disk format must be one of {', '.join(DISK_FORMATS)}")
     if container_format not in CONTAINER_FORMATS:

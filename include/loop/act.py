@@ -29,8 +29,9 @@ from include.providers.base import (
     TransientError,
     VmSpec,
 )
+from include.providers.job_parts import JobPartError, job_parts
 from include.providers.redaction import Redactor
-from include.providers.userdata import UserDataBuilder, collate_metadata, template_variables
+from include.providers.userdata import UserDataBuilder, collate_metadata, site_addresses, template_variables
 from include.scheduler.states import VmStatus
 from include.store.models import BootRequest, Cloud, Group, Vm
 
@@ -118,30 +119,38 @@ def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: da
 
 def build_spec(session: Session, request: BootRequest, settings: dict[str, Any],
                secrets: Mapping[str, str] | None = None, *, user_data_max_bytes: int | None = None) -> VmSpec:
-    """The create spec of a request: VM settings of the cloud (else the group), rendered user-data.
-    A template that does not render, or user-data over the cloud's limit, raises ``UserDataError``
-    before any VM is made."""
+    """The create spec of a request, as the planner decided it (owners, network, key, security groups,
+    the jobs' VMUserData; a request recorded before those were kept takes the cloud's, else the
+    group's settings), with rendered user-data. A template that does not render, or user-data over the
+    cloud's limit, raises ``UserDataError`` before any VM is made; a VMUserData part that cannot be
+    read raises ``JobPartError``."""
     group = session.get(Group, request.group_name)
     cloud = session.get(Cloud, (request.group_name, request.cloud_name))
     first_vm = session.scalars(select(Vm).where(Vm.request_id == request.request_id).limit(1)).first()
-    owners = ""  # a simulated or real VM admits the group's jobs; START owner policy lives in metadata
     variables = template_variables(group, cloud, deployment=settings["deployment_id"], flavor=request.flavor,
-                                   user=owners, alias=request.target_alias or "", extra=secrets)
-    builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name), variables,
-                              max_bytes=user_data_max_bytes)
+                                   users=request.owners or (), alias=request.target_alias or "",
+                                   network=_pick(request.network, cloud.vm_network, group.vm_network) or "",
+                                   site=site_addresses(group.collector, settings), extra=secrets)
+    extra_parts = job_parts(cloud.name, request.user_data, settings["job_user_data_places"])
+    builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name, extra_parts),
+                              variables, max_bytes=user_data_max_bytes)
     builder.prepare([f"{request.request_id}-{i}" for i in range(1, request.count + 1)])
     volume = cloud.boot_volume or {}
     cores = first_vm.cores if first_vm else 0
+    groups_sg = cloud.vm_security_groups if cloud.vm_security_groups is not None else group.vm_security_groups
+    security_groups = request.security_groups if request.security_groups is not None else groups_sg
+    spot = request.spot_price if request.owners is not None else (
+        cloud.spot_price if cloud.spot_price and cloud.spot_price > 0 else None)
     return VmSpec(
         group=group.name, cloud=cloud.name, request_id=request.request_id, flavor=request.flavor,
         image=request.image, deployment=settings["deployment_id"],
-        keypair=_pick(cloud.vm_keyname, group.vm_keyname), network=_pick(cloud.vm_network, group.vm_network),
-        security_groups=tuple(cloud.vm_security_groups if cloud.vm_security_groups is not None
-                              else group.vm_security_groups or ()),
+        keypair=_pick(request.keyname, cloud.vm_keyname, group.vm_keyname),
+        network=_pick(request.network, cloud.vm_network, group.vm_network),
+        security_groups=tuple(security_groups or ()),
         user_data=builder,
         boot_volume_gb=(volume.get("gb", 0) + volume.get("gb_per_core", 0) * cores) if volume else 0,
         boot_volume_type=volume.get("volume_type"),
-        spot_price=cloud.spot_price if cloud.spot_price and cloud.spot_price > 0 else None,
+        spot_price=spot,
         extra_tags=_remembered(request, first_vm),
     )  # fmt: skip
 
@@ -156,8 +165,9 @@ def _remembered(request: BootRequest, vm: Vm | None) -> dict[str, str]:
     return tags
 
 
-def _pick(cloud_value: str | None, group_value: str | None) -> str | None:
-    return cloud_value if cloud_value is not None else group_value
+def _pick(*values: str | None) -> str | None:
+    """The first value that is set (the request's, then the cloud's, then the group's)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _vm_not_made(vm: Vm, err: ProviderError | None, now: datetime) -> None:
@@ -177,7 +187,7 @@ def _request_failed_whole(session: Session, request: BootRequest, err: ProviderE
     if isinstance(err, TransientError) and now - request.created_at < REQUEST_GIVE_UP:
         request.state = "sent" if request.state == "sent" else "planned"
         return
-    if not isinstance(err, TransientError):
+    if not isinstance(err, TransientError | JobPartError):  # a job's unreadable part is not the cloud's fault
         count_boot_failure(session, request.group_name, request.cloud_name, "", now, settings,
                            f"{type(err).__name__}: {err.message}")
     request.state, request.finished_at = "failed", now

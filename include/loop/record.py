@@ -45,7 +45,10 @@ def _boots(session: Session, plan: Plan, now: datetime) -> None:
         if b.request_id in known:
             continue  # the same plan recorded twice (a retried task): one intent
         session.add(BootRequest(request_id=b.request_id, group_name=b.group, cloud_name=b.cloud, flavor=b.flavor,
-                                image=b.image, count=b.count, target_alias=b.target_alias, created_at=now))
+                                image=b.image, count=b.count, target_alias=b.target_alias, created_at=now,
+                                owners=list(b.owners), network=b.network, keyname=b.keyname,
+                                security_groups=list(b.security_groups), user_data=b.user_data,
+                                spot_price=b.spot_price))
         session.add_all(Vm(vm_id=vm_id, group_name=b.group, cloud_name=b.cloud, request_id=b.request_id,
                            flavor=b.flavor, image=b.image, cores=b.cores, ram_mb=b.ram_mb,
                            target_alias=b.target_alias, keep_alive=b.keep_alive, spot=b.spot_price is not None,

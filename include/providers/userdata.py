@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import Iterable, Mapping
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from functools import lru_cache
 from typing import Any
 
 from include.providers.base import ProviderError
@@ -32,7 +35,7 @@ VARIABLES = (
     "cs_condor_host_ip", "cs_condor_name", "cs_condor_submitters", "cs_cloud_alias",
     "cs_condorworker_cert_days_to_end_of_life", "cs_condorworker_optional_gsi_messages",
     "cs_condorworker_cert", "cs_condorworker_key", "cs_condor_token", "cs_cloud_type", "cs_flavor",
-    "cs_cloud_name", "cs_vm_id", "cs_deployment",
+    "cs_cloud_name", "cs_vm_id", "cs_deployment", "cs_users", "cs_start_owners", "cs_network",
 )  # fmt: skip
 
 # Comment lines are dropped to stay under the 16 KiB (EC2) / 64 KiB (Nova) limits, except these,
@@ -49,6 +52,11 @@ class MetadataPart:
     name: str
     text: str
     mime_type: str = "cloud-config"
+    templated: bool | None = None  # None: a ".j2" in the name says so; a job's own parts never are
+
+    @property
+    def renders(self) -> bool:
+        return ".j2" in self.name if self.templated is None else self.templated
 
 
 def collate_metadata(
@@ -83,20 +91,54 @@ def template_variables(
     *,
     deployment: str,
     flavor: str = "",
-    user: str = "",
+    users: Sequence[str] = (),
     alias: str = "",
-    host: str = "",
+    network: str = "",
+    site: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``cs_*`` values for VMs of ``group`` (a Group row) on ``cloud`` (a Cloud row); ``cs_vm_id`` is
-    added per VM. Secrets (``cs_condor_token``, worker cert/key) come in ``extra`` from a Connection."""
+    """The ``cs_*`` values for VMs of ``group`` (a Group row) on ``cloud`` (a Cloud row), csv2's set and
+    ours; ``cs_vm_id`` is added per VM. ``users``: the owners of the jobs the VMs are booted for (first:
+    ``cs_user``, as csv2's ``START = (Owner == "{{ cs_user }}")`` expects, without ``@domain``); ``site``:
+    :func:`site_addresses`. Secrets (``cs_condor_token``, worker cert/key) come in ``extra``."""
+    owners = [u.split("@")[0] for u in users if u]
     return {
         "cs_group_name": group.name, "cs_cloud_name": cloud.name, "cs_cloud_type": cloud.cloud_type,
         "cs_condor_host": group.collector or "", "cs_condor_name": group.container_hostname or "",
         "cs_condor_submitters": " ".join(group.other_submitters or ()), "cs_cloud_alias": alias,
-        "cs_flavor": flavor, "cs_user": user.split("@")[0], "cs_deployment": deployment,
-        "cs_host_id": deployment, "cs_host": host, **(extra or {}),
+        "cs_flavor": flavor, "cs_user": owners[0] if owners else "", "cs_users": " ".join(owners),
+        "cs_start_owners": " || ".join(f'(Owner == "{o}")' for o in owners) or "True",
+        "cs_network": network, "cs_deployment": deployment, "cs_host_id": deployment,
+        **(site or {}), **(extra or {}),
     }  # fmt: skip
+
+
+def site_addresses(collector: str | None, settings: Mapping[str, Any]) -> dict[str, str]:
+    """Site-wide values: ``cs_host`` (this site's cloudscheduler host: ``settings.site_host``, else this
+    machine's name, as csv2), ``cs_host_ip`` and ``cs_condor_host_ip`` (the pool's collector), resolved
+    with a short timeout ("" where they do not resolve; csv2 wrote '*** unresolved ***'), and csv2's
+    GSI settings."""
+    host = settings.get("site_host") or socket.gethostname()
+    condor = (collector or "").rsplit(":", 1)[0] if collector and not collector.startswith("[") else collector or ""
+    return {"cs_host": host, "cs_host_ip": _address(host), "cs_condor_host_ip": _address(condor),
+            # csv2's GSI tunables, passed through as its templates expect ("True" switches messages on)
+            "cs_condorworker_cert_days_to_end_of_life": str(settings.get("condorworker_cert_days_left_good", 7)),
+            "cs_condorworker_optional_gsi_messages": str(bool(settings.get("condorworker_optional_gsi_messages")))}
+
+
+@lru_cache(maxsize=256)
+def _address(host: str) -> str:
+    """The first IPv4 (else IPv6) address of ``host``; "" when it does not resolve within 2 s."""
+    if not host:
+        return ""
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM)
+        try:
+            infos = future.result(timeout=2)
+        except (OSError, TimeoutError, UnicodeError):
+            return ""
+    addresses = sorted({info[4][0] for info in infos}, key=lambda a: (":" in a, a))
+    return addresses[0] if addresses else ""
 
 
 def strip_comments(text: str) -> str:
@@ -123,7 +165,7 @@ class UserDataBuilder:
         self.parts = list(parts)
         self.variables = {name: "" for name in VARIABLES} | dict(variables)
         self.max_bytes, self.limits = max_bytes, limits
-        self._templated = [i for i, part in enumerate(self.parts) if ".j2" in part.name]
+        self._templated = [i for i, part in enumerate(self.parts) if part.renders]
         self._texts: dict[str, list[str]] = {}
         self._blobs: dict[str, bytes] = {}
 

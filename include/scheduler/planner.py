@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 
 from include.scheduler import candidates as cand
+from include.scheduler import job_user_data
 from include.scheduler.actions import Boot, Delete, Plan, Retire, Served, Skip
 from include.scheduler.boot import Allocator, unserved_skip
 from include.scheduler.demand import Shape, shapes_of
@@ -109,7 +110,10 @@ def _boots(
         if unmet <= 0:
             continue
         reason = _group_reason(s, groups[s.group], by_group[s.group], throttled)
-        if reason is None:
+        refusal = job_user_data.refused(s.user_data, policy.job_user_data_places) if reason is None else None
+        if refusal is not None:
+            skips.append(Skip(s.group, None, s.key, S.USER_DATA_REFUSED, jobs=unmet, detail=refusal))
+        elif reason is None:
             pending[s.group].append((s, unmet))
         else:
             skips.append(Skip(s.group, None, s.key, reason, jobs=unmet, detail=_group_detail(reason, s)))

@@ -22,9 +22,13 @@ class Policy:
     cloud_poll_interval: int = 60  # polling safety: unlisted VMs younger than two polls are kept
     credential_expiry_days: int = 8
     deployment_id: str = "cs"
+    job_user_data_places: tuple[str, ...] = ()  # where jobs' VMUserData parts may come from
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Policy:
         """Pick the keys the planner uses; unknown keys (other packages' settings) are ignored."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names})
+        values = {k: v for k, v in settings.items() if k in names}
+        if "job_user_data_places" in values:
+            values["job_user_data_places"] = tuple(values["job_user_data_places"])
+        return cls(**values)

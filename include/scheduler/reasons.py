@@ -29,6 +29,7 @@ class SkipReason(StrEnum):
     FLAVOR_EXCLUDED = "flavor_excluded"
     NO_FLAVOR_FITS = "no_flavor_fits"
     PRICE_TOO_HIGH = "price_too_high"  # every fitting flavor costs more than VMMaximumPrice
+    USER_DATA_REFUSED = "user_data_refused"  # the job's VMUserData names a place the site does not allow
     BACKOFF = "backoff"  # boot failures: backed off until a time
     BOOT_DISABLED = "boot_disabled"  # too many failures in a row: until an operator clears it
     CORES_CTL = "cores_ctl"  # the operator's cores control

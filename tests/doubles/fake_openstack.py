@@ -168,6 +168,10 @@ class FakeOpenStack:
             return 400, {"badRequest": {"code": 400, "message": f"Image {image} could not be found."}}
         if s.get("key_name") and s["key_name"] not in self.keypairs:
             return 400, {"badRequest": {"code": 400, "message": "Invalid key_name provided."}}
+        networks = s.get("networks")
+        for net in networks if isinstance(networks, list) else ():  # "auto" / "none", or [{"uuid": ...}]
+            if net.get("uuid") not in self.networks:
+                return 400, {"badRequest": {"code": 400, "message": f"Network {net.get('uuid')} could not be found."}}
         fl = self.flavors[s["flavorRef"]]
         with self.lock:  # quota check and insert are one step, as in Nova
             n, cores, ram = self.used()
@@ -191,6 +195,7 @@ class FakeOpenStack:
                 bdm=s.get("block_device_mapping_v2"),
                 image_id=image,
             )
+            srv["networks"] = networks if isinstance(networks, list) else []
         self.posts[s["name"]] += 1
         return 202, {
             "server": {"id": srv["id"], "links": [], "adminPass": "x", "OS-DCF:diskConfig": "MANUAL"}

@@ -76,7 +76,9 @@ def test_a_cloud_that_is_down_is_frozen_not_emptied(world):
 def test_a_broken_template_refuses_that_cloud_only(state_url, tmp_path, monkeypatch):
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
     doc = site()
-    doc["groups"][0]["clouds"][0]["metadata"] = [{"name": "bad.yaml.j2", "text": "x: {{ cs_no_such_var }}"}]
+    # Validation renders it for a sample VM and passes; a real VM id takes the broken branch.
+    broken = "x: {% if cs_vm_id != 'atlas-sample-1' %}{{ cs_no_such_var }}{% endif %}"
+    doc["groups"][0]["clouds"][0]["metadata"] = [{"name": "bad.yaml.j2", "text": broken}]
     world = World.create(state_url, doc)
     world.submit(2)
     world.run(120)

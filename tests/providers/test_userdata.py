@@ -94,6 +94,7 @@ def test_collation_order_exclusions_and_disabled(session):
         ("b.yaml", "gb"),
     ]
     values = template_variables(session.get(Group, "g1"), session.get(Cloud, ("g1", "c1")), deployment="cs",
-                                flavor="m1", user="alice@example.org")  # fmt: skip
+                                flavor="m1", users=["alice@example.org", "bob"])  # fmt: skip
     assert values["cs_condor_host"] == "cm.example.org" and values["cs_user"] == "alice"
+    assert values["cs_start_owners"] == '(Owner == "alice") || (Owner == "bob")'
     assert values["cs_cloud_type"] == "simulated" and values["cs_deployment"] == "cs"

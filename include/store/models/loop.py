@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from include.store.models.base import Base, UTCDateTime
@@ -18,6 +18,9 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)  # e.g. "plan/atlas"
     holder: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Fencing token: one more at every acquisition by a new holder. An actor checks that the lease
+    # still has its holder and token before each call, so one that lost it does nothing.
+    fence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class AlertState(Base):

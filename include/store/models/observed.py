@@ -232,6 +232,14 @@ class BootRequest(Base):
     target_alias: Mapped[str | None] = mapped_column(String(NAME))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     state: Mapped[str] = mapped_column(String(16), default="planned")  # planned|sent|done|failed
+    # What the planner decided for these VMs, carried to the create call (None: a request recorded
+    # before these columns existed, booted with the cloud's and group's settings).
+    owners: Mapped[list[str] | None] = mapped_column(JSON)  # job owners the VMs are for, most jobs first
+    network: Mapped[str | None] = mapped_column(String(255))  # the job's VMNetwork for this cloud, else default
+    keyname: Mapped[str | None] = mapped_column(String(255))
+    security_groups: Mapped[list[str] | None] = mapped_column(JSON)
+    user_data: Mapped[str | None] = mapped_column(Text)  # the jobs' VMUserData
+    spot_price: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
