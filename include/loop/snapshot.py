@@ -120,13 +120,22 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
             max_boot_per_cycle=c.max_boot_per_cycle, delete_on_job_completion=c.delete_on_job_completion,
             flavor_exclusions=frozenset(e.flavor_name for e in by_cloud["exclusions"][key]),
             flavors=tuple(_flavor(c, f) for f in sorted(by_cloud["flavors"][key], key=lambda f: f.name)),
-            images=frozenset(i.name for i in by_cloud["images"][key]),
+            images=frozenset(i.name for i in by_cloud["images"][key]) | {i.image_id for i in by_cloud["images"][key]},
+            ambiguous_images=_ambiguous(by_cloud["images"][key]),
             quota=_quota(limits.get(key)),
             stale=not freshness.get(f"cloud/{c.group_name}/{c.name}", False),
             last_poll_at=polled.get(key),
             credential_expiry=c.credential_expiry,
         ))  # fmt: skip
     return clouds
+
+
+def _ambiguous(images: list[m.CloudImage]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    ids: dict[str, set[str]] = defaultdict(set)
+    for i in images:
+        if i.name:
+            ids[i.name].add(i.image_id)
+    return tuple((name, tuple(sorted(found))) for name, found in sorted(ids.items()) if len(found) > 1)
 
 
 EBS_ROOT_GB = 1_000_000.0

@@ -7,7 +7,7 @@ carries the cloud's name and a message safe to log: no credentials, no tokens, n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -250,7 +250,10 @@ class CloudAdapter(Protocol):
 
     def flavors(self) -> list[Flavor]: ...
 
-    def images(self) -> list[Image]: ...
+    def images(self, also: Sequence[str] = ()) -> list[Image]:
+        """The images the project can boot; ``also``: ids (or names) to look up explicitly, for images
+        a listing leaves out (public AMIs, community Glance images)."""
+        ...
 
     def keypairs(self) -> list[Keypair]: ...
 

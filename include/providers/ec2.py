@@ -10,6 +10,7 @@ interruption) at that maximum price; an interrupted spot VM is listed terminated
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -102,10 +103,19 @@ class Ec2Cloud:
                        ram_mb=t["MemoryInfo"]["SizeInMiB"], disk_gb=float((t.get("InstanceStorageInfo") or {}).get("TotalSizeInGB", 0)))
                 for t in self.api.pages("describe_instance_types", "InstanceTypes", MaxResults=100)]  # fmt: skip
 
-    def images(self) -> list[Image]:
+    def images(self, also: Sequence[str] = ()) -> list[Image]:
+        """The account's own AMIs and those shared with it (what a name may mean), and each AMI id in
+        ``also`` (configured or asked for by jobs) however it is shared: public ones too."""
+        found = {i["ImageId"]: i for i in self._own_and_shared()}
+        for image_id in sorted({a for a in also if a.startswith("ami-")} - set(found)):
+            try:  # one by one: on AWS an unknown id fails the whole call
+                for i in self.api.call("describe_images", ImageIds=[image_id]).get("Images", []):
+                    found.setdefault(i["ImageId"], i)
+            except ProviderError as err:
+                if "InvalidAMIID" not in err.message:
+                    raise
         return [Image(image_id=i["ImageId"], name=i.get("Name") or "", visibility="public" if i.get("Public") else "private",
-                      disk_format=i.get("RootDeviceType"))
-                for i in self.api.call("describe_images", Owners=["self"]).get("Images", [])]  # fmt: skip
+                      disk_format=i.get("RootDeviceType")) for _, i in sorted(found.items())]  # fmt: skip
 
     def keypairs(self) -> list[Keypair]:
         return [
@@ -161,14 +171,25 @@ class Ec2Cloud:
 
     # --- create / delete -----------------------------------------------------------------------
     def _image_id(self, image: str) -> str:
+        """An AMI id as it is; a name among the account's own AMIs and those shared with it, never among
+        all public ones (anyone may publish an AMI of any name). Two AMIs of that name: refused."""
         if image.startswith("ami-"):
             return image
-        found = self.api.call("describe_images", Filters=[{"Name": "name", "Values": [image]}]).get(
-            "Images", []
-        )
+        found = {i["ImageId"] for i in self._own_and_shared([{"Name": "name", "Values": [image]}])}
         if not found:
-            raise ProviderError(self.name, f"image {image!r} not found")
-        return max(found, key=lambda i: i.get("CreationDate", ""))["ImageId"]
+            raise ProviderError(self.name, f"image {image!r} not found among this account's and shared AMIs")
+        if len(found) > 1:
+            raise ProviderError(self.name, f"image name {image!r} is ambiguous: {', '.join(sorted(found))}")
+        return found.pop()
+
+    def _own_and_shared(self, filters: list | None = None) -> list[dict]:
+        """AMIs the account owns or that are shared with it by launch permission; public ones are not
+        (moto's ExecutableUsers=self returns them too; AWS's returns explicit permissions only)."""
+        extra = {"Filters": filters} if filters else {}
+        own = self.api.call("describe_images", Owners=["self"], **extra).get("Images", [])
+        shared = [i for i in self.api.call("describe_images", ExecutableUsers=["self"], **extra).get("Images", [])
+                  if not i.get("Public")]  # fmt: skip
+        return own + [i for i in shared if i["ImageId"] not in {o["ImageId"] for o in own}]
 
     def _run_params(self, spec: VmSpec, vm_id: str, image_id: str) -> dict:
         tags = [{"Key": k, "Value": v} for k, v in {"Name": vm_id, **spec.tags_for(vm_id)}.items()]

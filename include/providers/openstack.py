@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from urllib.parse import quote
@@ -111,12 +112,21 @@ class OpenStackCloud:
             swap_gb=float(f.get("swap") or 0) / 1024, is_public=bool(f.get("os-flavor-access:is_public", True)),
         ) for f in body.get("flavors", [])]  # fmt: skip
 
-    def images(self) -> list[Image]:
+    def images(self, also: Sequence[str] = ()) -> list[Image]:
+        """Every image Glance lists for the project (public, shared, its own), and each image id in
+        ``also`` that the list leaves out (community images are not listed)."""
         rows, url = [], "/images?limit=500"
         while url:
             body = self.http.call("image", "GET", url)
             rows += body.get("images", [])
             url = (body.get("next") or "").removeprefix("/v2") or None  # Glance's links carry the version
+        listed = {i["id"] for i in rows}
+        for image_id in sorted({a for a in also if UUID.match(a)} - listed):
+            try:
+                rows.append(self.http.call("image", "GET", f"/images/{image_id}"))
+            except ProviderError as err:
+                if "404" not in err.message and "not found" not in err.message.lower():
+                    raise
         return [Image(image_id=i["id"], name=i.get("name") or "", checksum=i.get("checksum"), size=i.get("size"),
                       disk_format=i.get("disk_format"), container_format=i.get("container_format"),
                       visibility=i.get("visibility"), created_at=_time(i.get("created_at"))) for i in rows]  # fmt: skip
@@ -182,7 +192,9 @@ class OpenStackCloud:
                 ]
             if not found:
                 raise ProviderError(self.name, f"{kind} {name!r} not found")
-            self._ids[key] = found[0]  # exact name, first match (as the original)
+            if kind == "image" and len(found) > 1:  # the original took the first; we refuse to guess
+                raise ProviderError(self.name, f"image name {name!r} is ambiguous: {', '.join(sorted(found))}")
+            self._ids[key] = found[0]
         return self._ids[key]
 
     def _server_body(

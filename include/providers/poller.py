@@ -60,8 +60,8 @@ class PollResult:
     error: str | None = None
 
 
-def _fetch(adapter) -> dict:
-    return {"vms": adapter.list_vms(), "flavors": adapter.flavors(), "images": adapter.images(),
+def _fetch(adapter, wanted_images: list[str]) -> dict:
+    return {"vms": adapter.list_vms(), "flavors": adapter.flavors(), "images": adapter.images(also=wanted_images),
             "keypairs": adapter.keypairs(), "networks": adapter.networks(),
             "security_groups": adapter.security_groups(), "limits": adapter.limits()}  # fmt: skip
 
@@ -84,8 +84,9 @@ def _poll(session: Session, group: str, cloud: str, adapter, now: datetime) -> P
     from include.config.settings import load_settings
 
     # The cloud is fetched in a thread while the store's rows are read: the two waits overlap.
+    wanted = wanted_images(session, group, cloud)
     with ThreadPoolExecutor(1) as pool:
-        fetching = pool.submit(_fetch, adapter)
+        fetching = pool.submit(_fetch, adapter, wanted)
         settings = load_settings(session)
         rows = load_rows(session, group, cloud)
         try:
@@ -101,6 +102,22 @@ def _poll(session: Session, group: str, cloud: str, adapter, now: datetime) -> P
     write_inventory(session, group, cloud, snap, live_foreign, now)
     write_poll_status(session, group, cloud, now, None)
     return PollResult(ok=True, listed=len(ours), adopted=adopted, gone=gone, foreign=len(live_foreign))
+
+
+def wanted_images(session: Session, group: str, cloud: str) -> list[str]:
+    """Images this cloud's VMs may be booted from: the cloud's and the group's default and every
+    ``VMImage`` of the group's queued jobs, as each names it for this cloud. An id among them is looked
+    up explicitly (a public or shared image no listing shows)."""
+    from sqlalchemy import select
+
+    from include.scheduler.demand import choice_for
+    from include.store.models import Cloud, Group, Job
+
+    row, grp = session.get(Cloud, (group, cloud)), session.get(Group, group)
+    names = {row.vm_image if row else None, grp.vm_image if grp else None}
+    for spec in session.scalars(select(Job.image).where(Job.group_name == group, Job.image.is_not(None)).distinct()):
+        names.add(choice_for(spec, cloud))
+    return sorted(n for n in names if n)
 
 
 def split_ours(

@@ -172,7 +172,7 @@ class SimulatedCloud:
             Flavor(f.name, f.name, f.cores, f.ram_mb, f.disk_gb, 0.0, f.swap_gb) for f in self.sim.flavors
         ]
 
-    def images(self) -> list[Image]:
+    def images(self, also=()) -> list[Image]:
         self._check_up()
         return [Image(image_id=name, name=name, visibility="public") for name in self.sim.images]
 

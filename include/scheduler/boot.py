@@ -218,7 +218,9 @@ def unserved_skip(opts: list[Options], pos: int, blocked: dict[str, S]) -> tuple
     primary = next(((c, r) for c, r in by_cloud if c in blocked), None) or next(
         ((c, r) for c, r in by_cloud if r != S.NOT_IN_ALIAS), by_cloud[0]
     )
-    return primary[1], primary[0], _detail(by_cloud)
+    twice = [f"image '{o.image[pos]}' on {o.cloud.name} is {' and '.join(dict(o.cloud.ambiguous_images)[o.image[pos]])}"
+             for o in opts if REASONS[o.codes[pos]] == S.IMAGE_AMBIGUOUS]  # fmt: skip
+    return primary[1], primary[0], "; ".join([_detail(by_cloud), *twice])
 
 
 @lru_cache(maxsize=1024)

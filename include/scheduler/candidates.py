@@ -4,7 +4,7 @@ VMImage / VMInstanceType string).
 
 Checks, first failure wins: cloud stale, disabled, credential expiring, paused, the job's alias (exact
 match), whole-cloud back-off, image (the job's VMImage for this cloud or its default entry, else the
-cloud's, else the group's; it must be on the cloud), flavor (the job's VMInstanceType for this cloud,
+cloud's, else the group's; by id or name, it must be on the cloud, and a name only one image has), flavor (the job's VMInstanceType for this cloud,
 else the cloud's or group's default flavor, else the smallest fitting one: not excluded, fits cores,
 RAM, disk + ephemeral (or the boot volume) and swap, priced within VMMaximumPrice, not backed off).
 """
@@ -22,7 +22,7 @@ from include.scheduler.reasons import SkipReason as S
 
 REASONS: tuple[S | None, ...] = (
     None, S.CLOUD_STALE, S.CLOUD_DISABLED, S.CREDENTIAL_EXPIRING, S.CLOUD_PAUSED, S.NOT_IN_ALIAS,
-    S.BACKOFF, S.BOOT_DISABLED, S.IMAGE_MISSING, S.FLAVOR_MISSING, S.FLAVOR_EXCLUDED, S.NO_FLAVOR_FITS,
+    S.BACKOFF, S.BOOT_DISABLED, S.IMAGE_MISSING, S.IMAGE_AMBIGUOUS, S.FLAVOR_MISSING, S.FLAVOR_EXCLUDED, S.NO_FLAVOR_FITS,
     S.PRICE_TOO_HIGH,
 )  # fmt: skip
 CODE = {r: i for i, r in enumerate(REASONS)}
@@ -161,6 +161,9 @@ class Candidates:
         named = _images(cloud, group, sa)  # one per distinct VMImage string, the last for none
         missing = np.array([i is None or i not in cloud.images for i in named], dtype=bool)
         _first(code, missing[sa.img], S.IMAGE_MISSING)
+        if cloud.ambiguous_images:
+            twice = dict(cloud.ambiguous_images)
+            _first(code, np.array([i in twice for i in named], dtype=bool)[sa.img], S.IMAGE_AMBIGUOUS)
         images = [named[i] for i in sa.img]
         default = cloud.vm.flavor or group.vm.flavor
         wanted = [choice_for(spec, cloud.name) or default for spec in sa.typs] + [default]

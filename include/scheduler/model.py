@@ -123,7 +123,8 @@ class CloudConfig:
     delete_on_job_completion: bool | None = None  # None = the group's
     flavor_exclusions: frozenset[str] = frozenset()
     flavors: tuple[Flavor, ...] = ()
-    images: frozenset[str] = frozenset()  # names of the images the cloud lists
+    images: frozenset[str] = frozenset()  # names and ids of the images the cloud has
+    ambiguous_images: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, its ids) of names held twice
     quota: Quota = Quota()
     stale: bool = False  # the last cloud poll failed or is too old: the cloud is frozen
     last_poll_at: datetime | None = None  # last successful poll

@@ -24,7 +24,8 @@ class SkipReason(StrEnum):
     CLOUD_PAUSED = "cloud_paused"
     CREDENTIAL_EXPIRING = "credential_expiring"
     NOT_IN_ALIAS = "not_in_alias"
-    IMAGE_MISSING = "image_missing"  # no image named, or the named image is not on the cloud
+    IMAGE_MISSING = "image_missing"  # no image named, or the named image (name or id) is not on the cloud
+    IMAGE_AMBIGUOUS = "image_ambiguous"  # two images of the cloud have the name asked for: use an id
     FLAVOR_MISSING = "flavor_missing"  # the requested or default flavor is not on the cloud
     FLAVOR_EXCLUDED = "flavor_excluded"
     NO_FLAVOR_FITS = "no_flavor_fits"

@@ -67,7 +67,7 @@ class StubCloud:
     def flavors(self):
         return [Flavor("m1", "f1", 2, 4096), Flavor("m1", "f1", 2, 4096)]  # a duplicate name, as clouds do
 
-    def images(self):
+    def images(self, also=()):
         return [Image("img-1", "cernvm4"), Image("img-2", "other")]
 
     def keypairs(self):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -255,23 +256,23 @@ def test_boots_carry_what_the_act_step_needs():
             3,
             cores=8,
             keep_alive=900.0,
-            user_data="extra.yaml:cloud-config",
+            user_data="/srv/parts/extra.yaml:cloud-config",
             network="c1:private",
             owner="bob",
         ),
     )
-    (boot,) = plan(snap, POLICY, NOW).boots
+    (boot,) = plan(snap, replace(POLICY, job_user_data_places=("/srv/parts/",)), NOW).boots
     assert (boot.keyname, boot.network, boot.security_groups) == ("ops", "private", ("default", "condor"))
     assert (boot.keep_alive, boot.user_data, boot.owners, boot.cores, boot.ram_mb) == (
         900,
-        "extra.yaml:cloud-config",
+        "/srv/parts/extra.yaml:cloud-config",
         ("bob",),
         8,
         16000,
     )
     assert boot.vm_ids == tuple(f"{boot.request_id}-{i}" for i in (1, 2, 3))
     assert [(s.shape, s.jobs) for s in boot.serves] == [
-        ("*/8c/16000mb/10gb/0sw/net=c1:private/ud=extra.yaml:cloud-config/ka=900", 3)
+        ("*/8c/16000mb/10gb/0sw/net=c1:private/ud=/srv/parts/extra.yaml:cloud-config/ka=900", 3)
     ]
 
 
@@ -290,3 +291,24 @@ def test_the_plan_says_why_nothing_booted():
     summary = result.summary()
     assert summary["boots"] == 0 and summary["unserved_jobs"] == {"cloud_disabled": 6}
     assert summary["idle_jobs"] == 6 and summary["skips"] == {"cloud_disabled": 2}
+
+
+@pytest.mark.parametrize("user_data", ["extra.yaml:cloud-config", "/etc/shadow:text/x-shellscript",
+                                       "/srv/parts/../../etc/shadow", "https://evil.example/x:cloud-config"])
+def test_user_data_from_a_place_the_site_does_not_allow_is_refused(user_data):
+    snap = snapshot(jobs=idle_jobs(2, cores=8, user_data=user_data))
+    result = plan(snap, replace(POLICY, job_user_data_places=("/srv/parts/", "https://parts.example/")), NOW)
+    assert result.boots == ()
+    [skip] = result.skips
+    assert skip.reason == S.USER_DATA_REFUSED and skip.jobs == 2 and "job_user_data_places" in skip.detail
+
+
+def test_an_image_is_found_by_id_and_an_ambiguous_name_names_both_ids():
+    by_id = snapshot(clouds=[cloud("c1", images=("cernvm4", "ami-0abc"))], jobs=idle_jobs(1, cores=8, image="ami-0abc"))
+    (boot,) = plan(by_id, POLICY, NOW).boots
+    assert boot.image == "ami-0abc"
+    twice = replace(cloud("c1", images=("cernvm4", "img-1", "img-2")),
+                    ambiguous_images=(("cernvm4", ("img-1", "img-2")),))
+    result = plan(snapshot(clouds=[twice], jobs=idle_jobs(1, cores=8, image="cernvm4")), POLICY, NOW)
+    [skip] = [s for s in result.skips if s.jobs]
+    assert skip.reason == S.IMAGE_AMBIGUOUS and "img-1 and img-2" in skip.detail

@@ -25,7 +25,8 @@ def test_policy_defaults_are_the_settings_defaults():
     policy = Policy.from_settings(DEFAULTS)
     for name, value in vars(policy).items():
         if name in DEFAULTS:
-            assert value == DEFAULTS[name], name
+            expected = tuple(DEFAULTS[name]) if isinstance(DEFAULTS[name], list) else DEFAULTS[name]
+            assert value == expected, name
     assert Policy() == policy
 
 
