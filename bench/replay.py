@@ -114,6 +114,7 @@ def drive(engine, t0: datetime, args, arrivals) -> list[str]:
         planned = cycle.plan_cycle(now=now)
         for work in cycle.work_items(planned):
             cycle.act_on(work, now)
+        cycle.release_run(planned["lease"])
         if step % 4 == 0:
             cycle.finish_cycle(planned["groups"], now)
         violations += check_limits(engine, now)

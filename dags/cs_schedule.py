@@ -3,13 +3,17 @@
 
 The control loop: every 30 s, and whenever a poller brings news, plans and acts.
 
-1. **plan** — under a lease per group: derive each VM's state, take a snapshot of the store (capacity
-   before demand), run the pure planner, and record its intents in one transaction (boot requests and
-   their VM rows, retire and delete marks, the run and every skip reason) before anything calls a cloud.
-2. **act** (mapped: one per cloud with work, one per pool with retires) — on a cloud, send open boot
+1. **plan** — under a lease per group, taken under a holder name of this try's own (a retry or a
+   zombie try gets none while this one holds it): derive each VM's state, take a snapshot of the store
+   (capacity before demand), run the pure planner, and record its intents in one transaction (boot
+   requests and their VM rows, retire and delete marks, the run and every skip reason) before anything
+   calls a cloud. The log shows the plan: every boot, retire, delete and skip with its reason.
+2. **act** (mapped: one per cloud with work, one per pool with retires) — only while this run still
+   holds its lease with the same fencing token (checked before every call): on a cloud, send open boot
    requests (idempotent by request id: a retried task finds the VMs it made) and delete what the plan
    or an operator asked; on a pool, peaceful shutdown of the startds of retired VMs.
-3. **finish** — forget VMs the clouds no longer have, write this cycle's timeseries samples.
+3. **finish** — forget VMs the clouds no longer have, write this cycle's timeseries samples, release
+   the leases.
 
 Level-triggered: every run recomputes from observed state, so the next run is the retry. Why nothing
 booted is in the plan's skip reasons (the Status page, or `cs_plan_dry_run`).
@@ -53,12 +57,13 @@ def cs_schedule():
         return act_on(work)
 
     @task(trigger_rule="all_done")
-    def finish() -> dict:
-        from include.loop.cycle import finish_cycle
+    def finish(work: list[dict]) -> dict:
+        from include.loop.cycle import finish_run
 
-        return finish_cycle()
+        return finish_run(work)
 
-    act.expand(work=plan()) >> finish()
+    work = plan()
+    act.expand(work=work) >> finish(work)
 
 
 cs_schedule()

@@ -9,7 +9,7 @@ store (back-off, VM rows gone), never exceptions that would hide the other actio
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,18 +54,29 @@ class CloudOutcome:
 
 
 def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: datetime,
-                 settings: dict[str, Any], deletes: list[str],
-                 secrets: Mapping[str, str] | None = None) -> CloudOutcome:
+                 settings: dict[str, Any], deletes: list[str], secrets: Mapping[str, str] | None = None,
+                 still_ours: Callable[[], bool] = lambda: True) -> CloudOutcome:
     """Send this cloud's open boot requests, then delete ``deletes`` (vm ids) and every VM an operator
     asked to kill. Each step commits on its own, so what the cloud did is recorded as it happens.
-    ``secrets``: template variables from the group's pool Connection (``airflow_glue.worker_secrets``)."""
+    ``secrets``: template variables from the group's pool Connection (``airflow_glue.worker_secrets``).
+    ``still_ours`` is asked before each call to the cloud: once the run lost its lease, nothing more is
+    sent (the run that holds it now does the work)."""
     out = CloudOutcome(group, cloud)
+
+    def fenced() -> bool:
+        if still_ours():
+            return False
+        out.errors.append("lease lost: stopped before calling the cloud; a newer run acts instead")
+        return True
+
     redactor = Redactor((secrets or {}).values())  # a template error may quote the pool's token
     with Session(engine, expire_on_commit=False) as session:
         requests = session.scalars(select(BootRequest).where(
             BootRequest.group_name == group, BootRequest.cloud_name == cloud,
             BootRequest.state.in_(("planned", "sent"))).order_by(BootRequest.created_at, BootRequest.request_id)).all()
         for request in requests:
+            if fenced():
+                return out
             try:
                 _boot(session, request, adapter, now, settings, out, secrets)
             except ProviderError as err:
@@ -79,6 +90,8 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
             Vm.group_name == group, Vm.cloud_name == cloud, Vm.kill_requested_at.is_not(None),
             Vm.status != VmStatus.GONE.value, Vm.manual.is_(False))).all()
         for vm_id in sorted(set(deletes) | set(kills)):
+            if fenced():
+                return out
             _delete(session, vm_id, adapter, now, out)
             session.commit()
     return out

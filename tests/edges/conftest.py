@@ -5,3 +5,4 @@ It reuses the fault tier's mixed site: clouds ``os`` (OpenStack), ``aws`` (EC2) 
 from __future__ import annotations
 
 from tests.faults.conftest import mixed  # noqa: F401 - the fixture
+from tests.loop.conftest import state_url, world  # noqa: E402, F401 - the simulated site, both backends

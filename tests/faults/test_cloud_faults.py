@@ -151,6 +151,7 @@ def test_boot_task_killed_after_the_cloud_accepted_gives_one_vm(mixed, cloud):
         made = adapter.create_vms(build_spec(s, request, cycle.settings_now()), request.count)  # then "killed"
     assert all(r.ok for r in made)
     outcome = cycle.act_on(work, w.now)  # Airflow's retry of the task
+    cycle.release_run(planned["lease"])
     assert sorted(outcome["existed"]) == sorted(r.vm_id for r in made)
     w.run(120)
     live = mixed.nova_servers() if cloud == "os" else [i["InstanceId"] for i in mixed.aws_instances()]

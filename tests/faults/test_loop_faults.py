@@ -81,6 +81,7 @@ def test_database_connections_dropped_mid_cycle_then_the_next_cycle_reconciles(p
         admin.commit()
     for work in cycle.work_items(planned):
         cycle.act_on(work, w.now)  # pool_pre_ping reconnects
+    cycle.release_run(planned["lease"])
     w.run(300)
     with session_scope(w.engine) as s:
         instances = s.scalars(select(SimInstance).where(SimInstance.status != "deleted")).all()

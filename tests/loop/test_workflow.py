@@ -89,6 +89,7 @@ def test_killed_boot_task_after_the_cloud_accepted_retries_into_one_vm(world):
     # Airflow retries the task: same work, same request id.
     outcome = cycle.act_cloud(work, world.now)
     assert sorted(outcome["existed"]) == sorted(r.vm_id for r in made) and outcome["created"] == []
+    cycle.release_run(plan["lease"])
     world.cycle()  # and the next cycle plans nothing more for these jobs
     with session_scope(world.engine) as s:
         instances = s.scalars(select(SimInstance)).all()

@@ -88,7 +88,7 @@ class World:
         plan = cycle.plan_cycle(now=self.now)
         acts = [cycle.act_cloud(w, self.now) for w in plan["clouds"]]
         pools = [cycle.act_pool(w, self.now) for w in plan["pools"]]
-        finish = cycle.finish_cycle(plan["groups"], self.now)
+        finish = cycle.finish_cycle(plan["groups"], self.now, lease=plan["lease"])
         record = {"at": self.now, "plan": plan, "acts": acts, "pools": pools, "finish": finish}
         self.log.append(record)
         return record

@@ -109,6 +109,7 @@ def test_a_template_that_hangs_only_at_boot_costs_one_refused_boot(tmp_path, mon
         began = time.monotonic()
         outcomes[f"{work['group']}/{work['cloud']}"] = cycle.act_cloud(work, world.now)
         timings[f"{work['group']}/{work['cloud']}"] = time.monotonic() - began
+    cycle.release_run(plan["lease"])
     atlas = outcomes["atlas/east"]
     assert any("evil.yaml.j2" in e and "took longer than" in e for e in atlas["errors"]), atlas
     assert victim in atlas["deleted"]  # the operator's kill ran in the same act, after the refused boot
