@@ -115,7 +115,7 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
                           keep_alive=c.vm_keep_alive),
             boot_volume=None if not c.boot_volume else BootVolume(
                 c.boot_volume.get("gb", 0), c.boot_volume.get("gb_per_core", 0), c.boot_volume.get("volume_type")),
-            spot_price=c.spot_price,
+            spot_price=c.spot_price, flavor_prices=tuple(sorted((c.flavor_prices or {}).items())),
             limits=Limits(c.cores_ctl, c.cores_softmax, c.ram_ctl, c.max_vms),
             max_boot_per_cycle=c.max_boot_per_cycle, delete_on_job_completion=c.delete_on_job_completion,
             flavor_exclusions=frozenset(e.flavor_name for e in by_cloud["exclusions"][key]),
@@ -125,7 +125,8 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
             quota=_quota(limits.get(key)),
             stale=not freshness.get(f"cloud/{c.group_name}/{c.name}", False),
             last_poll_at=polled.get(key),
-            credential_expiry=c.credential_expiry,
+            # The operator's typed date overrides what Keystone reports.
+            credential_expiry=c.credential_expiry or getattr(limits.get(key), "credential_expires_at", None),
         ))  # fmt: skip
     return clouds
 

@@ -225,6 +225,11 @@ class Limits:
     volumes_used: int = 0
     volume_gb_max: int = -1
     volume_gb_used: int = 0
+    # What the cloud says of the credentials in use: when they stop working (an application
+    # credential's expires_at; None = never or not reported) and when the current token does.
+    credential_kind: str = ""  # application_credential | password | access_key
+    credential_expires_at: datetime | None = None
+    token_expires_at: datetime | None = None
 
 
 @runtime_checkable

@@ -56,10 +56,12 @@ class Ec2Cloud:
     user_data_max_bytes = 16_384  # EC2 takes 16 KiB of user-data before base64
 
     def __init__(
-        self, name: str, creds: Ec2Credentials | None = None, *, bucket=None, client=None, attempts=4
+        self, name: str, creds: Ec2Credentials | None = None, *, bucket=None, client=None, attempts=4,
+        spot: bool = False,
     ):
         self.name = name
         self.creds = creds
+        self.spot = spot  # a spot cloud reads the current spot prices with its flavours
         self.api = Ec2Session(name, client if client is not None else make_client(creds), bucket, attempts)
         self._types: dict[str, tuple[int, int]] = {}  # instance type -> (vcpus, MiB)
         self._last_vms: list[CloudVm] | None = None
@@ -99,9 +101,22 @@ class Ec2Cloud:
         return vms
 
     def flavors(self) -> list[Flavor]:
+        """Instance types; on a spot cloud each with its current spot price (the lowest of the region's
+        zones), which a job's VMMaximumPrice is compared with."""
+        types = list(self.api.pages("describe_instance_types", "InstanceTypes", MaxResults=100))
+        prices = self._spot_prices() if self.spot else {}
         return [Flavor(name=t["InstanceType"], flavor_id=t["InstanceType"], cores=t["VCpuInfo"]["DefaultVCpus"],
-                       ram_mb=t["MemoryInfo"]["SizeInMiB"], disk_gb=float((t.get("InstanceStorageInfo") or {}).get("TotalSizeInGB", 0)))
-                for t in self.api.pages("describe_instance_types", "InstanceTypes", MaxResults=100)]  # fmt: skip
+                       ram_mb=t["MemoryInfo"]["SizeInMiB"], disk_gb=float((t.get("InstanceStorageInfo") or {}).get("TotalSizeInGB", 0)),
+                       price=prices.get(t["InstanceType"])) for t in types]  # fmt: skip
+
+    def _spot_prices(self) -> dict[str, float]:
+        """Instance type -> the lowest current Linux spot price of the region's zones."""
+        best: dict[str, float] = {}
+        for p in self.api.pages("describe_spot_price_history", "SpotPriceHistory", StartTime=datetime.now(UTC),
+                                ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]):  # fmt: skip
+            price = float(p["SpotPrice"])
+            best[p["InstanceType"]] = min(price, best.get(p["InstanceType"], price))
+        return best
 
     def images(self, also: Sequence[str] = ()) -> list[Image]:
         """The account's own AMIs and those shared with it (what a name may mean), and each AMI id in

@@ -109,5 +109,6 @@ def build_adapter(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets
     if cloud.cloud_type == "amazon":
         from include.providers.ec2 import Ec2Cloud
 
-        return Ec2Cloud(cloud.name, ec2_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings))
+        return Ec2Cloud(cloud.name, ec2_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings),
+                        spot=bool(cloud.spot_price and cloud.spot_price > 0))
     raise ProviderError(cloud.name, f"unknown cloud type {cloud.cloud_type!r}")

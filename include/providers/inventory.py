@@ -66,7 +66,8 @@ def write_inventory(
     lim = snap["limits"]
     row = session.get(CloudLimits, (group, cloud)) or CloudLimits(group_name=group, cloud_name=cloud)
     for name in ("cores_max", "cores_used", "ram_max_mb", "ram_used_mb", "instances_max", "instances_used",
-                 "volumes_max", "volumes_used", "volume_gb_max", "volume_gb_used"):  # fmt: skip
+                 "volumes_max", "volumes_used", "volume_gb_max", "volume_gb_used", "credential_kind",
+                 "credential_expires_at", "token_expires_at"):  # fmt: skip
         setattr(row, name, getattr(lim, name))
     row.foreign_vms = len(foreign)
     row.foreign_cores = sum(v.cores for v in foreign)

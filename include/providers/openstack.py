@@ -14,7 +14,7 @@ import base64
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from include.providers.base import (
@@ -51,7 +51,11 @@ UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f
 
 
 def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    """An OpenStack timestamp; Keystone writes UTC without a zone ("2026-12-31T00:00:00.000000")."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def server_to_vm(s: dict) -> CloudVm:
@@ -150,13 +154,32 @@ class OpenStackCloud:
     def limits(self) -> Limits:
         a = self.http.call("compute", "GET", "/limits")["limits"]["absolute"]
         volumes = self._volume_limits()
+        kind, expires, token_expires = self._credential_expiry()
         return Limits(
+            credential_kind=kind, credential_expires_at=expires, token_expires_at=token_expires,
             cores_max=a.get("maxTotalCores", -1), cores_used=a.get("totalCoresUsed", 0),
             ram_max_mb=a.get("maxTotalRAMSize", -1), ram_used_mb=a.get("totalRAMUsed", 0),
             instances_max=a.get("maxTotalInstances", -1), instances_used=a.get("totalInstancesUsed", 0),
             volumes_max=volumes.get("maxTotalVolumes", -1), volumes_used=volumes.get("totalVolumesUsed", 0),
             volume_gb_max=volumes.get("maxTotalVolumeGigabytes", -1), volume_gb_used=volumes.get("totalGigabytesUsed", 0),
         )  # fmt: skip
+
+    def _credential_expiry(self) -> tuple[str, datetime | None, datetime | None]:
+        """(kind, when the credential expires, when the current token does), read from Keystone: an
+        application credential's ``expires_at`` (its owner may read it, restricted or not); a password
+        does not expire that Keystone would say. Not readable (an operator's policy): None."""
+        access = self.http.access()
+        token_expires = access.expires
+        app_id = getattr(access, "application_credential_id", None) if access.version == "v3" else None
+        if not app_id:
+            return "password", None, token_expires
+        try:
+            body = self.http.call("identity", "GET", f"/users/{access.user_id}/application_credentials/{app_id}")
+        except ProviderError as err:
+            if type(err) is not ProviderError:
+                raise
+            return "application_credential", None, token_expires
+        return "application_credential", _time((body or {}).get("application_credential", {}).get("expires_at")), token_expires
 
     def _volume_limits(self) -> dict:
         """Cinder's absolute limits (boot volumes count against them); {} where the cloud has no volume

@@ -132,6 +132,17 @@ class OpenStackSession:
         self.bucket = bucket or Unlimited()
         self.attempts = attempts
 
+    def access(self):
+        """Keystone's answer for the current token (keystoneauth's AccessInfo): user, expiry, and the
+        application credential used, if any. Authenticates first if needed."""
+        from keystoneauth1 import exceptions as ks
+        from openstack.exceptions import SDKException
+
+        try:
+            return self.conn.session.auth.get_access(self.conn.session)
+        except (ks.ClientException, SDKException) as err:
+            raise map_exception(self.cloud, err) from None
+
     def call(
         self, service: str, method: str, url: str, *, ok=(200, 201, 202, 204), retry_ambiguous=True, **kw
     ):

@@ -38,7 +38,8 @@ class Catalog:
     ram: np.ndarray
     disk: np.ndarray
     swap: np.ndarray
-    price: np.ndarray  # what a VM costs here: the spot bid, else the flavor's price; NaN = unknown
+    price: np.ndarray  # what a VM costs here per hour; NaN = unknown
+    over_bid: np.ndarray  # spot clouds: the current spot price is above our bid (the launch would fail)
     excluded: np.ndarray
     backoff: np.ndarray  # reason code per flavor, 0 = none
 
@@ -64,8 +65,7 @@ def catalog(cloud: CloudConfig, backed_off: dict[str, int]) -> Catalog:
     flavors = sorted(cloud.flavors, key=lambda f: (f.cores, f.ram_mb, f.total_disk_gb, f.swap_gb, f.name))
     vol = cloud.boot_volume
     disk = [vol.size_gb(f.cores) if vol else f.total_disk_gb for f in flavors]
-    spot = cloud.spot_price if cloud.spot_price > 0 else None
-    price = [spot if spot is not None else (np.nan if f.price is None else f.price) for f in flavors]
+    price, over_bid = zip(*(_price(cloud, f) for f in flavors), strict=True) if flavors else ((), ())
     back = [backed_off.get(f.name, 0) for f in flavors]
     return Catalog(
         flavors,
@@ -75,9 +75,22 @@ def catalog(cloud: CloudConfig, backed_off: dict[str, int]) -> Catalog:
         np.array(disk, dtype=float),
         np.array([f.swap_gb for f in flavors], dtype=float),
         np.array(price, dtype=float),
+        np.array(over_bid, dtype=bool),
         np.array([f.name in cloud.flavor_exclusions for f in flavors], dtype=bool),
         np.array(back, dtype=np.int64),
     )
+
+
+def _price(cloud: CloudConfig, f: Flavor) -> tuple[float, bool]:
+    """(what a VM of ``f`` costs here per hour, NaN = unknown; whether a spot launch would be refused).
+    A spot cloud: the current spot price the cloud reports (else our bid, the most we would pay);
+    otherwise the price the site configured for the flavour, else the one the cloud reports."""
+    if cloud.spot_price > 0:
+        market = f.price
+        return (cloud.spot_price if market is None else market), market is not None and market > cloud.spot_price
+    configured = dict(cloud.flavor_prices).get(f.name)
+    known = configured if configured is not None else f.price
+    return (np.nan if known is None else known), False
 
 
 def backoff_code(b: Backoff | None, now: datetime) -> int:
@@ -143,7 +156,7 @@ class Candidates:
 
     def options(self, cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> Options:
         backed_off = self.backed_off.get(cloud.key, {})
-        key = (cloud.flavors, cloud.flavor_exclusions, cloud.spot_price, cloud.boot_volume,
+        key = (cloud.flavors, cloud.flavor_exclusions, cloud.spot_price, cloud.flavor_prices, cloud.boot_volume,
                tuple(sorted(backed_off.items())))  # fmt: skip
         key = self._catalog_ids.setdefault(key, len(self._catalog_ids))  # hash the flavor list once
         cat = self._catalogs.get(key)
@@ -206,7 +219,7 @@ def _flavors(wanted: list[str | None], sa: ShapeArrays, cat: Catalog) -> tuple[n
         np.isnan(sa.max_price)[:, None]
         | np.isnan(cat.price)[None, :]
         | (cat.price[None, :] <= sa.max_price[:, None])
-    )
+    ) & ~cat.over_bid[None, :]
     candidate = fits & ~cat.excluded[None, :]
     priced = candidate & affordable
     usable = priced & (cat.backoff == 0)[None, :]

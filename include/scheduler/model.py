@@ -56,7 +56,7 @@ class Flavor:
     disk_gb: float = 0.0
     ephemeral_gb: float = 0.0
     swap_gb: float = 0.0
-    price: float | None = None  # on-demand price per hour, when the cloud publishes one
+    price: float | None = None  # per hour, as the cloud reports it: an EC2 spot cloud's current spot price
 
     @property
     def total_disk_gb(self) -> float:
@@ -118,6 +118,7 @@ class CloudConfig:
     vm: VmSettings = VmSettings()
     boot_volume: BootVolume | None = None
     spot_price: float = -1.0  # > 0: spot instances at this bid
+    flavor_prices: tuple[tuple[str, float], ...] = ()  # (flavor, price per hour) the site configured
     limits: Limits = Limits()
     max_boot_per_cycle: int | None = None  # None = the policy's
     delete_on_job_completion: bool | None = None  # None = the group's

@@ -8,7 +8,7 @@ idle demand by shape, minus that supply -> boots per cloud under every limit -> 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -60,7 +60,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     covered = cover(shapes, supply_pools(fleet, leaving))
     boots, boot_skips = _boots(snapshot, shapes, covered, groups, fleet, leaving, ledger, policy, now)
     skips = sorted(
-        vm_skips + demand_skips + boot_skips,
+        vm_skips + demand_skips + boot_skips + _expiring(snapshot.clouds, policy, now),
         key=lambda s: (s.group, s.cloud or "", s.subject, s.reason.value),
     )
     stats = {
@@ -140,6 +140,18 @@ def _boots(
             reason, cloud, detail = unserved_skip(opts, pos, blocked)
             skips.append(Skip(s.group, cloud, s.key, reason, jobs=left, detail=detail))
     return _finish(allocator, groups, policy, now), skips
+
+
+def _expiring(clouds, policy: Policy, now: datetime) -> list[Skip]:
+    """One alerting skip per cloud whose credential expires within ``credential_expiry_days``: it boots
+    nothing more and its VMs retire, so an operator renews the credential before the cloud stops."""
+    limit = now + timedelta(days=policy.credential_expiry_days)
+    return [Skip(c.group, c.name, f"cloud:{c.name}", S.CREDENTIAL_EXPIRING, alert=True,
+                 detail=f"its credential expires {c.credential_expiry.isoformat(timespec='minutes')}, within "
+                        f"{policy.credential_expiry_days} days: renew it (a new application credential in the "
+                        "cloud's Connection)")
+            for c in sorted(clouds, key=lambda c: c.key)
+            if c.enabled and c.credential_expiry is not None and c.credential_expiry <= limit]  # fmt: skip
 
 
 def _group_reason(s: Shape, group: GroupConfig, clouds: list[CloudConfig], throttled: set) -> S | None:

@@ -47,6 +47,7 @@ class FakeOpenStack:
     ):
         self.password, self.project, self.project_id = password, project, "p-" + project
         self.app_creds = {"ac-1": "ac-secret"}  # id -> secret
+        self.app_cred_expiry: dict[str, str | None] = {}  # id -> Keystone's expires_at (naive UTC), None = never
         self.max_limit = max_limit
         self.lock = threading.RLock()
         self.servers: dict[str, dict] = {}

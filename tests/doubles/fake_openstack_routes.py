@@ -19,7 +19,7 @@ def route(st, h, path: str, q: dict, raw: bytes):
     if path.startswith("/_fake/"):
         return admin(st, path, json.loads(raw or b"{}"))
     if path.startswith("/identity"):
-        return identity(st, h.command, path, raw, base)
+        return identity(st, h.command, path, raw, base, h.headers.get("X-Auth-Token"))
     token = h.headers.get("X-Auth-Token")
     valid = token and (st.token_check(token) if st.token_check else token in st.tokens)
     if not valid:
@@ -83,7 +83,7 @@ def neutron(st, path: str, q: dict, base: str):
     return NOT_FOUND
 
 
-def identity(st, method: str, path: str, raw: bytes, base: str):
+def identity(st, method: str, path: str, raw: bytes, base: str, token: str | None = None):
     if method == "GET" and path in ("/identity", "/identity/v3"):
         v3 = {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
               "links": [{"rel": "self", "href": f"{base}/identity/v3/"}],
@@ -101,7 +101,21 @@ def identity(st, method: str, path: str, raw: bytes, base: str):
                                    "message": "The request you have made requires authentication."}}, None  # fmt: skip
         token = uuid.uuid4().hex
         st.tokens.add(token)
-        return 201, token_body(base, st.project_id, st.project), {"X-Subject-Token": token}
+        body = token_body(base, st.project_id, st.project)
+        if "password" not in ident["methods"]:  # as Keystone renders an application credential's token
+            body["token"]["methods"] = ["application_credential"]
+            body["token"]["application_credential"] = {"id": ac["id"], "name": "cs", "restricted": True}
+        return 201, body, {"X-Subject-Token": token}
+    match = re.fullmatch(r"/identity/v3/users/([^/]+)/application_credentials/([^/]+)", path)
+    if method == "GET" and match and match.group(2) in st.app_creds:
+        if token not in st.tokens:
+            return 401, {"error": {"code": 401, "title": "Unauthorized", "message": "token invalid"}}, None
+        user, cred = match.groups()
+        if user != "u1":
+            return 403, {"error": {"code": 403, "title": "Forbidden", "message": "not the owner"}}, None
+        return 200, {"application_credential": {
+            "id": cred, "name": "cs", "user_id": user, "project_id": st.project_id, "unrestricted": False,
+            "expires_at": st.app_cred_expiry.get(cred), "roles": [{"id": "r1", "name": "member"}]}}, None
     return NOT_FOUND
 
 

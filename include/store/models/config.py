@@ -77,6 +77,7 @@ class Cloud(Base):
     vm_keep_alive: Mapped[int | None] = mapped_column(Integer)
     boot_volume: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {gb, gb_per_core, volume_type}
     spot_price: Mapped[float] = mapped_column(Float, default=-1.0)  # -1 = on demand
+    flavor_prices: Mapped[dict[str, float] | None] = mapped_column(JSON)  # flavour -> price per hour
     cores_ctl: Mapped[int] = mapped_column(Integer, default=-1)  # -1 = unset (quota decides)
     cores_softmax: Mapped[int] = mapped_column(Integer, default=-1)
     ram_ctl: Mapped[int] = mapped_column(Integer, default=-1)  # MB

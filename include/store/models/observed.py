@@ -216,6 +216,9 @@ class CloudLimits(Base):
     foreign_cores: Mapped[int] = mapped_column(Integer, default=0)
     foreign_ram_mb: Mapped[int] = mapped_column(Integer, default=0)
     polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credential_kind: Mapped[str | None] = mapped_column(String(32))
+    credential_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # as the cloud reports it
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BootRequest(Base):

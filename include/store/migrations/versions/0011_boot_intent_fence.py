@@ -1,4 +1,4 @@
-"""boot requests carry the whole decision; leases carry a fencing token
+"""boot requests carry the whole decision; leases a fencing token; credentials' expiry; flavour prices
 
 Revision ID: 0011_boot_intent_fence
 Revises: 0010_image_size
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from include.store.models.base import UTCDateTime
 
 revision: str = "0011_boot_intent_fence"
 down_revision: str | Sequence[str] | None = "0010_image_size"
@@ -26,9 +28,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("spot_price", sa.Float(), nullable=True))
     with op.batch_alter_table("leases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fence", sa.BigInteger(), nullable=False, server_default="0"))
+    with op.batch_alter_table("clouds", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("flavor_prices", sa.JSON(), nullable=True))
+    with op.batch_alter_table("cloud_limits", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("credential_kind", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("credential_expires_at", UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("token_expires_at", UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cloud_limits", schema=None) as batch_op:
+        for name in ("token_expires_at", "credential_expires_at", "credential_kind"):
+            batch_op.drop_column(name)
+    with op.batch_alter_table("clouds", schema=None) as batch_op:
+        batch_op.drop_column("flavor_prices")
     with op.batch_alter_table("leases", schema=None) as batch_op:
         batch_op.drop_column("fence")
     with op.batch_alter_table("boot_requests", schema=None) as batch_op:
