@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
+from include.alerting import dag_failure_callback
+
 
 @dag(
     dag_id="cs_housekeeping",
@@ -23,6 +25,7 @@ from airflow.sdk import dag, task
     doc_md=__doc__,
     tags=["cloudscheduler", "maintenance"],
     default_args={"owner": "cloudscheduler", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    on_failure_callback=dag_failure_callback,
 )
 def cs_housekeeping():
     @task

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
+from include.alerting import dag_failure_callback
 from include.shoal.settings import scheduling_enabled
 
 
@@ -29,6 +30,7 @@ from include.shoal.settings import scheduling_enabled
     doc_md=__doc__,
     tags=["cloudscheduler", "shoal"],
     default_args={"owner": "cloudscheduler", "retries": 1, "retry_delay": timedelta(seconds=10)},
+    on_failure_callback=dag_failure_callback,
 )
 def cs_shoal_ingest():
     @task(execution_timeout=timedelta(seconds=60))

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from include.alerting import dag_failure_callback
 from include.shoal.settings import scheduling_enabled
 
 
@@ -33,6 +34,7 @@ from include.shoal.settings import scheduling_enabled
     tags=["cloudscheduler", "shoal"],
     params={"uuid": Param("", type="string", description="verify only this cache, now (empty: all due)")},
     default_args={"owner": "cloudscheduler", "retries": 1, "retry_delay": timedelta(seconds=10)},
+    on_failure_callback=dag_failure_callback,
 )
 def cs_shoal_verify():
     @task(execution_timeout=timedelta(minutes=4))

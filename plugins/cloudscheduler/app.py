@@ -2,7 +2,7 @@
 
 Airflow does not authenticate plugin apps: every operator route depends on ``auth.principal`` (tests
 enumerate the routes and check each answers 401 without a login). The Shoal client API is the one
-deliberately public part.
+deliberately public part, with the public status summary of the groups that opt in (``/public``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 URL_PREFIX = "/cloudscheduler"
-PUBLIC_PREFIXES = ("/shoal",)
+PUBLIC_PREFIXES = ("/shoal", "/public")
 TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found", 413: "Too large",
           422: "Not saved", 507: "No room"}
 
@@ -28,6 +28,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         pages_matrix,
         pages_misc,
         pages_plots,
+        pages_public,
         pages_status,
         shoal_api,
     )
@@ -35,7 +36,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     app = FastAPI(title="cloudscheduler", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
-    for module in (pages_status, pages_plots, pages_clouds, pages_group, pages_matrix, pages_misc):
+    for module in (pages_status, pages_plots, pages_clouds, pages_group, pages_matrix, pages_misc, pages_public):
         app.include_router(module.router)
     app.include_router(shoal_api.router, prefix="/shoal")
     app.include_router(image_upload.router)

@@ -22,6 +22,7 @@ from cloudscheduler.editing import group_label, read_document, submit
 from cloudscheduler.forms import FormErrors, group_of
 from cloudscheduler.web import redirect, render
 from include.config.rows import key_fingerprint
+from include.images.views import Cell, image_cells
 from include.store.db import session_scope
 from include.store.models import CloudImage, CloudKeypair
 
@@ -36,10 +37,15 @@ class ImageRow:
     present: set[str] = field(default_factory=set)  # clouds where the poller saw this image
     public: bool = False
     size: int | None = None
+    transfers: dict[str, Cell] = field(default_factory=dict)  # cloud -> a transfer's state, or "wanted"
 
 
-def image_rows(doc_group: dict, observed: list[tuple]) -> list[ImageRow]:
-    """Configured images, then images seen on the clouds under a name nothing configured uses."""
+TRANSFER_STATES = frozenset({"pending", "claimed", "error", "unsupported", "no_source", "wanted"})
+
+
+def image_rows(doc_group: dict, observed: list[tuple], cells: list[Cell] = ()) -> list[ImageRow]:
+    """Configured images, then images seen on the clouds under a name nothing configured uses; each
+    with the state of its transfers (``include.images.views``, the read model the CLI shows too)."""
     rows = {
         (i["name"], i["checksum"]): ImageRow(i["name"], i["checksum"], set(i["clouds"]))
         for i in doc_group["images"]
@@ -57,7 +63,19 @@ def image_rows(doc_group: dict, observed: list[tuple]) -> list[ImageRow]:
         row.present.add(cloud)
         row.public = row.public or visibility == "public"
         row.size = row.size or size
+    for cell in cells:
+        if cell.state not in TRANSFER_STATES:
+            continue
+        row = rows.get((cell.image, cell.checksum)) or next(
+            (r for (name, checksum), r in rows.items() if name == cell.image and checksum in (None, cell.checksum)), None)
+        if row is not None:
+            row.transfers[cell.cloud] = cell
     return sorted(rows.values(), key=lambda r: (r.name.lower(), r.checksum or ""))
+
+
+def _cells(request: Request, group: str) -> list[Cell]:
+    with session_scope(engine_of(request)) as s:
+        return image_cells(s, group)
 
 
 def _observed_images(request: Request, group: str) -> list[tuple]:
@@ -88,7 +106,7 @@ def images_page(request: Request, who: Who, group: str, q: str = "", public: boo
     g = _group(read_document(request), group)
     rows = [
         r
-        for r in image_rows(g, _observed_images(request, group))
+        for r in image_rows(g, _observed_images(request, group), _cells(request, group))
         if q.lower() in r.name.lower() and (public or not r.public or r.targets)
     ]
     return render(
@@ -132,7 +150,7 @@ def save_images(request: Request, who: Who, form: PostedForm, group: str):
         status_code=422,
         group=group,
         tab="images",
-        rows=image_rows(g, _observed_images(request, group)),
+        rows=image_rows(g, _observed_images(request, group), _cells(request, group)),
         q="",
         public=True,
         clouds=[c["name"] for c in g["clouds"]],

@@ -53,3 +53,8 @@ def test_dag_id_equals_file_stem_and_policy_holds(bag, path):
     assert "retries" in dag.default_args
     assert dag.catchup is False
     assert dag.max_active_runs == 1 or dag.schedule is None
+    # The README promises an alert when any DAG fails: every DAG carries our callback.
+    from include.alerting import dag_failure_callback
+
+    callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    assert dag_failure_callback in callbacks, f"{dag.dag_id} has no failure callback"

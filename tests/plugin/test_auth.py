@@ -14,7 +14,7 @@ PATH_VALUES = {"group": "atlas", "cloud": "arbutus", "page": "clouds", "path": "
 def our_routes(app) -> list[tuple[str, str]]:
     routes = []
     for route in app.routes:
-        if isinstance(route, APIRoute) and not route.path.startswith("/shoal"):
+        if isinstance(route, APIRoute) and not route.path.startswith(("/shoal", "/public")):
             path = route.path.replace("{path:path}", "{path}").format(**PATH_VALUES)
             routes.extend((method, path) for method in sorted(route.methods - {"HEAD"}))
     return routes

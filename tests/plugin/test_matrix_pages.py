@@ -111,3 +111,26 @@ def test_the_image_matrix_links_editors_to_the_upload_form(store, login):
     assert link.endswith("/groups/atlas/images/upload")
     assert login("alice").get("/groups/atlas/images/upload").status_code == 200
     assert upload_links("bob", "belle2") == []  # a viewer cannot upload
+
+
+def test_each_cell_shows_its_transfer_state(store, login):
+    """What the CLI's `image list` shows, the page shows: a copy under way with its progress, a failed
+    one with its error, a tick nothing has started yet."""
+    from include.store.models import ImageTransfer
+
+    seed_images(store)
+    with Session(store) as s:
+        s.add_all([
+            ImageTarget(group_name="atlas", image_name="centos7-worker", cloud_name="cedar", checksum="bb22"),
+            ImageTransfer(group_name="atlas", cloud_name="cedar", image_name="centos7-worker", checksum="bb22",
+                          state="claimed", phase="uploading", size=1000, bytes_done=400, source_cloud="arbutus"),
+            ImageTarget(group_name="atlas", image_name="cernvm4-micro-2020.07-1", cloud_name="cedar", checksum="aa11"),
+            ImageTransfer(group_name="atlas", cloud_name="cedar", image_name="cernvm4-micro-2020.07-1",
+                          checksum="aa11", state="error", attempts=2, message="checksum mismatch after upload"),
+        ])  # fmt: skip
+        s.commit()
+    soup = BeautifulSoup(login("alice").get(IMAGES).text, "html.parser")
+    badges = {(b.find_parent("tr")["data-name"], b.text, b.get("title")) for b in soup.select("#image-matrix .badge")
+              if b.text != "public"}  # fmt: skip
+    assert ("centos7-worker", "claimed", "uploading 40%") in badges
+    assert ("cernvm4-micro-2020.07-1", "error", "attempt 2: checksum mismatch after upload") in badges

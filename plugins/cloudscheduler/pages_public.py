@@ -1,0 +1,45 @@
+"""The public status summary (csv2's ``/public/``): for the groups whose ``public_visibility`` is on,
+the jobs and cloud tables an anonymous visitor may see, with no login. Totals only: no VM, host, image,
+error message or poll detail, nothing of a group that did not opt in. The page is rendered at most once
+every ``CACHE_S`` seconds, so anonymous traffic cannot load the state database."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from sqlalchemy import select
+
+from cloudscheduler.auth import engine_of
+from cloudscheduler.web import ENV, SECURITY_HEADERS, STATIC, root
+from include.status.tables import group_status
+from include.store.db import session_scope
+from include.store.models import Group
+
+router = APIRouter()
+CACHE_S = 30.0
+_cache: dict[str, tuple[float, str]] = {}  # root path -> (rendered at, html)
+
+
+@router.get("/public", response_class=HTMLResponse, include_in_schema=False)
+def public_status(request: Request) -> HTMLResponse:
+    key = root(request)
+    cached = _cache.get(key)
+    if cached is None or time.monotonic() - cached[0] > CACHE_S:
+        cached = _cache[key] = (time.monotonic(), _render(request))
+    return HTMLResponse(cached[1], headers={**SECURITY_HEADERS, "Cache-Control": f"public, max-age={int(CACHE_S)}"})
+
+
+@router.get("/public/style.css", include_in_schema=False)
+def public_style() -> FileResponse:
+    return FileResponse(STATIC / "cs.css", media_type="text/css")
+
+
+def _render(request: Request) -> str:
+    now = datetime.now(UTC)
+    with session_scope(engine_of(request)) as s:
+        names = list(s.scalars(select(Group.name).where(Group.public_visibility.is_(True)).order_by(Group.name)))
+        statuses = group_status(s, names, now) if names else []
+    return ENV.get_template("public.html").render(root=root(request), statuses=statuses, now=now)
