@@ -29,6 +29,7 @@ services:
 # pytest exits 5 when it collects no tests; that is not a failure of the code under test.
 test: $(STAMP) system-deps services
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check include dags plugins tests bench
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 lint: $(STAMP)

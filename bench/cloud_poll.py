@@ -113,8 +113,14 @@ def main() -> int:
     ok = True
     with spawn("tests.doubles.fake_openstack") as port:
         post(port, "/_fake/seed", {"count": args.vms, "prefix": "bench", "metadata": TAGS})
-        auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u", "password": "pw",
-                "domain": {"name": "Default"}}}}}}  # fmt: skip
+        auth = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "u", "password": "pw", "domain": {"name": "Default"}}},
+                }
+            }
+        }
         _, headers = post(port, "/identity/v3/auth/tokens", auth)
         token = headers["X-Subject-Token"]
         print(f"p5_vms: {plain_fetch(port, token)} VMs")

@@ -30,8 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stack import embedded_stack  # noqa: E402
 
-STAGES = ("jobs_idle_seen", "boot_requested", "vms_created", "vms_registered", "jobs_running", "jobs_done",
-          "retires_sent", "vms_deleted", "vms_forgotten")  # fmt: skip
+STAGES = (
+    "jobs_idle_seen",
+    "boot_requested",
+    "vms_created",
+    "vms_registered",
+    "jobs_running",
+    "jobs_done",
+    "retires_sent",
+    "vms_deleted",
+    "vms_forgotten",
+)
 
 
 class Api:
@@ -66,6 +75,7 @@ def stage_facts(engine, jobs: int) -> dict[str, bool]:
     from include.store.models import BootRequest, Job, SimInstance, Vm
 
     with session_scope(engine) as s:
+
         def count(model, *where):
             return s.scalar(select(func.count()).select_from(model).where(*where))
 
@@ -77,7 +87,8 @@ def stage_facts(engine, jobs: int) -> dict[str, bool]:
             "jobs_idle_seen": count(Job, atlas, Job.status == 1) >= jobs,
             "boot_requested": count(BootRequest, BootRequest.group_name == "atlas") > 0,
             "vms_created": instances > 0,
-            "vms_registered": vms > 0 and count(Vm, Vm.group_name == "atlas", Vm.registered_at.is_(None)) == 0,
+            "vms_registered": vms > 0
+            and count(Vm, Vm.group_name == "atlas", Vm.registered_at.is_(None)) == 0,
             "jobs_running": count(Job, atlas, Job.status == 2) >= jobs,
             "jobs_done": instances > 0 and count(Job, atlas, Job.status.in_((1, 2))) == 0,
             "retires_sent": count(Vm, Vm.group_name == "atlas", Vm.retire_sent_at.is_not(None)) > 0,
@@ -93,7 +104,10 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=1500, help="seconds the whole story may take")
     parser.add_argument("--port", type=int, default=8797)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="cs-story-") as tmp, embedded_stack(Path(tmp), args.port) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="cs-story-") as tmp,
+        embedded_stack(Path(tmp), args.port) as stack,
+    ):
         import os
 
         os.environ["CLOUDSCHEDULER_DB_URL"] = stack["state_url"]
@@ -105,8 +119,10 @@ def main() -> int:
         time.sleep(20)  # let the first polls land, as a user reading the UI would
         began = datetime.now(UTC)
         t0 = time.monotonic()
-        api.trigger("cs_submit_demo_jobs", {"group": "atlas", "count": args.jobs, "cores": 8, "ram_mb": 16000,
-                                            "duration_s": args.duration})  # fmt: skip
+        api.trigger(
+            "cs_submit_demo_jobs",
+            {"group": "atlas", "count": args.jobs, "cores": 8, "ram_mb": 16000, "duration_s": args.duration},
+        )
         reached: dict[str, float] = {}
         while len(reached) < len(STAGES) and time.monotonic() - t0 < args.limit:
             for stage, ok in stage_facts(engine, args.jobs).items():
@@ -114,13 +130,21 @@ def main() -> int:
                     reached[stage] = time.monotonic() - t0
                     print(f"{stage}: {reached[stage]:.0f} s", flush=True)
             time.sleep(1)
-        for dag_id in ("cs_submit_demo_jobs", "cs_poll_condor", "cs_poll_clouds", "cs_schedule", "cs_housekeeping"):
+        for dag_id in (
+            "cs_submit_demo_jobs",
+            "cs_poll_condor",
+            "cs_poll_clouds",
+            "cs_schedule",
+            "cs_housekeeping",
+        ):
             runs = [r for r in api.runs(dag_id, began) if r.get("end_date") and r.get("start_date")]
             secs = [(_ts(r["end_date"]) - _ts(r["start_date"])).total_seconds() for r in runs]
             states = sorted({r["state"] for r in runs})
             if secs:
-                print(f"dag_{dag_id}: {len(secs)} runs, median {statistics.median(secs):.1f} s, "
-                      f"max {max(secs):.1f} s, states {','.join(states)}")  # fmt: skip
+                print(
+                    f"dag_{dag_id}: {len(secs)} runs, median {statistics.median(secs):.1f} s, "
+                    f"max {max(secs):.1f} s, states {','.join(states)}"
+                )
     missing = [s for s in STAGES if s not in reached]
     print(f"story: {'complete' if not missing else 'INCOMPLETE, missing ' + ', '.join(missing)}")
     return 0 if not missing else 1

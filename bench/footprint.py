@@ -71,7 +71,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8795)
     args = parser.parse_args()
     samples: list[tuple[float, int, dict[str, float]]] = []
-    with tempfile.TemporaryDirectory(prefix="cs-footprint-") as tmp, embedded_stack(Path(tmp), args.port) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="cs-footprint-") as tmp,
+        embedded_stack(Path(tmp), args.port) as stack,
+    ):
         time.sleep(args.idle)
         for _ in range(args.samples):
             pids = descendants(stack["pid"])
@@ -85,7 +88,9 @@ def main() -> int:
     total, n, worst = max(samples, key=lambda s: s[0])
     print(f"ui_ready: {ui_s:.1f} s")
     print(f"idle_pss_median: {totals[len(totals) // 2]:.0f} MB")
-    print(f"idle_pss_max: {total:.0f} MB (the stack's loop runs tasks every few seconds; max = while one runs)")
+    print(
+        f"idle_pss_max: {total:.0f} MB (the stack's loop runs tasks every few seconds; max = while one runs)"
+    )
     print(f"processes: {n} count (at the max)")
     for name, mb in sorted(worst.items(), key=lambda kv: -kv[1]):
         print(f"  {name}: {mb:.0f} MB")

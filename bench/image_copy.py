@@ -116,16 +116,47 @@ def measure(tmp: Path, a, b, mib: int) -> int:
     url = f"sqlite:///{tmp / 'state.db'}"
     engine = make_engine(url)
     Base.metadata.create_all(engine)
-    clouds = [{"name": n, "type": "openstack", "auth_url": s.auth_url, "project": "htc", "region": "RegionOne",
-               "connection_id": f"os_{n}"} for n, s in (("a", a), ("b", b))]  # fmt: skip
-    doc = {"groups": [{"name": "bench", "pool": {"kind": "htcondor", "collector": "cm"}, "clouds": clouds,
-                       "images": [{"name": "bench-1g", "clouds": ["b"]}]}]}  # fmt: skip
+    clouds = [
+        {
+            "name": n,
+            "type": "openstack",
+            "auth_url": s.auth_url,
+            "project": "htc",
+            "region": "RegionOne",
+            "connection_id": f"os_{n}",
+        }
+        for n, s in (("a", a), ("b", b))
+    ]
+    doc = {
+        "groups": [
+            {
+                "name": "bench",
+                "pool": {"kind": "htcondor", "collector": "cm"},
+                "clouds": clouds,
+                "images": [{"name": "bench-1g", "clouds": ["b"]}],
+            }
+        ]
+    }
     with session_scope(engine) as s:
         apply_config(s, parse_document(doc), actor="bench")
-        s.add(CloudImage(group_name="bench", cloud_name="a", image_id=seeded.image_id, name="bench-1g",
-                         checksum=md5, disk_format="raw", container_format="bare"))  # fmt: skip
-    env = {**os.environ, "CLOUDSCHEDULER_DB_URL": url, "CLOUDSCHEDULER_IMAGE_CACHE": str(tmp / "cache"),
-           "BENCH_AUTH": json.dumps(a.user_auth()), "PYTHONPATH": str(ROOT)}  # fmt: skip
+        s.add(
+            CloudImage(
+                group_name="bench",
+                cloud_name="a",
+                image_id=seeded.image_id,
+                name="bench-1g",
+                checksum=md5,
+                disk_format="raw",
+                container_format="bare",
+            )
+        )
+    env = {
+        **os.environ,
+        "CLOUDSCHEDULER_DB_URL": url,
+        "CLOUDSCHEDULER_IMAGE_CACHE": str(tmp / "cache"),
+        "BENCH_AUTH": json.dumps(a.user_auth()),
+        "PYTHONPATH": str(ROOT),
+    }
     code, outcome, peak = run_child("copy", env, tmp)
     _, _, baseline = run_child("baseline", env, tmp)
     copied = (

@@ -256,8 +256,9 @@ def measure(scale: Scale, runs: int) -> bool:
 def child_peak_gb(scale: Scale) -> float:
     """Peak RSS of a fresh process that builds the snapshot and plans it once (prints the plan's own
     allocations too)."""
-    out = subprocess.run([sys.executable, __file__, "--child", scale.name], check=True, capture_output=True,
-                         text=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", scale.name], check=True, capture_output=True, text=True
+    ).stdout.split()
     print(f"{scale.name}_plan_allocations_peak: {float(out[3]):.0f} MB (tracemalloc, plan() only)")
     return float(out[1])
 

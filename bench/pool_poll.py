@@ -28,8 +28,10 @@ TARGET = 3.0
 POOL = "cm.example.org:9618"
 SCHEDDS = [f"submit{i:02d}.example.org" for i in range(1, 5)]
 T0 = 1764000000
-REQ = ('(TARGET.Arch == "X86_64") && (TARGET.OpSys == "LINUX") && (TARGET.Disk >= RequestDisk) && '
-       "(TARGET.Memory >= RequestMemory) && (TARGET.Cpus >= RequestCpus) && (TARGET.HasFileTransfer)")  # fmt: skip
+REQ = (
+    '(TARGET.Arch == "X86_64") && (TARGET.OpSys == "LINUX") && (TARGET.Disk >= RequestDisk) && '
+    "(TARGET.Memory >= RequestMemory) && (TARGET.Cpus >= RequestCpus) && (TARGET.HasFileTransfer)"
+)
 
 
 def job_text(i: int, rng: random.Random) -> str:
@@ -41,16 +43,31 @@ def job_text(i: int, rng: random.Random) -> str:
         ["2000", "8000", "ifthenelse(MemoryUsage =!= undefined,MemoryUsage,(ImageSize + 1023) / 1024)"]
     )
     lines = [
-        f'Arguments = "-n {i}"', f"ClusterId = {cluster}", f'Cmd = "/home/user{i % 40}/run.sh"',
-        f"DiskUsage = {rng.randint(1, 40) * 1048576}", f"EnteredCurrentStatus = {T0 + i % 3600}",
-        f'GlobalJobId = "{schedd}#{cluster}.{proc}#{T0}"', f"ImageSize = {rng.randint(1, 16) * 1024000}",
-        f'Iwd = "/home/user{i % 40}/w"', f"JobPrio = {rng.choice([0, 0, 5])}", f"JobStatus = {status}",
-        "JobUniverse = 5", 'MyType = "Job"', f'Owner = "user{i % 40}"', f"ProcId = {proc}", f"QDate = {T0}",
-        f"RequestCpus = {rng.choice([1, 1, 4, 8])}", "RequestDisk = DiskUsage", f"RequestMemory = {memory}",
-        f"Requirements = {'(' + group + ') && ' if group else ''}{REQ}", 'ShouldTransferFiles = "YES"',
-        'TargetType = "Machine"', f'User = "user{i % 40}@example.org"', 'VMImage = "cernvm4-micro-2020.07-1"',
+        f'Arguments = "-n {i}"',
+        f"ClusterId = {cluster}",
+        f'Cmd = "/home/user{i % 40}/run.sh"',
+        f"DiskUsage = {rng.randint(1, 40) * 1048576}",
+        f"EnteredCurrentStatus = {T0 + i % 3600}",
+        f'GlobalJobId = "{schedd}#{cluster}.{proc}#{T0}"',
+        f"ImageSize = {rng.randint(1, 16) * 1024000}",
+        f'Iwd = "/home/user{i % 40}/w"',
+        f"JobPrio = {rng.choice([0, 0, 5])}",
+        f"JobStatus = {status}",
+        "JobUniverse = 5",
+        'MyType = "Job"',
+        f'Owner = "user{i % 40}"',
+        f"ProcId = {proc}",
+        f"QDate = {T0}",
+        f"RequestCpus = {rng.choice([1, 1, 4, 8])}",
+        "RequestDisk = DiskUsage",
+        f"RequestMemory = {memory}",
+        f"Requirements = {'(' + group + ') && ' if group else ''}{REQ}",
+        'ShouldTransferFiles = "YES"',
+        'TargetType = "Machine"',
+        f'User = "user{i % 40}@example.org"',
+        'VMImage = "cernvm4-micro-2020.07-1"',
         "VMKeepAlive = 600",
-    ]  # fmt: skip
+    ]
     if status == 2:
         lines.append(f'RemoteHost = "slot1_{proc % 8 + 1}@vm-{i % 2000}"')
     if status == 5:
@@ -62,15 +79,29 @@ def slot_text(i: int) -> str:
     vm, dynamic = f"vm-{i // 5}", i % 5
     name = f"slot1_{dynamic}@{vm}" if dynamic else f"slot1@{vm}"
     lines = [
-        f'Activity = "{"Busy" if dynamic else "Idle"}"', 'Arch = "X86_64"', f"Cpus = {2 if dynamic else 0}",
-        "Disk = 41000000", f"EnteredCurrentState = {T0 + i}", f'Machine = "{vm}"', f"Memory = {4000 if dynamic else 0}",
+        f'Activity = "{"Busy" if dynamic else "Idle"}"',
+        'Arch = "X86_64"',
+        f"Cpus = {2 if dynamic else 0}",
+        "Disk = 41000000",
+        f"EnteredCurrentState = {T0 + i}",
+        f'Machine = "{vm}"',
+        f"Memory = {4000 if dynamic else 0}",
         f'MyAddress = "<10.1.{i // 250 % 250}.{i % 250}:9618?addrs=10.1.0.1-9618&noUDP&sock=startd_1_2>"',
-        'MyType = "Machine"', f'Name = "{name}"', 'OpSys = "LINUX"',
-        f'SlotType = "{"Dynamic" if dynamic else "Partitionable"}"', "Start = true",
-        f'State = "{"Claimed" if dynamic else "Unclaimed"}"', 'TargetType = "Job"', "TotalSlotCpus = 8",
-        "TotalSlotMemory = 16000", f'cs_vm_id = "{vm}"', 'cs_deployment = "cs"', 'group_name = "atlas"',
-        'cloud_name = "arbutus"', 'flavor = "c8-16gb"',
-    ]  # fmt: skip
+        'MyType = "Machine"',
+        f'Name = "{name}"',
+        'OpSys = "LINUX"',
+        f'SlotType = "{"Dynamic" if dynamic else "Partitionable"}"',
+        "Start = true",
+        f'State = "{"Claimed" if dynamic else "Unclaimed"}"',
+        'TargetType = "Job"',
+        "TotalSlotCpus = 8",
+        "TotalSlotMemory = 16000",
+        f'cs_vm_id = "{vm}"',
+        'cs_deployment = "cs"',
+        'group_name = "atlas"',
+        'cloud_name = "arbutus"',
+        'flavor = "c8-16gb"',
+    ]
     if dynamic:
         lines += [f'RemoteOwner = "user{i % 40}@example.org"', f'GlobalJobId = "{SCHEDDS[0]}#{i}.0#{T0}"']
     return "\n".join(lines) + "\n"
@@ -91,8 +122,10 @@ class TextPool:
 
         old, out, defaults = classad2.ParserType.Old, [], self.spec.defaults  # once, as query_schedd does
         for name, texts in self._jobs.items():
-            recs = [job_record(classad2.parseNext(t, old), pool=POOL, schedd=name, defaults=defaults)
-                    for t in texts]  # fmt: skip
+            recs = [
+                job_record(classad2.parseNext(t, old), pool=POOL, schedd=name, defaults=defaults)
+                for t in texts
+            ]
             out.append(ScheddJobs(name, [r for r in recs if r]))
         return out
 

@@ -44,7 +44,10 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--port", type=int, default=8796)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="cs-reaction-") as tmp, embedded_stack(Path(tmp), args.port) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="cs-reaction-") as tmp,
+        embedded_stack(Path(tmp), args.port) as stack,
+    ):
         os.environ["CLOUDSCHEDULER_DB_URL"] = stack["state_url"]
         from sqlalchemy import func, select
 
@@ -56,8 +59,14 @@ def main() -> int:
 
         def clouds_polled() -> bool:
             with session_scope(engine) as s:
-                return s.scalar(select(func.count()).select_from(PollStatus).where(
-                    PollStatus.kind == "cloud", PollStatus.ok)) >= 2
+                return (
+                    s.scalar(
+                        select(func.count())
+                        .select_from(PollStatus)
+                        .where(PollStatus.kind == "cloud", PollStatus.ok)
+                    )
+                    >= 2
+                )
 
         if not wait_for(clouds_polled, 180, 1):
             print("setup: the clouds were never polled")
@@ -72,7 +81,9 @@ def main() -> int:
 
             def seen(job_id=job_id):
                 with session_scope(engine) as s:
-                    return s.scalar(select(Job.global_job_id).where(Job.global_job_id == job_id)) and datetime.now(UTC)
+                    return s.scalar(
+                        select(Job.global_job_id).where(Job.global_job_id == job_id)
+                    ) and datetime.now(UTC)
 
             def booted(before=before):
                 with session_scope(engine) as s:
@@ -86,7 +97,10 @@ def main() -> int:
                 return 1
             latencies.append((t_boot - submitted).total_seconds())
             overheads.append(max(0.0, (t_boot - t_seen).total_seconds()))
-            print(f"trial {trial + 1:2d}: latency {latencies[-1]:5.1f} s, overhead {overheads[-1]:4.1f} s", flush=True)
+            print(
+                f"trial {trial + 1:2d}: latency {latencies[-1]:5.1f} s, overhead {overheads[-1]:4.1f} s",
+                flush=True,
+            )
     med, worst, over = statistics.median(latencies), max(latencies), statistics.median(overheads)
     print(f"reaction_median: {med:.1f} s")
     print(f"reaction_max: {worst:.1f} s")

@@ -35,21 +35,52 @@ CLOUDS = [  # name, priority, quota cores, cores control, flavours (name, cores,
 
 
 def site() -> dict:
-    clouds = [{"name": n, "type": "simulated", "priority": p, "limits": {"cores_ctl": ctl},
-               "simulation": {"boot_delay_s": BOOT_S, "register_delay_s": REGISTER_S, "quota_cores": q,
-                              "flavors": [{"name": f, "cores": c, "ram_mb": r, "disk_gb": 100.0} for f, c, r in fl],
-                              "images": ["cvm"], "failures": fail}}
-              for n, p, q, ctl, fl, fail in CLOUDS]  # fmt: skip
-    meta = [{"name": "worker.yaml.j2", "text": (
-        "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
-        "    cs_vm_id = \"{{ cs_vm_id }}\"\n    group_name = \"{{ cs_group_name }}\"\n")}]
-    groups = [{"name": g, "pool": {"kind": "simulated"}, "other_submitters": ["ALL"],
-               "vm_defaults": {"image": "cvm", "keep_alive": KEEP_ALIVE_S}, "metadata": meta,
-               "clouds": [dict(c, name=f"{c['name']}") for c in clouds]} for g in ("atlas", "belle2")]
+    clouds = [
+        {
+            "name": n,
+            "type": "simulated",
+            "priority": p,
+            "limits": {"cores_ctl": ctl},
+            "simulation": {
+                "boot_delay_s": BOOT_S,
+                "register_delay_s": REGISTER_S,
+                "quota_cores": q,
+                "flavors": [{"name": f, "cores": c, "ram_mb": r, "disk_gb": 100.0} for f, c, r in fl],
+                "images": ["cvm"],
+                "failures": fail,
+            },
+        }
+        for n, p, q, ctl, fl, fail in CLOUDS
+    ]
+    meta = [
+        {
+            "name": "worker.yaml.j2",
+            "text": (
+                "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
+                '    cs_vm_id = "{{ cs_vm_id }}"\n    group_name = "{{ cs_group_name }}"\n'
+            ),
+        }
+    ]
+    groups = [
+        {
+            "name": g,
+            "pool": {"kind": "simulated"},
+            "other_submitters": ["ALL"],
+            "vm_defaults": {"image": "cvm", "keep_alive": KEEP_ALIVE_S},
+            "metadata": meta,
+            "clouds": [dict(c, name=f"{c['name']}") for c in clouds],
+        }
+        for g in ("atlas", "belle2")
+    ]
     # The two groups share nothing (each has its own projects): quotas are per group/cloud row.
     # A site with bursty work raises the original's throttles (5 VMs per boot and 5 starting per cloud),
     # which would otherwise make the second half of every burst wait for the first to register.
-    settings = {"vm_come_alive": 1800, "vm_error_delay": 300, "max_boot_per_cycle": 20, "new_vms_throttle": 40}
+    settings = {
+        "vm_come_alive": 1800,
+        "vm_error_delay": 300,
+        "max_boot_per_cycle": 20,
+        "new_vms_throttle": 40,
+    }
     return {"settings": settings, "groups": groups}
 
 
@@ -103,8 +134,16 @@ def drive(engine, t0: datetime, args, arrivals) -> list[str]:
         step += 1
         while pending and t0 + timedelta(seconds=pending[0][0]) <= now:
             at, group, count, cores, ram, duration = pending.pop(0)
-            submit_jobs(engine, group, count, now=t0 + timedelta(seconds=at), cores=cores, ram_mb=ram,
-                        duration_s=duration, owner=f"{group}user")
+            submit_jobs(
+                engine,
+                group,
+                count,
+                now=t0 + timedelta(seconds=at),
+                cores=cores,
+                ram_mb=ram,
+                duration_s=duration,
+                owner=f"{group}user",
+            )
             with session_scope(engine) as s:  # keep completed jobs for the statistics
                 s.execute(SimPool.__table__.update().values(completed_retention_s=10**8))
         cycle.poll_pools(now)
@@ -132,9 +171,11 @@ def check_limits(engine, now: datetime) -> list[str]:
     caps = {name: (q, ctl) for name, _, q, ctl, _, _ in CLOUDS}
     out = []
     with session_scope(engine) as s:
-        rows = s.execute(select(SimInstance.group_name, SimInstance.cloud_name, func.sum(SimInstance.cores))
-                         .where(SimInstance.status != "deleted").group_by(SimInstance.group_name,
-                                                                        SimInstance.cloud_name)).all()
+        rows = s.execute(
+            select(SimInstance.group_name, SimInstance.cloud_name, func.sum(SimInstance.cores))
+            .where(SimInstance.status != "deleted")
+            .group_by(SimInstance.group_name, SimInstance.cloud_name)
+        ).all()
     for group, cloud, cores in rows:
         quota, ctl = caps[cloud]
         limit = min(quota, ctl if ctl >= 0 else quota)
@@ -153,7 +194,9 @@ def report(engine, t0: datetime, args, violations: list[str], wall_s: float) -> 
     with session_scope(engine) as s:
         jobs = s.scalars(select(SimJob)).all()
         instances = s.scalars(select(SimInstance)).all()
-    busy = sum(j.request_cpus * ((j.finished_at or end) - j.started_at).total_seconds() for j in jobs if j.started_at)
+    busy = sum(
+        j.request_cpus * ((j.finished_at or end) - j.started_at).total_seconds() for j in jobs if j.started_at
+    )
     paid = sum(i.cores * ((i.deleted_at or end) - i.created_at).total_seconds() for i in instances)
     waits = sorted((j.started_at - j.q_date).total_seconds() for j in jobs if j.started_at)
     p95 = waits[int(0.95 * (len(waits) - 1))] if waits else float("nan")
@@ -191,8 +234,17 @@ def waste_breakdown(jobs, instances, end: datetime) -> dict[str, float]:
     for j in jobs:
         if j.started_at and j.machine:
             by_vm.setdefault(j.machine, []).append(j)
-    out = dict.fromkeys(("booting", "never_used", "before_first_job", "partly_filled", "after_last_job",
-                         "after_last_job_keep_alive"), 0.0)
+    out = dict.fromkeys(
+        (
+            "booting",
+            "never_used",
+            "before_first_job",
+            "partly_filled",
+            "after_last_job",
+            "after_last_job_keep_alive",
+        ),
+        0.0,
+    )
     for i in instances:
         stop = i.deleted_at or end
         runs = by_vm.get(i.name, [])
@@ -208,7 +260,9 @@ def waste_breakdown(jobs, instances, end: datetime) -> dict[str, float]:
         out["partly_filled"] += i.cores * (last - first).total_seconds() - used
         out["after_last_job"] += i.cores * max(0.0, (stop - last).total_seconds())
         # the part of that tail the keep-alive floor imposes on any planner that follows the spec
-        out["after_last_job_keep_alive"] += i.cores * min(KEEP_ALIVE_S, max(0.0, (stop - last).total_seconds()))
+        out["after_last_job_keep_alive"] += i.cores * min(
+            KEEP_ALIVE_S, max(0.0, (stop - last).total_seconds())
+        )
     return out
 
 

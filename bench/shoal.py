@@ -53,8 +53,13 @@ def build_inputs(workdir: Path) -> tuple[str, str]:
     from include.store.models import Base, ShoalCache
 
     writer = MMDBWriter(ip_version=4, database_type="GeoIP2-City", languages=["en"], description="bench")
-    writer.insert_network(IPSet(["127.0.0.0/8"]), {"city": {"names": {"en": "Victoria"}},
-                          "location": {"latitude": MmdbF64(48.4284), "longitude": MmdbF64(-123.3656)}})  # fmt: skip
+    writer.insert_network(
+        IPSet(["127.0.0.0/8"]),
+        {
+            "city": {"names": {"en": "Victoria"}},
+            "location": {"latitude": MmdbF64(48.4284), "longitude": MmdbF64(-123.3656)},
+        },
+    )
     geoip = str(workdir / "city.mmdb")
     writer.to_db_file(geoip)
     url = f"sqlite:///{workdir / 'state.db'}"
@@ -65,11 +70,28 @@ def build_inputs(workdir: Path) -> tuple[str, str]:
         for i in range(CACHES):
             lat, lon = rng.uniform(-60, 70), rng.uniform(-180, 180)
             geo = {"city": f"City{i}", "latitude": lat, "longitude": lon, "country_code": "XX"}
-            session.add(ShoalCache(uuid=f"{i:032x}", hostname=f"squid{i}.example.org", port=3128,
-                                   public_ip=f"10.{i // 250}.{i % 250}.1", cache_type="squid", upstream="both",
-                                   agent_version="1.0", load=rng.uniform(0, 50_000), max_load=-112.0,
-                                   latitude=lat, longitude=lon, geo=geo, created=now, last_active=now,
-                                   sent_at=now, drift_seconds=0.0, verified=True, verify_failures=0))  # fmt: skip
+            session.add(
+                ShoalCache(
+                    uuid=f"{i:032x}",
+                    hostname=f"squid{i}.example.org",
+                    port=3128,
+                    public_ip=f"10.{i // 250}.{i % 250}.1",
+                    cache_type="squid",
+                    upstream="both",
+                    agent_version="1.0",
+                    load=rng.uniform(0, 50_000),
+                    max_load=-112.0,
+                    latitude=lat,
+                    longitude=lon,
+                    geo=geo,
+                    created=now,
+                    last_active=now,
+                    sent_at=now,
+                    drift_seconds=0.0,
+                    verified=True,
+                    verify_failures=0,
+                )
+            )
     engine.dispose()
     return geoip, url
 

@@ -23,8 +23,14 @@ def embedded_stack(run_dir: Path, port: int, extra_env: dict[str, str] | None = 
     env.pop("CLOUDSCHEDULER_DB_URL", None)
     began = time.monotonic()
     log = open(run_dir / "embedded.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "include.embedded"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "include.embedded"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         ui_s = _wait_ui(port, proc, began)
         yield {"pid": proc.pid, "ui_s": ui_s, "env": env, "state_url": f"sqlite:///{run_dir / 'state.db'}"}

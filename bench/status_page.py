@@ -44,7 +44,7 @@ from include.store.models import (  # noqa: E402
     PollStatus,
     TimeseriesSample,
     Vm,
-)  # fmt: skip
+)
 
 CLOUDS, VMS, JOBS, GROUPS = 50, 10_000, 100_000, ("atlas", "belle2")
 MAX_RATIO = 8.0
@@ -56,37 +56,103 @@ def build(engine: Engine) -> None:
     rnd = random.Random(7)
     Base.metadata.create_all(engine)
     clouds = [(GROUPS[i % 2], f"cloud{i:02d}") for i in range(CLOUDS)]
-    states = ["running"] * 70 + ["idle"] * 12 + ["starting"] * 6 + ["unregistered"] * 4 + ["retiring"] * 5 + \
-        ["manual", "error", "error"]  # fmt: skip
+    states = (
+        ["running"] * 70
+        + ["idle"] * 12
+        + ["starting"] * 6
+        + ["unregistered"] * 4
+        + ["retiring"] * 5
+        + ["manual", "error", "error"]
+    )
     vms, slots = [], []
     for i in range(VMS):
         group, cloud = clouds[i % CLOUDS]
         state = rnd.choice(states)
         vm_id = f"cs-{cloud}-{i:06d}"
-        vms.append({"vm_id": vm_id, "group_name": group, "cloud_name": cloud, "flavor": "c8", "cores": 8,
-                    "ram_mb": 32000, "status": {"starting": "building", "error": "error"}.get(state, "active"),
-                    "manual": state == "manual", "requested_at": NOW - timedelta(hours=2), "ips": ["10.0.0.1"],
-                    "retire_requested_at": NOW if state == "retiring" else None,
-                    "status_changed_at": NOW - timedelta(hours=1)})  # fmt: skip
+        vms.append(
+            {
+                "vm_id": vm_id,
+                "group_name": group,
+                "cloud_name": cloud,
+                "flavor": "c8",
+                "cores": 8,
+                "ram_mb": 32000,
+                "status": {"starting": "building", "error": "error"}.get(state, "active"),
+                "manual": state == "manual",
+                "requested_at": NOW - timedelta(hours=2),
+                "ips": ["10.0.0.1"],
+                "retire_requested_at": NOW if state == "retiring" else None,
+                "status_changed_at": NOW - timedelta(hours=1),
+            }
+        )
         if state in ("running", "idle", "retiring", "manual"):
             busy = state == "running"
             slots.append(_slot(vm_id, group, cloud, "Partitionable", 0 if busy else 8, "Unclaimed", 1))
             if busy:
                 slots.append(_slot(vm_id, group, cloud, "Dynamic", 8, "Claimed", 2))
-    jobs = [{"pool": GROUPS[i % 2], "global_job_id": f"sched#{i}.0#1", "group_name": GROUPS[i % 2] if i % 50 else None,
-             "target_alias": None if i % 7 else "fast", "status": rnd.choice([1, 1, 1, 2, 2, 5, 4]),
-             "cores": rnd.choice([1, 8]), "ram_mb": 2000} for i in range(JOBS)]  # fmt: skip
+    jobs = [
+        {
+            "pool": GROUPS[i % 2],
+            "global_job_id": f"sched#{i}.0#1",
+            "group_name": GROUPS[i % 2] if i % 50 else None,
+            "target_alias": None if i % 7 else "fast",
+            "status": rnd.choice([1, 1, 1, 2, 2, 5, 4]),
+            "cores": rnd.choice([1, 8]),
+            "ram_mb": 2000,
+        }
+        for i in range(JOBS)
+    ]
     with engine.begin() as conn:
         conn.execute(insert(Group), [{"name": g, "pool_kind": "simulated"} for g in GROUPS])
-        conn.execute(insert(Cloud), [{"group_name": g, "name": c, "cloud_type": "simulated", "priority": i % 5,
-                                      "cores_ctl": 2000} for i, (g, c) in enumerate(clouds)])  # fmt: skip
-        conn.execute(insert(CloudLimits), [{"group_name": g, "cloud_name": c, "cores_max": 4000, "ram_max_mb": 10**7,
-                                            "foreign_cores": 100, "polled_at": NOW} for g, c in clouds])  # fmt: skip
-        conn.execute(insert(PollStatus), [{"source": f"cloud/{g}/{c}", "kind": "cloud", "group_name": g,
-                                           "cloud_name": c, "ok": True, "last_success": NOW, "last_attempt": NOW}
-                                          for g, c in clouds])  # fmt: skip
-        conn.execute(insert(Backoff), [{"group_name": g, "cloud_name": c, "flavor": "c16", "failures": 2,
-                                        "until": NOW + timedelta(minutes=5)} for g, c in clouds[::5]])  # fmt: skip
+        conn.execute(
+            insert(Cloud),
+            [
+                {"group_name": g, "name": c, "cloud_type": "simulated", "priority": i % 5, "cores_ctl": 2000}
+                for i, (g, c) in enumerate(clouds)
+            ],
+        )
+        conn.execute(
+            insert(CloudLimits),
+            [
+                {
+                    "group_name": g,
+                    "cloud_name": c,
+                    "cores_max": 4000,
+                    "ram_max_mb": 10**7,
+                    "foreign_cores": 100,
+                    "polled_at": NOW,
+                }
+                for g, c in clouds
+            ],
+        )
+        conn.execute(
+            insert(PollStatus),
+            [
+                {
+                    "source": f"cloud/{g}/{c}",
+                    "kind": "cloud",
+                    "group_name": g,
+                    "cloud_name": c,
+                    "ok": True,
+                    "last_success": NOW,
+                    "last_attempt": NOW,
+                }
+                for g, c in clouds
+            ],
+        )
+        conn.execute(
+            insert(Backoff),
+            [
+                {
+                    "group_name": g,
+                    "cloud_name": c,
+                    "flavor": "c16",
+                    "failures": 2,
+                    "until": NOW + timedelta(minutes=5),
+                }
+                for g, c in clouds[::5]
+            ],
+        )
         conn.execute(insert(Vm), vms)
         conn.execute(insert(Machine), slots)
         for start in range(0, JOBS, 20_000):
@@ -95,9 +161,22 @@ def build(engine: Engine) -> None:
             run_id = conn.execute(
                 insert(PlanRun).values(at=NOW, group_name=g).returning(PlanRun.id)
             ).scalar_one()
-            conn.execute(insert(PlanSkip), [{"run_id": run_id, "group_name": g, "cloud_name": c, "subject": f"s{k}",
-                                             "reason": "quota", "jobs": 10, "detail": "cores"}
-                                            for k, (grp, c) in enumerate(clouds) if grp == g])  # fmt: skip
+            conn.execute(
+                insert(PlanSkip),
+                [
+                    {
+                        "run_id": run_id,
+                        "group_name": g,
+                        "cloud_name": c,
+                        "subject": f"s{k}",
+                        "reason": "quota",
+                        "jobs": 10,
+                        "detail": "cores",
+                    }
+                    for k, (grp, c) in enumerate(clouds)
+                    if grp == g
+                ],
+            )
 
 
 def _slot(vm_id, group, cloud, slot_type, cores, state, n) -> dict:
@@ -164,9 +243,19 @@ def fill_week(engine: Engine) -> int:
     rows, steps = 0, 7 * 86400 // 30
     with engine.begin() as conn:
         for start in range(0, steps, 400):
-            batch = [{"ts": NOW - timedelta(seconds=30 * k), "group_name": g, "cloud_name": c, "jobs_idle": k % 300,
-                      "jobs_running": 500, "VMs_running": 90, "cores_native": 720}
-                     for k in range(start, min(steps, start + 400)) for g, c in clouds]  # fmt: skip
+            batch = [
+                {
+                    "ts": NOW - timedelta(seconds=30 * k),
+                    "group_name": g,
+                    "cloud_name": c,
+                    "jobs_idle": k % 300,
+                    "jobs_running": 500,
+                    "VMs_running": 90,
+                    "cores_native": 720,
+                }
+                for k in range(start, min(steps, start + 400))
+                for g, c in clouds
+            ]
             conn.execute(insert(TimeseriesSample), batch)
             rows += len(batch)
     return rows

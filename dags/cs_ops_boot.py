@@ -43,8 +43,16 @@ def cs_ops_boot():
         from include.store.models import utcnow
 
         with session_scope() as session:
-            rid = boot_test_vms(session, params["group"], params["cloud"], params["count"], actor_of(context),
-                                utcnow(), flavor=params["flavor"] or None, image=params["image"] or None)
+            rid = boot_test_vms(
+                session,
+                params["group"],
+                params["cloud"],
+                params["count"],
+                actor_of(context),
+                utcnow(),
+                flavor=params["flavor"] or None,
+                image=params["image"] or None,
+            )
         return {"group": params["group"], "cloud": params["cloud"], "deletes": [], "request_id": rid}
 
     @task(pool="cs_cloud_api")

@@ -41,7 +41,9 @@ def cs_ops_cloud():
         from include.store.models import utcnow
 
         with session_scope() as session:
-            cloud_action(session, params["group"], params["cloud"], params["action"], actor_of(context), utcnow())
+            cloud_action(
+                session, params["group"], params["cloud"], params["action"], actor_of(context), utcnow()
+            )
         return {"cloud": f"{params['group']}/{params['cloud']}", "action": params["action"]}
 
     record_cloud_action()

@@ -39,8 +39,9 @@ def cs_ops_image():
         from include.images.tasks import distribute_now
         from include.loop.operations import actor_of
 
-        return distribute_now(params["group"], params["image"], params["checksum"] or None, params["clouds"],
-                              actor_of(context))  # fmt: skip
+        return distribute_now(
+            params["group"], params["image"], params["checksum"] or None, params["clouds"], actor_of(context)
+        )
 
     @task(max_active_tis_per_dagrun=2, execution_timeout=timedelta(hours=6))
     def copy_image(transfer_id: int, **context) -> dict:

@@ -50,8 +50,13 @@ def cs_ops_vm():
         from include.store.db import session_scope
         from include.store.models import utcnow
 
-        selection = VmSelection(group=params["group"], hosts="all" if params["all"] else params["vms"],
-                                count=params["count"], cloud=params["cloud"], states=params["states"])
+        selection = VmSelection(
+            group=params["group"],
+            hosts="all" if params["all"] else params["vms"],
+            count=params["count"],
+            cloud=params["cloud"],
+            states=params["states"],
+        )
         with session_scope() as session:
             ids = vm_action(session, params["action"], selection, actor_of(context), utcnow())
         return {"action": params["action"], "vms": ids}

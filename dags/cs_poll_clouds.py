@@ -39,7 +39,11 @@ def cs_poll_clouds():
 
         return clouds_to_poll()
 
-    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['cloud']['group'] }}/{{ task.op_kwargs['cloud']['cloud'] }}", execution_timeout=CLOUD_TASK_TIMEOUT)
+    @task(
+        pool="cs_cloud_api",
+        map_index_template="{{ task.op_kwargs['cloud']['group'] }}/{{ task.op_kwargs['cloud']['cloud'] }}",
+        execution_timeout=CLOUD_TASK_TIMEOUT,
+    )
     def poll_cloud(cloud: dict) -> dict:
         from include.loop.cycle import poll_cloud as poll
 

@@ -31,8 +31,9 @@ from include.alerting import dag_failure_callback
 
 @dag(
     dag_id="cs_schedule",
-    schedule=AssetOrTimeSchedule(timetable=DeltaTriggerTimetable(SCHEDULE),
-                                 assets=(CONDOR_STATE | CLOUD_STATE)),
+    schedule=AssetOrTimeSchedule(
+        timetable=DeltaTriggerTimetable(SCHEDULE), assets=(CONDOR_STATE | CLOUD_STATE)
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -50,7 +51,11 @@ def cs_schedule():
 
         return work_items(plan_cycle())
 
-    @task(pool="cs_cloud_api", map_index_template="{{ task.op_kwargs['work']['label'] }}", execution_timeout=CLOUD_TASK_TIMEOUT)
+    @task(
+        pool="cs_cloud_api",
+        map_index_template="{{ task.op_kwargs['work']['label'] }}",
+        execution_timeout=CLOUD_TASK_TIMEOUT,
+    )
     def act(work: dict) -> dict:
         from include.loop.cycle import act_on
 

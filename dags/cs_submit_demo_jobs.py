@@ -34,7 +34,9 @@ from include.alerting import dag_failure_callback
         "cores": Param(8, type="integer", minimum=1, maximum=128),
         "ram_mb": Param(16000, type="integer", minimum=1, maximum=2_000_000),
         "disk_gb": Param(10, type="number", minimum=0, maximum=10_000),
-        "duration_s": Param(300, type="integer", minimum=0, maximum=7 * 86400, description="run time of each job"),
+        "duration_s": Param(
+            300, type="integer", minimum=0, maximum=7 * 86400, description="run time of each job"
+        ),
         "target_alias": Param("", type="string", description="empty: any cloud of the group"),
         "owner": Param("demo", type="string", minLength=1),
     },
@@ -46,9 +48,18 @@ def cs_submit_demo_jobs():
         from include.store.db import get_engine
         from include.store.models import utcnow
 
-        ids = submit(get_engine(), params["group"], params["count"], now=utcnow(), cores=params["cores"],
-                     ram_mb=params["ram_mb"], disk_gb=params["disk_gb"], duration_s=params["duration_s"],
-                     owner=params["owner"], target_alias=params["target_alias"] or None)
+        ids = submit(
+            get_engine(),
+            params["group"],
+            params["count"],
+            now=utcnow(),
+            cores=params["cores"],
+            ram_mb=params["ram_mb"],
+            disk_gb=params["disk_gb"],
+            duration_s=params["duration_s"],
+            owner=params["owner"],
+            target_alias=params["target_alias"] or None,
+        )
         return {"submitted": len(ids), "first": ids[0], "last": ids[-1]}
 
     submit_jobs()

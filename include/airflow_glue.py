@@ -30,7 +30,9 @@ def connection_secrets(conn_id: str, cloud_name: str) -> ConnectionSecrets:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
         raise ProviderError(cloud_name, f"Airflow connection {conn_id!r} is not defined") from None
-    secrets = ConnectionSecrets(host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson)
+    secrets = ConnectionSecrets(
+        host=conn.host, login=conn.login, password=conn.password, extra=conn.extra_dejson
+    )
     _mask_in_logs(secret_values(secrets.password, dict(secrets.extra)))
     return secrets
 
@@ -46,8 +48,11 @@ def _mask_in_logs(values) -> None:
 
 WORKER_CONN_PREFIX = "cs_condor_"
 # Connection field or extra -> the metadata template variable it fills (the original's names).
-WORKER_SECRET_VARS = {"password": "cs_condor_token", "condorworker_cert": "cs_condorworker_cert",
-                      "condorworker_key": "cs_condorworker_key"}  # fmt: skip
+WORKER_SECRET_VARS = {
+    "password": "cs_condor_token",
+    "condorworker_cert": "cs_condorworker_cert",
+    "condorworker_key": "cs_condorworker_key",
+}
 
 
 def worker_secrets(group: str) -> dict[str, str]:

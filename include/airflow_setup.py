@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.demo:
         loaded = load_demo_if_empty(args.demo)
-        print(f"demo configuration {'loaded from ' + args.demo if loaded else 'kept: groups already configured'}")
+        print(
+            f"demo configuration {'loaded from ' + args.demo if loaded else 'kept: groups already configured'}"
+        )
     created = ensure_pools(wanted_pools())
     print(f"Airflow pools created: {', '.join(created) or 'none (all exist)'}")
     return 0

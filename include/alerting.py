@@ -72,8 +72,11 @@ def _to_smtp(alert: Alert) -> bool:
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
-        hook.send_email_smtp(to=recipients, subject=f"[cloudscheduler] {alert.subject}",
-                             html_content=f"<pre>{_escape(alert.body)}</pre>")
+        hook.send_email_smtp(
+            to=recipients,
+            subject=f"[cloudscheduler] {alert.subject}",
+            html_content=f"<pre>{_escape(alert.body)}</pre>",
+        )
     return True
 
 
@@ -96,8 +99,14 @@ def dag_failure_callback(context) -> None:
     dag_id = getattr(dag_run, "dag_id", None) or context.get("dag").dag_id
     run_id = getattr(dag_run, "run_id", "?")
     reason = context.get("reason") or context.get("exception") or "see the run's task logs"
-    deliver(Alert(key=f"dag_failed:{dag_id}", severity="critical", subject=f"DAG {dag_id} failed",
-                  body=f"run {run_id} of {dag_id} failed: {reason}"))
+    deliver(
+        Alert(
+            key=f"dag_failed:{dag_id}",
+            severity="critical",
+            subject=f"DAG {dag_id} failed",
+            body=f"run {run_id} of {dag_id} failed: {reason}",
+        )
+    )
 
 
 def task_failure_callback(context) -> None:
@@ -105,6 +114,11 @@ def task_failure_callback(context) -> None:
     ti = context.get("task_instance") or context.get("ti")
     exc = context.get("exception")
     what = f"{ti.dag_id}.{ti.task_id}" if ti else "a task"
-    deliver(Alert(key=f"task_failed:{what}", subject=f"task {what} failed",
-                  body=f"{what} (run {getattr(ti, 'run_id', '?')}, try {getattr(ti, 'try_number', '?')}) "
-                       f"failed: {exc!r}"))
+    deliver(
+        Alert(
+            key=f"task_failed:{what}",
+            subject=f"task {what} failed",
+            body=f"{what} (run {getattr(ti, 'run_id', '?')}, try {getattr(ti, 'try_number', '?')}) "
+            f"failed: {exc!r}",
+        )
+    )

@@ -73,27 +73,29 @@ def airflow_env(port: int) -> dict[str, str]:
     """Environment shared by every component (they must agree on secrets and paths)."""
     env = dict(os.environ)
     env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", persistent_secret("jwt_secret"))
-    env.update({
-        "AIRFLOW_HOME": str(HOME),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # SQLite holds up to about 8 concurrent tasks; 4 also keeps the stack small on a laptop.
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.airflow_sqlite.CONNECT_ARGS",
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        "AIRFLOW__API__PORT": str(port),
-        # A demo stack with known passwords listens on this machine only, unless CS_HOST says otherwise.
-        "AIRFLOW__API__HOST": env.get("CS_HOST", "127.0.0.1"),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-        "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or STATE_URL,
-    })  # fmt: skip
+    env.update(
+        {
+            "AIRFLOW_HOME": str(HOME),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # SQLite holds up to about 8 concurrent tasks; 4 also keeps the stack small on a laptop.
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.airflow_sqlite.CONNECT_ARGS",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__API__PORT": str(port),
+            # A demo stack with known passwords listens on this machine only, unless CS_HOST says otherwise.
+            "AIRFLOW__API__HOST": env.get("CS_HOST", "127.0.0.1"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+            "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or STATE_URL,
+        }
+    )
     return env
 
 
@@ -125,7 +127,11 @@ def start(env: dict[str, str]) -> dict[str, subprocess.Popen]:
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process at exit
         # A session of its own per component: stopping it signals its whole process group (workers too).
         procs[name] = subprocess.Popen(
-            [airflow, name, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [airflow, name, *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     return procs

@@ -37,11 +37,27 @@ def _groups(session, group: str | None) -> list[str]:
 
 def _list(args) -> int:
     with session_scope() as session:
-        polls = {(p.group_name, p.cloud_name): p for p in session.scalars(select(PollStatus).where(PollStatus.kind == "cloud"))}
-        clouds = session.scalars(select(Cloud).where(Cloud.group_name.in_(_groups(session, args.group)))
-                                 .order_by(Cloud.group_name, Cloud.priority, Cloud.name)).all()
-        rows = [(c.group_name, c.name, c.cloud_type, c.enabled, c.paused, c.priority,
-                 _poll(polls.get((c.group_name, c.name)))) for c in clouds]  # fmt: skip
+        polls = {
+            (p.group_name, p.cloud_name): p
+            for p in session.scalars(select(PollStatus).where(PollStatus.kind == "cloud"))
+        }
+        clouds = session.scalars(
+            select(Cloud)
+            .where(Cloud.group_name.in_(_groups(session, args.group)))
+            .order_by(Cloud.group_name, Cloud.priority, Cloud.name)
+        ).all()
+        rows = [
+            (
+                c.group_name,
+                c.name,
+                c.cloud_type,
+                c.enabled,
+                c.paused,
+                c.priority,
+                _poll(polls.get((c.group_name, c.name))),
+            )
+            for c in clouds
+        ]
     print(render(("GROUP", "CLOUD", "TYPE", "ENABLED", "PAUSED", "PRIORITY", "LAST POLL"), rows))
     return 0
 
@@ -61,21 +77,57 @@ def _status(args) -> int:
         statuses = group_status(session, _groups(session, args.group), now)
     for g in statuses:
         j = g.jobs[0]
-        print(f"== {g.name}: jobs {j.total} (idle {j.idle}, running {j.running}, held {j.held}), foreign {g.foreign_jobs}")
+        print(
+            f"== {g.name}: jobs {j.total} (idle {j.idle}, running {j.running}, held {j.held}), foreign {g.foreign_jobs}"
+        )
         rows = [_cloud_row(c) for c in [*g.clouds, g.total]]
-        print(render(("CLOUD", "VMS", "START", "UNREG", "IDLE", "RUN", "RETIRE", "MANUAL", "ERROR", "SLOTS",
-                      "BUSY CORES", "CORES USED/LIMIT", "RAM USED/LIMIT", "FOREIGN VMS"), rows))
+        print(
+            render(
+                (
+                    "CLOUD",
+                    "VMS",
+                    "START",
+                    "UNREG",
+                    "IDLE",
+                    "RUN",
+                    "RETIRE",
+                    "MANUAL",
+                    "ERROR",
+                    "SLOTS",
+                    "BUSY CORES",
+                    "CORES USED/LIMIT",
+                    "RAM USED/LIMIT",
+                    "FOREIGN VMS",
+                ),
+                rows,
+            )
+        )
         for skip in g.unserved:
             example = f" ({skip.examples[0][1]})" if skip.examples and skip.examples[0][1] else ""
-            print(f"   unserved: {skip.jobs} idle job(s), {skip.cloud_name or 'every cloud'}: {skip.reason}{example}")
+            print(
+                f"   unserved: {skip.jobs} idle job(s), {skip.cloud_name or 'every cloud'}: {skip.reason}{example}"
+            )
     return 0
 
 
 def _cloud_row(c) -> tuple:
     v = c.vms
-    return (c.name or "(total)", c.vms_total, v["starting"], v["unregistered"], v["idle"], v["running"],
-            v["retiring"], v["manual"], v["error"], c.slots, c.busy_cores, f"{c.cores_used}/{_lim(c.cores_limit)}",
-            f"{c.ram_used}/{_lim(c.ram_limit)}", c.foreign_vms)  # fmt: skip
+    return (
+        c.name or "(total)",
+        c.vms_total,
+        v["starting"],
+        v["unregistered"],
+        v["idle"],
+        v["running"],
+        v["retiring"],
+        v["manual"],
+        v["error"],
+        c.slots,
+        c.busy_cores,
+        f"{c.cores_used}/{_lim(c.cores_limit)}",
+        f"{c.ram_used}/{_lim(c.ram_limit)}",
+        c.foreign_vms,
+    )
 
 
 def _lim(value: int) -> str:

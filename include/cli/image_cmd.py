@@ -55,8 +55,10 @@ def register(objects) -> None:
     _image(rm)
     rm.add_argument("-cn", "--cloud-name", required=True, help="comma list of clouds")
     rm.set_defaults(handler=_delete)
-    for verb, text in (("retry", "send failed transfers back to pending"),
-                       ("clear", "forget failed, unsupported and unsourced transfers")):  # fmt: skip
+    for verb, text in (
+        ("retry", "send failed transfers back to pending"),
+        ("clear", "forget failed, unsupported and unsourced transfers"),
+    ):
         v = verbs.add_parser(verb, help=text)
         _group(v)
         v.add_argument("-in", "--image-name")
@@ -93,8 +95,15 @@ def _list(args) -> int:
 
     with session_scope() as s:
         cells = [c for c in image_cells(s, args.group) if not args.image_name or c.image == args.image_name]
-    print(render(("IMAGE", "CHECKSUM", "CLOUD", "STATE", "SIZE MB", "DETAIL"),
-                 [(c.image, c.checksum, c.cloud, c.state, c.size and round(c.size / 1e6), c.detail) for c in cells]))  # fmt: skip
+    print(
+        render(
+            ("IMAGE", "CHECKSUM", "CLOUD", "STATE", "SIZE MB", "DETAIL"),
+            [
+                (c.image, c.checksum, c.cloud, c.state, c.size and round(c.size / 1e6), c.detail)
+                for c in cells
+            ],
+        )
+    )
     return 0
 
 
@@ -125,11 +134,22 @@ def _upload(args) -> int:
     name = args.image_name or args.image_path.name
     try:
         with args.image_path.open("rb") as f:
-            up = ingest(get_engine(), ImageCache(settings.cache_dir), settings, f, group=args.group, name=name,
-                        actor=args.actor, now=utcnow(), disk_format=args.disk_format,
-                        container_format=args.container_format)  # fmt: skip
-        print(f"{name}: {up.size} bytes, {up.disk_format}, md5 {up.checksum}"
-              + (" (already in the cache)" if up.already_cached else " cached"))  # fmt: skip
+            up = ingest(
+                get_engine(),
+                ImageCache(settings.cache_dir),
+                settings,
+                f,
+                group=args.group,
+                name=name,
+                actor=args.actor,
+                now=utcnow(),
+                disk_format=args.disk_format,
+                container_format=args.container_format,
+            )
+        print(
+            f"{name}: {up.size} bytes, {up.disk_format}, md5 {up.checksum}"
+            + (" (already in the cache)" if up.already_cached else " cached")
+        )
         if _clouds(args.cloud_list):
             with session_scope() as s:
                 tick(s, args.group, name, up.checksum, _clouds(args.cloud_list), args.actor)
@@ -179,9 +199,20 @@ def _cache(args) -> int:
     cache = ImageCache(settings.cache_dir)
     with session_scope() as s:
         rows = s.scalars(select(ImageCacheEntry).order_by(ImageCacheEntry.last_used_at.desc())).all()
-        table = [(r.name, r.checksum, round(r.size / 1e6), r.group_name, r.origin, f"{r.last_used_at:%Y-%m-%d %H:%M}")
-                 for r in rows]  # fmt: skip
+        table = [
+            (
+                r.name,
+                r.checksum,
+                round(r.size / 1e6),
+                r.group_name,
+                r.origin,
+                f"{r.last_used_at:%Y-%m-%d %H:%M}",
+            )
+            for r in rows
+        ]
     print(render(("IMAGE", "CHECKSUM", "SIZE MB", "GROUP", "ORIGIN", "LAST USED (UTC)"), table))
-    print(f"{cache.root}: {cache.used_bytes() / 1e9:.2f} GB of {settings.cache_max_bytes / 1e9:.0f} GB; "
-          f"file system {cache.disk_fraction():.0%} full")  # fmt: skip
+    print(
+        f"{cache.root}: {cache.used_bytes() / 1e9:.2f} GB of {settings.cache_max_bytes / 1e9:.0f} GB; "
+        f"file system {cache.disk_fraction():.0%} full"
+    )
     return 0

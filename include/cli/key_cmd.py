@@ -68,14 +68,24 @@ def _list(args) -> int:
                 select(KeyTarget.key_name, KeyTarget.cloud_name).where(KeyTarget.group_name == args.group)
             )
         )
-        placed = {(p.key_name, p.cloud_name): p for p in s.scalars(select(KeyPlacement).where(
-            KeyPlacement.group_name == args.group))}  # fmt: skip
+        placed = {
+            (p.key_name, p.cloud_name): p
+            for p in s.scalars(select(KeyPlacement).where(KeyPlacement.group_name == args.group))
+        }
     rows = []
     for name, cloud in sorted(ticks | set(placed)):
         p = placed.get((name, cloud))
         state = p.state if p else "wanted"
-        rows.append((name, cloud, state if (name, cloud) in ticks else f"{state} (unticked)",
-                     p.placed_by_us if p else None, p.fingerprint if p else keys[name].fingerprint, p and p.message))  # fmt: skip
+        rows.append(
+            (
+                name,
+                cloud,
+                state if (name, cloud) in ticks else f"{state} (unticked)",
+                p.placed_by_us if p else None,
+                p.fingerprint if p else keys[name].fingerprint,
+                p and p.message,
+            )
+        )
     print(render(("KEY", "CLOUD", "STATE", "OURS", "FINGERPRINT", "MESSAGE"), rows))
     return 0
 

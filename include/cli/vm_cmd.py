@@ -46,11 +46,28 @@ def _list(args) -> int:
         rows = vm_rows(session, groups, cloud=args.cloud_name)
     wanted = _states(args.vm_status)
     rows = [r for r in rows if not wanted or r.state in wanted]
-    table = [(r.vm_id, r.group_name, r.cloud_name, r.flavor, r.state.value, r.status, f"{r.busy_slots}/{r.slots}",
-              _age(r.age_s(now)), r.retire_count or (r.retire_requested_at is not None and "asked"),
-              r.kill_requested_at is not None, r.manual) for r in rows]  # fmt: skip
-    print(render(("VM", "GROUP", "CLOUD", "FLAVOR", "STATE", "STATUS", "SLOTS", "AGE", "RETIRE", "KILL", "MANUAL"),
-                 table))
+    table = [
+        (
+            r.vm_id,
+            r.group_name,
+            r.cloud_name,
+            r.flavor,
+            r.state.value,
+            r.status,
+            f"{r.busy_slots}/{r.slots}",
+            _age(r.age_s(now)),
+            r.retire_count or (r.retire_requested_at is not None and "asked"),
+            r.kill_requested_at is not None,
+            r.manual,
+        )
+        for r in rows
+    ]
+    print(
+        render(
+            ("VM", "GROUP", "CLOUD", "FLAVOR", "STATE", "STATUS", "SLOTS", "AGE", "RETIRE", "KILL", "MANUAL"),
+            table,
+        )
+    )
     print(f"{len(rows)} VM(s)")
     return 0
 
@@ -70,8 +87,9 @@ def _update(args) -> int:
         count, hosts = int(hosts), ()
     elif hosts != "all":
         hosts = tuple(h.strip() for h in hosts.split(",") if h.strip())
-    selection = VmSelection(group=args.group, hosts=hosts, count=count, cloud=args.cloud_name,
-                            states=_states(args.vm_status))
+    selection = VmSelection(
+        group=args.group, hosts=hosts, count=count, cloud=args.cloud_name, states=_states(args.vm_status)
+    )
     try:
         with session_scope() as session:
             ids = vm_action(session, args.vm_option, selection, args.actor, utcnow())

@@ -22,11 +22,34 @@ from include.condor.requirements import requirement_targets
 # Narrow projections: the WHERE and SELECT of every query (HTCondor bindings tutorial). The memory and
 # disk inputs of HTCondor's default RequestMemory/RequestDisk expressions are included so they evaluate.
 JOB_PROJECTION = [
-    "GlobalJobId", "ClusterId", "ProcId", "JobStatus", "JobUniverse", "Owner", "User", "RequestCpus",
-    "CpusProvisioned", "RequestMemory", "MemoryUsage", "ImageSize", "RequestDisk", "DiskUsage",
-    "RequestSwap", "Requirements", "JobPrio", "QDate", "EnteredCurrentStatus", "HoldReason", "RemoteHost",
-    "VMImage", "VMInstanceType", "VMNetwork", "VMKeepAlive", "VMMaximumPrice", "VMUserData",
-]  # fmt: skip
+    "GlobalJobId",
+    "ClusterId",
+    "ProcId",
+    "JobStatus",
+    "JobUniverse",
+    "Owner",
+    "User",
+    "RequestCpus",
+    "CpusProvisioned",
+    "RequestMemory",
+    "MemoryUsage",
+    "ImageSize",
+    "RequestDisk",
+    "DiskUsage",
+    "RequestSwap",
+    "Requirements",
+    "JobPrio",
+    "QDate",
+    "EnteredCurrentStatus",
+    "HoldReason",
+    "RemoteHost",
+    "VMImage",
+    "VMInstanceType",
+    "VMNetwork",
+    "VMKeepAlive",
+    "VMMaximumPrice",
+    "VMUserData",
+]
 # Scheduler (DAGMan) and local universe jobs run on the submit host and never need a VM.
 JOB_CONSTRAINT = "JobUniverse =!= 7 && JobUniverse =!= 12"
 
@@ -34,10 +57,26 @@ JOB_CONSTRAINT = "JobUniverse =!= 7 && JobUniverse =!= 12"
 VM_ID_ATTR = "cs_vm_id"
 DEPLOYMENT_ATTR = "cs_deployment"
 STARTD_PROJECTION = [
-    "Name", "Machine", "SlotType", "State", "Activity", "Cpus", "Memory", "TotalSlotCpus",
-    "TotalSlotMemory", "EnteredCurrentState", "RemoteOwner", "GlobalJobId", "Draining",
-    VM_ID_ATTR, DEPLOYMENT_ATTR, "group_name", "cloud_name", "flavor", "target_alias",
-]  # fmt: skip
+    "Name",
+    "Machine",
+    "SlotType",
+    "State",
+    "Activity",
+    "Cpus",
+    "Memory",
+    "TotalSlotCpus",
+    "TotalSlotMemory",
+    "EnteredCurrentState",
+    "RemoteOwner",
+    "GlobalJobId",
+    "Draining",
+    VM_ID_ATTR,
+    DEPLOYMENT_ATTR,
+    "group_name",
+    "cloud_name",
+    "flavor",
+    "target_alias",
+]
 
 INT_MAX = 2**31 - 1
 KIB_PER_GB = 1024 * 1024
@@ -73,10 +112,25 @@ def _spelling(names: list[str], strings: list[str], ints: list[str] = ()) -> Spe
 # What normalisation reads of every ad: a job's Requirements apart, as text (requirements_text), and User
 # and DiskUsage only where Owner and RequestDisk are missing (value); the rest of the projection is there
 # for the constraint and for the expressions that refer to it.
-_JOB_STRINGS = ["GlobalJobId", "Owner", "HoldReason", "RemoteHost", "VMImage", "VMInstanceType",
-                "VMNetwork", "VMUserData"]  # fmt: skip
-_JOB_SIZES = ["JobStatus", "RequestCpus", "CpusProvisioned", "RequestMemory", "RequestDisk", "RequestSwap",
-              "VMKeepAlive"]  # fmt: skip
+_JOB_STRINGS = [
+    "GlobalJobId",
+    "Owner",
+    "HoldReason",
+    "RemoteHost",
+    "VMImage",
+    "VMInstanceType",
+    "VMNetwork",
+    "VMUserData",
+]
+_JOB_SIZES = [
+    "JobStatus",
+    "RequestCpus",
+    "CpusProvisioned",
+    "RequestMemory",
+    "RequestDisk",
+    "RequestSwap",
+    "VMKeepAlive",
+]
 JOB_ATTRS = _spelling(
     _JOB_STRINGS + _JOB_SIZES + ["JobPrio", "QDate", "EnteredCurrentStatus", "VMMaximumPrice"],
     _JOB_STRINGS,
@@ -84,9 +138,22 @@ JOB_ATTRS = _spelling(
 )
 STARTD_ATTRS = _spelling(
     STARTD_PROJECTION,
-    ["Name", "Machine", "SlotType", "State", "Activity", VM_ID_ATTR, DEPLOYMENT_ATTR, "group_name",
-     "cloud_name", "flavor", "target_alias", "RemoteOwner", "GlobalJobId"],
-)  # fmt: skip
+    [
+        "Name",
+        "Machine",
+        "SlotType",
+        "State",
+        "Activity",
+        VM_ID_ATTR,
+        DEPLOYMENT_ATTR,
+        "group_name",
+        "cloud_name",
+        "flavor",
+        "target_alias",
+        "RemoteOwner",
+        "GlobalJobId",
+    ],
+)
 
 
 class _Bindings(NamedTuple):
@@ -111,14 +178,28 @@ def _bindings() -> _Bindings:
     try:
         from classad2.classad2_impl import _classad_get_item, _classad_keys, _exprtree_eval
     except ImportError:  # other bindings (a test checks both paths give the same records)
-        return _Bindings(lambda ad: ad, list, lambda ad, name, _: ad[name], lambda expr, ad, _: expr.eval(ad),
-                         classad2.ExprTree, classad2.Value, lambda ad, _: unparse.eval(ad))  # fmt: skip
+        return _Bindings(
+            lambda ad: ad,
+            list,
+            lambda ad, name, _: ad[name],
+            lambda expr, ad, _: expr.eval(ad),
+            classad2.ExprTree,
+            classad2.Value,
+            lambda ad, _: unparse.eval(ad),
+        )
 
     def evaluate(expr: Any, handle: Any, target: None) -> Any:
         return _exprtree_eval(expr._handle, handle, target)
 
-    return _Bindings(attrgetter("_handle"), _classad_keys, _classad_get_item, evaluate, classad2.ExprTree,
-                     classad2.Value, partial(_exprtree_eval, unparse._handle))  # fmt: skip
+    return _Bindings(
+        attrgetter("_handle"),
+        _classad_keys,
+        _classad_get_item,
+        evaluate,
+        classad2.ExprTree,
+        classad2.Value,
+        partial(_exprtree_eval, unparse._handle),
+    )
 
 
 def values(ad: Any, spelling: Spelling) -> dict[str, Any]:
@@ -244,17 +325,30 @@ def job_record(
     ram, swap = v("RequestMemory"), v("RequestSwap")
     owner = v("Owner") or (as_str(value(ad, "User")) or "").split("@")[0]
     return JobRecord(
-        pool, gid, schedd, group, alias, owner, status,
+        pool,
+        gid,
+        schedd,
+        group,
+        alias,
+        owner,
+        status,
         cores or d.cores,
         ram if ram is not None else d.ram_mb,
         disk_kb / KIB_PER_GB if disk_kb is not None else d.disk_gb,
         swap / 1024 if swap is not None else d.swap_gb,
-        v("VMImage"), v("VMInstanceType"), v("VMNetwork"),
-        v("VMKeepAlive"), as_float(v("VMMaximumPrice")), v("VMUserData"),
+        v("VMImage"),
+        v("VMInstanceType"),
+        v("VMNetwork"),
+        v("VMKeepAlive"),
+        as_float(v("VMMaximumPrice")),
+        v("VMUserData"),
         as_int(v("JobPrio"), minimum=-INT_MAX) or 0,
-        as_time(v("QDate")), as_time(v("EnteredCurrentStatus")),
-        v("HoldReason"), v("RemoteHost"), None,
-    )  # fmt: skip
+        as_time(v("QDate")),
+        as_time(v("EnteredCurrentStatus")),
+        v("HoldReason"),
+        v("RemoteHost"),
+        None,
+    )
 
 
 def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | None:
@@ -273,13 +367,26 @@ def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | No
     cores, memory = as_int(v("Cpus")) or 0, as_int(v("Memory")) or 0
     group = v("group_name")
     return MachineRecord(
-        pool, name, machine, vm_id or None, group.lower() if group else None,
-        v("cloud_name"), v("flavor"), v("target_alias"),
-        v("SlotType") or "Static", state, activity, cores, memory,
-        as_int(v("TotalSlotCpus")) or cores, as_int(v("TotalSlotMemory")) or memory,
-        as_time(v("EnteredCurrentState")), v("RemoteOwner"), v("GlobalJobId"),
+        pool,
+        name,
+        machine,
+        vm_id or None,
+        group.lower() if group else None,
+        v("cloud_name"),
+        v("flavor"),
+        v("target_alias"),
+        v("SlotType") or "Static",
+        state,
+        activity,
+        cores,
+        memory,
+        as_int(v("TotalSlotCpus")) or cores,
+        as_int(v("TotalSlotMemory")) or memory,
+        as_time(v("EnteredCurrentState")),
+        v("RemoteOwner"),
+        v("GlobalJobId"),
         activity == "Retiring" or state == "Drained" or v("Draining") is True,
-    )  # fmt: skip
+    )
 
 
 def load_json_ads(text: str) -> list[Any]:

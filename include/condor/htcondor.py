@@ -96,8 +96,11 @@ class HTCondorPool:
         constraint = any_of("Name", wanted) if wanted else None
         located = {ad.get("Name"): ad for ad in self._query(htcondor2.AdType.Schedd, constraint, LOCATION)}
         names = list(wanted) or sorted(n for n in located if isinstance(n, str))
-        missing = [ScheddJobs(n, error=PoolUnreachable(self.spec.key, f"schedd:{n}", "not in the collector"))
-                   for n in names if n not in located]  # fmt: skip
+        missing = [
+            ScheddJobs(n, error=PoolUnreachable(self.spec.key, f"schedd:{n}", "not in the collector"))
+            for n in names
+            if n not in located
+        ]
         defaults = {k: tuple(v) for k, v in self.spec.defaults.items()}
         calls = [(repr(located[n]), n, self.spec.key, defaults) for n in names if n in located]
         done = {
@@ -183,8 +186,13 @@ def run_parallel(fn: Callable[..., ScheddJobs], calls: list[tuple], processes: i
 def _in_process(fn: Callable[..., ScheddJobs], args: tuple, deadline: float, timeout_s: float) -> ScheddJobs:
     name, key = args[1], args[2]
     try:
-        done = subprocess.run([sys.executable, "-m", __name__], input=pickle.dumps((fn.__name__, args)),
-                              capture_output=True, timeout=max(0.1, deadline - time.monotonic()), check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", __name__],
+            input=pickle.dumps((fn.__name__, args)),
+            capture_output=True,
+            timeout=max(0.1, deadline - time.monotonic()),
+            check=True,
+        )
         return pickle.loads(done.stdout)
     except subprocess.TimeoutExpired:
         return ScheddJobs(name, error=PoolUnreachable(key, f"schedd:{name}", f"no answer in {timeout_s:g} s"))

@@ -72,8 +72,11 @@ def evict(session, startd, at: datetime, reason: str) -> int:
     """The startd leaves the pool at ``at``; each job it ran goes back to idle. Returns the jobs evicted."""
     from include.store.models import SimJob
 
-    jobs = session.scalars(select(SimJob).where(
-        SimJob.pool == startd.pool, SimJob.machine == startd.machine, SimJob.status == RUNNING))  # fmt: skip
+    jobs = session.scalars(
+        select(SimJob).where(
+            SimJob.pool == startd.pool, SimJob.machine == startd.machine, SimJob.status == RUNNING
+        )
+    )
     n = 0
     for job in jobs:
         _requeue(job, at)
@@ -202,10 +205,19 @@ class _World:
             if inst.name in self.startds:
                 continue
             sd = SimStartd(
-                pool=self.pool, machine=inst.name, instance_id=inst.instance_id, group_name=inst.group_name,
-                cloud_name=inst.cloud_name, attrs=dict(inst.startd_attrs or {}), cores=inst.cores,
-                memory_mb=inst.ram_mb, disk_kb=disk_kb, registered_at=when, state_changed_at=when, next_slot=1,
-            )  # fmt: skip
+                pool=self.pool,
+                machine=inst.name,
+                instance_id=inst.instance_id,
+                group_name=inst.group_name,
+                cloud_name=inst.cloud_name,
+                attrs=dict(inst.startd_attrs or {}),
+                cores=inst.cores,
+                memory_mb=inst.ram_mb,
+                disk_kb=disk_kb,
+                registered_at=when,
+                state_changed_at=when,
+                next_slot=1,
+            )
             self.session.add(sd)
             self.startds[sd.machine], self.free[sd.machine] = sd, (sd.cores, sd.memory_mb, sd.disk_kb)
             self.report.registered += 1
@@ -213,9 +225,16 @@ class _World:
 
     def _negotiate(self, at: datetime) -> None:
         self.dirty, self.negotiated_at = False, at
-        order = sorted((sd for m, sd in self.startds.items() if m in self.free and sd.registered_at <= at
-                        and (sd.retire_requested_at is None or sd.retire_requested_at > at)),
-                       key=lambda sd: (sd.registered_at, sd.machine))  # fmt: skip
+        order = sorted(
+            (
+                sd
+                for m, sd in self.startds.items()
+                if m in self.free
+                and sd.registered_at <= at
+                and (sd.retire_requested_at is None or sd.retire_requested_at > at)
+            ),
+            key=lambda sd: (sd.registered_at, sd.machine),
+        )
         hopeless: set[str] = set()
         queue = sorted(
             (j for j in self.idle if j.q_date <= at),
@@ -269,10 +288,20 @@ class _World:
         from include.store.models import SimJob, SimStartd
 
         self.session.flush()
-        self.session.execute(delete(SimJob).where(
-            SimJob.pool == self.pool, SimJob.status == COMPLETED, SimJob.finished_at <= now - retention))  # fmt: skip
-        gone = [m for m, sd in self.startds.items() if sd.left_at is not None and (
-            self.instances.get(sd.instance_id) is None or self.instances[sd.instance_id].status == "deleted")]  # fmt: skip
+        self.session.execute(
+            delete(SimJob).where(
+                SimJob.pool == self.pool, SimJob.status == COMPLETED, SimJob.finished_at <= now - retention
+            )
+        )
+        gone = [
+            m
+            for m, sd in self.startds.items()
+            if sd.left_at is not None
+            and (
+                self.instances.get(sd.instance_id) is None
+                or self.instances[sd.instance_id].status == "deleted"
+            )
+        ]
         if gone:
             self.session.execute(
                 delete(SimStartd).where(SimStartd.pool == self.pool, SimStartd.machine.in_(gone))
@@ -282,22 +311,44 @@ class _World:
 def _autocluster(job) -> str:
     """Jobs with equal requests, Requirements and attributes match the same slots (HTCondor's
     autoclusters)."""
-    return json.dumps([job.requirements, job.request_cpus, job.request_memory_mb, job.request_disk_kb,
-                       job.owner, job.attrs or {}], sort_keys=True, default=str)  # fmt: skip
+    return json.dumps(
+        [
+            job.requirements,
+            job.request_cpus,
+            job.request_memory_mb,
+            job.request_disk_kb,
+            job.owner,
+            job.attrs or {},
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _requirements_hold(ad, sd, cpus: int, mem: int, disk: int) -> bool:
     import classad2
 
-    slot = classad2.ClassAd({**MACHINE_BASICS, **(sd.attrs or {}), "Machine": sd.machine, "Cpus": cpus,
-                             "Memory": mem, "Disk": disk, "SlotType": "Partitionable"})  # fmt: skip
+    slot = classad2.ClassAd(
+        {
+            **MACHINE_BASICS,
+            **(sd.attrs or {}),
+            "Machine": sd.machine,
+            "Cpus": cpus,
+            "Memory": mem,
+            "Disk": disk,
+            "SlotType": "Partitionable",
+        }
+    )
     return ad.lookup("Requirements").eval(scope=ad, target=slot) is True
 
 
 def _free(sd, running) -> tuple[int, int, int]:
     mine = [j for j in running if j.machine == sd.machine]
-    return (sd.cores - sum(j.request_cpus for j in mine), sd.memory_mb - sum(j.request_memory_mb for j in mine),
-            sd.disk_kb - sum(j.request_disk_kb for j in mine))  # fmt: skip
+    return (
+        sd.cores - sum(j.request_cpus for j in mine),
+        sd.memory_mb - sum(j.request_memory_mb for j in mine),
+        sd.disk_kb - sum(j.request_disk_kb for j in mine),
+    )
 
 
 def _instances(session, pool: str) -> tuple[dict, list]:
@@ -305,12 +356,17 @@ def _instances(session, pool: str) -> tuple[dict, list]:
     from include.condor.pools import SIMULATED, pool_key
     from include.store.models import Cloud, Group, SimInstance
 
-    groups = [g.name for g in session.scalars(select(Group).where(Group.pool_kind == SIMULATED))
-              if pool_key(g.pool_kind, g.collector) == pool]  # fmt: skip
+    groups = [
+        g.name
+        for g in session.scalars(select(Group).where(Group.pool_kind == SIMULATED))
+        if pool_key(g.pool_kind, g.collector) == pool
+    ]
     if not groups:
         return {}, []
-    clouds = {(c.group_name, c.name): c.simulation or {} for c in
-              session.scalars(select(Cloud).where(Cloud.group_name.in_(groups)))}  # fmt: skip
+    clouds = {
+        (c.group_name, c.name): c.simulation or {}
+        for c in session.scalars(select(Cloud).where(Cloud.group_name.in_(groups)))
+    }
     instances = {
         i.instance_id: i
         for i in session.scalars(select(SimInstance).where(SimInstance.group_name.in_(groups)))

@@ -132,8 +132,14 @@ def _lock(s, spec: PoolSpec, now: datetime) -> None:
     from include.store.models import PollStatus
 
     group = spec.groups[0].name
-    values = {"source": _source(group, "collector"), "kind": "condor", "group_name": group,
-              "last_attempt": now, "ok": False, "consecutive_failures": 0}  # fmt: skip
+    values = {
+        "source": _source(group, "collector"),
+        "kind": "condor",
+        "group_name": group,
+        "last_attempt": now,
+        "ok": False,
+        "consecutive_failures": 0,
+    }
     if s.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:

@@ -41,14 +41,24 @@ def pool_specs(session: Session, deployment: str = "cs") -> list[PoolSpec]:
         address = (
             next((g.container_hostname for g in groups if g.container_hostname), None) or first.collector
         )
-        specs.append(PoolSpec(
-            key=key, kind=first.pool_kind, address=address, deployment=deployment,
-            groups=tuple(GroupSpec(
-                name=g.name, schedds=tuple(g.schedds or ()), other_submitters=tuple(g.other_submitters or ()),
-                members=tuple(sorted(members[g.name])),
-                defaults=JobDefaults(g.job_cores, g.job_ram_mb, g.job_disk_gb, g.job_swap_gb),
-            ) for g in groups),
-        ))  # fmt: skip
+        specs.append(
+            PoolSpec(
+                key=key,
+                kind=first.pool_kind,
+                address=address,
+                deployment=deployment,
+                groups=tuple(
+                    GroupSpec(
+                        name=g.name,
+                        schedds=tuple(g.schedds or ()),
+                        other_submitters=tuple(g.other_submitters or ()),
+                        members=tuple(sorted(members[g.name])),
+                        defaults=JobDefaults(g.job_cores, g.job_ram_mb, g.job_disk_gb, g.job_swap_gb),
+                    )
+                    for g in groups
+                ),
+            )
+        )
     return specs
 
 

@@ -14,9 +14,19 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
-    "GroupSpec", "JobDefaults", "JobRecord", "MachineNotFound", "MachineRecord", "Pool", "PoolError",
-    "PoolSpec", "PoolUnreachable", "RetireHow", "RetireResult", "ScheddJobs",
-]  # fmt: skip
+    "GroupSpec",
+    "JobDefaults",
+    "JobRecord",
+    "MachineNotFound",
+    "MachineRecord",
+    "Pool",
+    "PoolError",
+    "PoolSpec",
+    "PoolUnreachable",
+    "RetireHow",
+    "RetireResult",
+    "ScheddJobs",
+]
 
 
 class PoolError(Exception):

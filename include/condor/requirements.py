@@ -79,8 +79,13 @@ def _after_op_index(toks: list[Token], j: int) -> int | None:
 
 
 def _skip_lower(toks: list[Token], j: int | None) -> int | None:
-    if j is not None and j + 1 < len(toks) and toks[j][0] == "ident" and toks[j][1].lower() == "tolower" \
-            and toks[j + 1] == ("other", "("):  # fmt: skip
+    if (
+        j is not None
+        and j + 1 < len(toks)
+        and toks[j][0] == "ident"
+        and toks[j][1].lower() == "tolower"
+        and toks[j + 1] == ("other", "(")
+    ):
         return j + 2
     return j
 

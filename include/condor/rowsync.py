@@ -69,8 +69,12 @@ def _insert(conn, table: Table, fields: Sequence[str], encoded: list[tuple]) -> 
     statement = insert(table).values({f: bindparam(f) for f in fields}).compile(dialect=conn.dialect)
     if statement.positional:  # SQLite: the driver's executemany over the tuples themselves
         order = [fields.index(name) for name in statement.positiontup]
-        conn.exec_driver_sql(str(statement), [tuple(row[i] for i in order) for row in encoded]
-                             if order != list(range(len(fields))) else encoded)  # fmt: skip
+        conn.exec_driver_sql(
+            str(statement),
+            [tuple(row[i] for i in order) for row in encoded]
+            if order != list(range(len(fields)))
+            else encoded,
+        )
     else:
         conn.execute(insert(table), [dict(zip(fields, row, strict=True)) for row in encoded])
 

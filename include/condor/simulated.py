@@ -43,13 +43,23 @@ def job_ad(job):
     """The schedd's ad of a simulated job (a real ClassAd; Requirements a real expression)."""
     import classad2
 
-    ad = classad2.ClassAd({
-        **(job.attrs or {}), "GlobalJobId": global_job_id(job), "ClusterId": job.cluster_id,
-        "ProcId": job.proc_id, "JobStatus": job.status, "JobUniverse": 5, "Owner": job.owner,
-        "User": f"{job.owner}@{UID_DOMAIN}", "RequestCpus": job.request_cpus,
-        "RequestMemory": job.request_memory_mb, "RequestDisk": job.request_disk_kb,
-        "QDate": int(job.q_date.timestamp()), "EnteredCurrentStatus": int(job.entered_status_at.timestamp()),
-    })  # fmt: skip
+    ad = classad2.ClassAd(
+        {
+            **(job.attrs or {}),
+            "GlobalJobId": global_job_id(job),
+            "ClusterId": job.cluster_id,
+            "ProcId": job.proc_id,
+            "JobStatus": job.status,
+            "JobUniverse": 5,
+            "Owner": job.owner,
+            "User": f"{job.owner}@{UID_DOMAIN}",
+            "RequestCpus": job.request_cpus,
+            "RequestMemory": job.request_memory_mb,
+            "RequestDisk": job.request_disk_kb,
+            "QDate": int(job.q_date.timestamp()),
+            "EnteredCurrentStatus": int(job.entered_status_at.timestamp()),
+        }
+    )
     ad["Requirements"] = classad2.ExprTree(job.requirements)
     if job.status == RUNNING and job.machine:
         ad["RemoteHost"] = f"slot1_{job.slot_id}@{job.machine}"
@@ -67,22 +77,43 @@ def slot_ads(startd, running: Sequence) -> list:
     draining = startd.retire_requested_at is not None
     drain_how = draining and startd.retire_how == RetireHow.DRAIN
     common = {**MACHINE_BASICS, **(startd.attrs or {}), "Machine": startd.machine}
-    ads = [classad2.ClassAd({
-        **common, "Name": f"slot1@{startd.machine}", "SlotType": "Partitionable",
-        "State": "Drained" if drain_how else "Unclaimed", "Activity": "Retiring" if drain_how else "Idle",
-        "Cpus": startd.cores - used_cpus, "Memory": startd.memory_mb - used_mem,
-        "Disk": startd.disk_kb - sum(j.request_disk_kb for j in running), "TotalSlotCpus": startd.cores,
-        "TotalSlotMemory": startd.memory_mb, "EnteredCurrentState": int(startd.state_changed_at.timestamp()),
-        "Draining": drain_how,
-    })]  # fmt: skip
+    ads = [
+        classad2.ClassAd(
+            {
+                **common,
+                "Name": f"slot1@{startd.machine}",
+                "SlotType": "Partitionable",
+                "State": "Drained" if drain_how else "Unclaimed",
+                "Activity": "Retiring" if drain_how else "Idle",
+                "Cpus": startd.cores - used_cpus,
+                "Memory": startd.memory_mb - used_mem,
+                "Disk": startd.disk_kb - sum(j.request_disk_kb for j in running),
+                "TotalSlotCpus": startd.cores,
+                "TotalSlotMemory": startd.memory_mb,
+                "EnteredCurrentState": int(startd.state_changed_at.timestamp()),
+                "Draining": drain_how,
+            }
+        )
+    ]
     for j in running:
-        ads.append(classad2.ClassAd({
-            **common, "Name": f"slot1_{j.slot_id}@{startd.machine}", "SlotType": "Dynamic", "State": "Claimed",
-            "Activity": "Retiring" if draining else "Busy", "Cpus": j.request_cpus,
-            "Memory": j.request_memory_mb, "TotalSlotCpus": j.request_cpus,
-            "TotalSlotMemory": j.request_memory_mb, "EnteredCurrentState": int(j.started_at.timestamp()),
-            "RemoteOwner": f"{j.owner}@{UID_DOMAIN}", "GlobalJobId": global_job_id(j),
-        }))  # fmt: skip
+        ads.append(
+            classad2.ClassAd(
+                {
+                    **common,
+                    "Name": f"slot1_{j.slot_id}@{startd.machine}",
+                    "SlotType": "Dynamic",
+                    "State": "Claimed",
+                    "Activity": "Retiring" if draining else "Busy",
+                    "Cpus": j.request_cpus,
+                    "Memory": j.request_memory_mb,
+                    "TotalSlotCpus": j.request_cpus,
+                    "TotalSlotMemory": j.request_memory_mb,
+                    "EnteredCurrentState": int(j.started_at.timestamp()),
+                    "RemoteOwner": f"{j.owner}@{UID_DOMAIN}",
+                    "GlobalJobId": global_job_id(j),
+                }
+            )
+        )
     return ads
 
 
@@ -118,8 +149,11 @@ class SimulatedPool:
             if f"schedd:{name}" in down:
                 out.append(ScheddJobs(name, error=self._unreachable(f"schedd:{name}")))
                 continue
-            records = [job_record(job_ad(j), pool=self.spec.key, schedd=name, defaults=defaults)
-                       for j in rows if j.schedd == name]  # fmt: skip
+            records = [
+                job_record(job_ad(j), pool=self.spec.key, schedd=name, defaults=defaults)
+                for j in rows
+                if j.schedd == name
+            ]
             out.append(ScheddJobs(name, [r for r in records if r]))
         return out
 
@@ -129,8 +163,13 @@ class SimulatedPool:
         with session_scope(self.engine) as s:
             if "collector" in self._down(s):
                 raise self._unreachable("collector")
-            startds = list(s.scalars(select(SimStartd).where(
-                SimStartd.pool == self.spec.key, SimStartd.left_at.is_(None)).order_by(SimStartd.machine)))  # fmt: skip
+            startds = list(
+                s.scalars(
+                    select(SimStartd)
+                    .where(SimStartd.pool == self.spec.key, SimStartd.left_at.is_(None))
+                    .order_by(SimStartd.machine)
+                )
+            )
             running = list(
                 s.scalars(select(SimJob).where(SimJob.pool == self.spec.key, SimJob.status == RUNNING))
             )
@@ -175,9 +214,22 @@ class SimulatedPool:
             evict(s, sd, self.now, reason="invalidated")
 
 
-def submit_jobs(engine, group: str, count: int, *, now: datetime, cores: int = 1, ram_mb: int = 1000,
-                disk_gb: float = 1.0, duration_s: int = 600, owner: str = "demo", target_alias: str | None = None,
-                attrs: dict | None = None, schedd: str = DEFAULT_SCHEDD, held: bool = False) -> list[str]:  # fmt: skip
+def submit_jobs(
+    engine,
+    group: str,
+    count: int,
+    *,
+    now: datetime,
+    cores: int = 1,
+    ram_mb: int = 1000,
+    disk_gb: float = 1.0,
+    duration_s: int = 600,
+    owner: str = "demo",
+    target_alias: str | None = None,
+    attrs: dict | None = None,
+    schedd: str = DEFAULT_SCHEDD,
+    held: bool = False,
+) -> list[str]:
     """Queue ``count`` jobs (one cluster) of ``group`` in its simulated pool; returns their GlobalJobIds.
 
     The jobs target the group (and alias) through their Requirements, as real users' submit files do;
@@ -197,12 +249,26 @@ def submit_jobs(engine, group: str, count: int, *, now: datetime, cores: int = 1
         if target_alias:
             clauses.append(identical("TARGET.target_alias", target_alias))
         requirements = " && ".join(f"({c})" for c in clauses) + " && " + SUBMIT_REQUIREMENTS
-        jobs = [SimJob(
-            pool=pool.name, cluster_id=cluster, proc_id=i, schedd=schedd, owner=owner, status=5 if held else 1,
-            request_cpus=cores, request_memory_mb=ram_mb, request_disk_kb=int(disk_gb * 1024 * 1024),
-            requirements=requirements, attrs=dict(attrs or {}), duration_s=duration_s, q_date=now,
-            entered_status_at=now, hold_reason="submitted on hold" if held else None,
-        ) for i in range(count)]  # fmt: skip
+        jobs = [
+            SimJob(
+                pool=pool.name,
+                cluster_id=cluster,
+                proc_id=i,
+                schedd=schedd,
+                owner=owner,
+                status=5 if held else 1,
+                request_cpus=cores,
+                request_memory_mb=ram_mb,
+                request_disk_kb=int(disk_gb * 1024 * 1024),
+                requirements=requirements,
+                attrs=dict(attrs or {}),
+                duration_s=duration_s,
+                q_date=now,
+                entered_status_at=now,
+                hold_reason="submitted on hold" if held else None,
+            )
+            for i in range(count)
+        ]
         s.add_all(jobs)
         s.flush()
         return [global_job_id(j) for j in jobs]

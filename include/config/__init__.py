@@ -6,6 +6,14 @@ from include.config.validate import ConfigError, Problem, parse_document, parse_
 from include.config.yamlio import dump_yaml, load_yaml_file
 
 __all__ = [
-    "Change", "ConfigError", "Configuration", "Problem", "apply_config", "dump_yaml", "export_config",
-    "load_yaml_file", "parse_document", "parse_yaml",
-]  # fmt: skip
+    "Change",
+    "ConfigError",
+    "Configuration",
+    "Problem",
+    "apply_config",
+    "dump_yaml",
+    "export_config",
+    "load_yaml_file",
+    "parse_document",
+    "parse_yaml",
+]

@@ -33,8 +33,14 @@ from include.store.models import (
 )
 
 IDENTITY_FIELDS = (
-    "cloud_type", "auth_url", "region", "project", "user_domain_name", "project_domain_name", "connection_id",
-)  # fmt: skip
+    "cloud_type",
+    "auth_url",
+    "region",
+    "project",
+    "user_domain_name",
+    "project_domain_name",
+    "connection_id",
+)
 INVENTORY = (CloudFlavor, CloudImage, CloudKeypair, CloudNetwork, CloudSecurityGroup, CloudLimits)
 QUIET_FIELDS = {"text", "public_key"}  # large values: the audit records that they changed, not the text
 
@@ -82,8 +88,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def apply_config(session: Session, cfg: Configuration, actor: str,
-                 authority: Authority | None = None) -> list[Change]:  # fmt: skip
+def apply_config(
+    session: Session, cfg: Configuration, actor: str, authority: Authority | None = None
+) -> list[Change]:
     """Make the tables equal ``cfg``. Raises ConfigError (and changes nothing) if that is not allowed,
     including a change ``authority`` may not make (default: a site operator, who may make any).
 
@@ -119,8 +126,15 @@ def apply_config(session: Session, cfg: Configuration, actor: str,
                 _flush_inventory(session, *ch.key)
             session.flush()
     for ch in changes:
-        session.add(AuditEntry(actor=actor, action=f"config.{ch.action}", object_type=ch.table,
-                               object_key="/".join(map(str, ch.key)), detail=ch.fields))
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action=f"config.{ch.action}",
+                object_type=ch.table,
+                object_key="/".join(map(str, ch.key)),
+                detail=ch.fields,
+            )
+        )
     session.flush()
     return changes
 
@@ -138,7 +152,9 @@ def _refuse_removing_busy(session: Session, changes: list[Change]) -> None:
             obj = f"group '{ch.key[0]}'"
         count = session.scalar(query)
         if count:
-            problems.append(Problem(obj, "(removal)", f"still has {count} VMs: disable it and let them retire first"))
+            problems.append(
+                Problem(obj, "(removal)", f"still has {count} VMs: disable it and let them retire first")
+            )
     if problems:
         raise ConfigError(problems)
 

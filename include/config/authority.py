@@ -71,13 +71,18 @@ def refused_changes(current: Configuration, desired: Configuration, who: Authori
 
 def _refusals(current: Configuration, desired: Configuration, who: Authority) -> Iterator[Problem]:
     if current.settings != desired.settings:
-        changed = sorted(k for k in set(current.settings) | set(desired.settings)
-                         if current.settings.get(k) != desired.settings.get(k))  # fmt: skip
+        changed = sorted(
+            k
+            for k in set(current.settings) | set(desired.settings)
+            if current.settings.get(k) != desired.settings.get(k)
+        )
         for key in changed:
             yield Problem("settings", key, "only a site operator may change settings")
     for user in sorted(set(current.users) | set(desired.users)):
         if current.users.get(user) != desired.users.get(user):
-            yield Problem(f"user '{user}'", "(roles)", "only a site operator may change who belongs to a group")
+            yield Problem(
+                f"user '{user}'", "(roles)", "only a site operator may change who belongs to a group"
+            )
     old = {g.name: g for g in current.groups}
     new = {g.name: g for g in desired.groups}
     for name in sorted(set(old) | set(new)):
@@ -93,19 +98,26 @@ def _refusals(current: Configuration, desired: Configuration, who: Authority) ->
             yield from _group_refusals(before, after, desired.settings)
 
 
-def _group_refusals(before: GroupConfig, after: GroupConfig, settings: Mapping[str, Any]) -> Iterator[Problem]:
+def _group_refusals(
+    before: GroupConfig, after: GroupConfig, settings: Mapping[str, Any]
+) -> Iterator[Problem]:
     obj = f"group '{after.name}'"
     for name in OPERATOR_ONLY_POOL_FIELDS:
         if getattr(before.pool, name) != getattr(after.pool, name):
-            yield Problem(obj, f"pool.{name}", "only a site operator may change it: our poller presents the "
-                          "site's HTCondor credentials to the group's pool")  # fmt: skip
+            yield Problem(
+                obj,
+                f"pool.{name}",
+                "only a site operator may change it: our poller presents the "
+                "site's HTCondor credentials to the group's pool",
+            )
     old = {c.name: c for c in before.clouds}
     for cloud in after.clouds:
         yield from _cloud_refusals(after.name, old.get(cloud.name), cloud, settings)
 
 
-def _cloud_refusals(group: str, before: CloudConfig | None, after: CloudConfig,
-                    settings: Mapping[str, Any]) -> Iterator[Problem]:  # fmt: skip
+def _cloud_refusals(
+    group: str, before: CloudConfig | None, after: CloudConfig, settings: Mapping[str, Any]
+) -> Iterator[Problem]:
     obj = f"group '{group}' / cloud '{after.name}'"
     for name in OPERATOR_ONLY_CLOUD_FIELDS:
         if getattr(after, name) != (getattr(before, name) if before else None):
@@ -113,9 +125,17 @@ def _cloud_refusals(group: str, before: CloudConfig | None, after: CloudConfig,
     if before is not None and before.type != after.type:
         yield Problem(obj, "type", "only a site operator may change the type of an existing cloud")
     conn = after.connection_id
-    if conn and conn != (before.connection_id if before else None) and not allowed_connection(settings, group, conn):
-        yield Problem(obj, "connection_id", f"Connection '{conn}' is not one group '{group}' may use; "
-                      f"it may use {allowance_text(settings, group)}: ask a site operator")  # fmt: skip
+    if (
+        conn
+        and conn != (before.connection_id if before else None)
+        and not allowed_connection(settings, group, conn)
+    ):
+        yield Problem(
+            obj,
+            "connection_id",
+            f"Connection '{conn}' is not one group '{group}' may use; "
+            f"it may use {allowance_text(settings, group)}: ask a site operator",
+        )
 
 
 def outside_allowance(cfg: Configuration) -> Iterator[Problem]:
@@ -124,6 +144,9 @@ def outside_allowance(cfg: Configuration) -> Iterator[Problem]:
     for g in cfg.groups:
         for c in g.clouds:
             if c.connection_id and not allowed_connection(cfg.settings, g.name, c.connection_id):
-                yield Problem(f"group '{g.name}' / cloud '{c.name}'", "connection_id",
-                              f"Connection '{c.connection_id}' is outside the group's allowance "
-                              f"({allowance_text(cfg.settings, g.name)})")  # fmt: skip
+                yield Problem(
+                    f"group '{g.name}' / cloud '{c.name}'",
+                    "connection_id",
+                    f"Connection '{c.connection_id}' is outside the group's allowance "
+                    f"({allowance_text(cfg.settings, g.name)})",
+                )

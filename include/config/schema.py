@@ -125,8 +125,9 @@ class CloudConfig(Strict):
     spot_price: float = -1.0
     # What a VM of each flavour costs per hour here (on demand), for jobs' VMMaximumPrice; EC2 spot
     # clouds use the current spot price instead.
-    flavor_prices: dict[Annotated[str, StringConstraints(min_length=1, max_length=255)],
-                        Annotated[float, Field(ge=0, le=1e6)]] = {}
+    flavor_prices: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=255)], Annotated[float, Field(ge=0, le=1e6)]
+    ] = {}
     limits: Limits = Limits()
     max_boot_per_cycle: Annotated[int, Field(ge=0, le=INT_MAX)] | None = None
     rate_limit: RateLimit | None = None

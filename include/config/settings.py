@@ -44,17 +44,48 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("default_rate_per_second", 2.0, float, 0.01, "cloud API requests per second per cloud"),
     SettingSpec("default_rate_burst", 20, int, 1, "cloud API request burst per cloud"),
     SettingSpec("timeseries_retention_days", 30, int, 1, "days of timeseries kept"),
-    SettingSpec("connection_rule", "cs_cloud_{group}_*", str, None,
-                "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name"),
-    SettingSpec("condorworker_cert_days_left_good", 7, int, 0,
-                "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)"),
-    SettingSpec("condorworker_optional_gsi_messages", False, bool, None,
-                "workers also report a good or missing certificate (cs_condorworker_optional_gsi_messages)"),
-    SettingSpec("site_host", "", str, None, "this site's cloudscheduler host for templates (cs_host); empty: this machine"),
-    SettingSpec("job_user_data_places", [], list, None,
-                "where jobs' VMUserData parts may come from: https URL prefixes or directories of this host"),
-    SettingSpec("group_connections", {}, dict, None,
-                "further Connections per group its editors may use: {group: [connection ids]}"),
+    SettingSpec(
+        "connection_rule",
+        "cs_cloud_{group}_*",
+        str,
+        None,
+        "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name",
+    ),
+    SettingSpec(
+        "condorworker_cert_days_left_good",
+        7,
+        int,
+        0,
+        "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)",
+    ),
+    SettingSpec(
+        "condorworker_optional_gsi_messages",
+        False,
+        bool,
+        None,
+        "workers also report a good or missing certificate (cs_condorworker_optional_gsi_messages)",
+    ),
+    SettingSpec(
+        "site_host",
+        "",
+        str,
+        None,
+        "this site's cloudscheduler host for templates (cs_host); empty: this machine",
+    ),
+    SettingSpec(
+        "job_user_data_places",
+        [],
+        list,
+        None,
+        "where jobs' VMUserData parts may come from: https URL prefixes or directories of this host",
+    ),
+    SettingSpec(
+        "group_connections",
+        {},
+        dict,
+        None,
+        "further Connections per group its editors may use: {group: [connection ids]}",
+    ),
 )
 
 BY_KEY: Mapping[str, SettingSpec] = {s.key: s for s in SPECS}
@@ -87,7 +118,9 @@ def check_setting(key: str, value: Any) -> str | None:
 
 def _check_places(value: list) -> str | None:
     for place in value:
-        if not isinstance(place, str) or not (place.startswith(("https://", "http://")) or place.startswith("/")):
+        if not isinstance(place, str) or not (
+            place.startswith(("https://", "http://")) or place.startswith("/")
+        ):
             return "must be a list of URL prefixes (https://...) and absolute directories (/...)"
         if place.startswith("http") and place.count("/") < 3:
             return f"URL prefix {place!r} must name a host and a path, ending in '/'"
@@ -108,8 +141,10 @@ def _check_rule(rule: str) -> str | None:
 
 def _check_group_connections(value: dict) -> str | None:
     for group, names in value.items():
-        if not isinstance(group, str) or not isinstance(names, list) or not all(
-            isinstance(n, str) and n for n in names
+        if (
+            not isinstance(group, str)
+            or not isinstance(names, list)
+            or not all(isinstance(n, str) and n for n in names)
         ):
             return "must map each group name to a list of Connection ids"
     return None

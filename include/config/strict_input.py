@@ -54,8 +54,10 @@ class StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise InputError(_at(key_node.start_mark), f"key '{key}' appears twice in the same mapping "
-                                 f"(first at {seen[key]}): remove one")  # fmt: skip
+                raise InputError(
+                    _at(key_node.start_mark),
+                    f"key '{key}' appears twice in the same mapping (first at {seen[key]}): remove one",
+                )
             try:
                 seen[key] = _at(key_node.start_mark)
             except TypeError:  # an unhashable key: let the loader report it
@@ -116,7 +118,10 @@ def text_problems(raw: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     elif isinstance(raw, str):
         multiline = bool(path) and path[-1] in MULTILINE_FIELDS
         if bad := bad_character(raw, multiline=multiline):
-            yield path, f"contains {bad}, which no field may hold" + ("" if multiline else " (one line of text)")
+            yield (
+                path,
+                f"contains {bad}, which no field may hold" + ("" if multiline else " (one line of text)"),
+            )
 
 
 # C0 and C1 controls (ESC starts terminal escapes), DEL, lone surrogates, line/paragraph separators and
@@ -130,4 +135,6 @@ def bad_character(text: str, *, multiline: bool) -> str | None:
     if found is None:
         return None
     ch = found.group()
-    return f"the character U+{ord(ch):04X}" + (" (ESC, which starts terminal escapes)" if ch == "\x1b" else "")
+    return f"the character U+{ord(ch):04X}" + (
+        " (ESC, which starts terminal escapes)" if ch == "\x1b" else ""
+    )

@@ -17,9 +17,15 @@ from include.config.schema import CloudConfig, Configuration, GroupConfig
 from include.config.settings import check_setting
 
 SECRET_KEYS = {
-    "password", "secret", "app_credentials_secret", "application_credential_secret", "secret_key",
-    "access_key", "aws_secret_access_key", "token",
-}  # fmt: skip
+    "password",
+    "secret",
+    "app_credentials_secret",
+    "application_credential_secret",
+    "secret_key",
+    "access_key",
+    "aws_secret_access_key",
+    "token",
+}
 ITEM_WORDS = {"groups": "group", "clouds": "cloud", "metadata": "metadata", "keys": "key", "images": "image"}
 
 
@@ -99,8 +105,14 @@ def _describe(loc: tuple, raw: Any) -> tuple[str, str]:
             node = item
         else:
             fields.append(str(part))
-            node = node.get(part) if isinstance(node, dict) else (
-                node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
+            node = (
+                node.get(part)
+                if isinstance(node, dict)
+                else (
+                    node[part]
+                    if isinstance(node, list) and isinstance(part, int) and part < len(node)
+                    else None
+                )
             )
         parent_key = part
     return " / ".join(objects), ".".join(fields) or "(object)"
@@ -133,8 +145,9 @@ def _check_group(g: GroupConfig) -> Iterator[Problem]:
     yield from _duplicates(obj, "clouds", [c.name for c in g.clouds])
     yield from _duplicates(obj, "metadata", [m.name for m in g.metadata])
     yield from _duplicates(obj, "keys", [k.name for k in g.keys])
-    yield from _duplicates(obj, "images", [f"{i.name}" + (f" ({i.checksum})" if i.checksum else "")
-                                           for i in g.images])
+    yield from _duplicates(
+        obj, "images", [f"{i.name}" + (f" ({i.checksum})" if i.checksum else "") for i in g.images]
+    )
     if g.pool.kind == "htcondor" and not g.pool.collector:
         yield Problem(obj, "pool.collector", "required for an htcondor pool")
     for alias, members in g.aliases.items():
@@ -180,9 +193,13 @@ def _check_templates(cfg: Configuration) -> Iterator[Problem]:
     from include.providers.templating import check_templates
     from include.providers.userdata import VARIABLES
 
-    found = [(f"group '{g.name}'" + (f" / cloud '{c.name}'" if c else ""), m, g.name, c.name if c else "sample")
-             for g in cfg.groups for c in (None, *g.clouds)
-             for m in (c.metadata if c else g.metadata) if ".j2" in m.name]  # fmt: skip
+    found = [
+        (f"group '{g.name}'" + (f" / cloud '{c.name}'" if c else ""), m, g.name, c.name if c else "sample")
+        for g in cfg.groups
+        for c in (None, *g.clouds)
+        for m in (c.metadata if c else g.metadata)
+        if ".j2" in m.name
+    ]
     for (obj, m, *_), message in _rendered(found, VARIABLES, check_templates):
         yield Problem(f"{obj} / metadata '{m.name}'", "text", message)
 

@@ -45,8 +45,17 @@ def ready_entry(session: Session, cache: ImageCache, checksum: str) -> ImageCach
     return row
 
 
-def record(session: Session, digest: Digest, *, name: str, disk_format: str | None, container_format: str | None,
-           origin: str, group: str | None, now: datetime) -> ImageCacheEntry:  # fmt: skip
+def record(
+    session: Session,
+    digest: Digest,
+    *,
+    name: str,
+    disk_format: str | None,
+    container_format: str | None,
+    origin: str,
+    group: str | None,
+    now: datetime,
+) -> ImageCacheEntry:
     row = session.get(ImageCacheEntry, digest.checksum) or ImageCacheEntry(
         checksum=digest.checksum, created_at=now
     )
@@ -70,8 +79,14 @@ def pinned(session: Session) -> set[str]:
     )
 
 
-def make_room(session: Session, cache: ImageCache, settings: ImageSettings, need: int, now: datetime,
-              keep: frozenset[str] = frozenset()) -> int:  # fmt: skip
+def make_room(
+    session: Session,
+    cache: ImageCache,
+    settings: ImageSettings,
+    need: int,
+    now: datetime,
+    keep: frozenset[str] = frozenset(),
+) -> int:
     """Evict least recently used entries until ``need`` more bytes fit under the bound; returns how
     many were evicted. Raises CacheFull when the pinned and young entries alone leave no room."""
     used = cache.used_bytes()
@@ -90,9 +105,11 @@ def make_room(session: Session, cache: ImageCache, settings: ImageSettings, need
         evicted += 1
     session.flush()
     if used + need > settings.cache_max_bytes:
-        raise CacheFull(f"the image cache cannot hold {need / 1e9:.2f} GB more within its bound of "
-                        f"{settings.cache_max_bytes / 1e9:.0f} GB ({used / 1e9:.2f} GB in use by images "
-                        f"being distributed); raise CLOUDSCHEDULER_IMAGE_CACHE_MAX_GB")  # fmt: skip
+        raise CacheFull(
+            f"the image cache cannot hold {need / 1e9:.2f} GB more within its bound of "
+            f"{settings.cache_max_bytes / 1e9:.0f} GB ({used / 1e9:.2f} GB in use by images "
+            f"being distributed); raise CLOUDSCHEDULER_IMAGE_CACHE_MAX_GB"
+        )
     return evicted
 
 

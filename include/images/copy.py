@@ -88,12 +88,14 @@ def _record_placed(ctx: Context, job: Job, image_id: str, placed: bool) -> None:
 
 
 def _alert_failing(ctx: Context, job: Job, attempts: int, message: str) -> None:
-    deliver(Alert(
-        key=f"image_transfer_failing:{job.group}/{job.cloud}/{job.name}",
-        subject=f"image {job.name} cannot be copied to {job.group}/{job.cloud}",
-        body=f"{attempts} attempts failed; the last: {message}\nRetry it with `cloudscheduler image retry -g "
-             f"{job.group} -in {job.name} -cn {job.cloud}` once the cause is fixed, or clear it.",
-    ))  # fmt: skip
+    deliver(
+        Alert(
+            key=f"image_transfer_failing:{job.group}/{job.cloud}/{job.name}",
+            subject=f"image {job.name} cannot be copied to {job.group}/{job.cloud}",
+            body=f"{attempts} attempts failed; the last: {message}\nRetry it with `cloudscheduler image retry -g "
+            f"{job.group} -in {job.name} -cn {job.cloud}` once the cause is fixed, or clear it.",
+        )
+    )
     with session_scope(ctx.engine) as s:
         row = s.get(ImageTransfer, job.id)
         if row is not None:

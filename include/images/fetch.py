@@ -23,8 +23,11 @@ def ensure_cached(ctx, job: Job, beat: Heartbeat) -> Path:
     if path := _ready(ctx, job):
         return path
     if job.source_cloud is None:
-        raise ProviderError(job.cloud, f"image {job.name!r} ({job.checksum}) was an upload and is no longer in "
-                                       "the cache (removed or evicted): upload it again")  # fmt: skip
+        raise ProviderError(
+            job.cloud,
+            f"image {job.name!r} ({job.checksum}) was an upload and is no longer in "
+            "the cache (removed or evicted): upload it again",
+        )
     beat.start("waiting")  # for another transfer's download of the same image, if there is one
     with ctx.cache.lock(job.checksum, waiting=lambda: beat.beat(0)):
         if path := _ready(ctx, job):  # another transfer downloaded it while we waited for the lock
@@ -33,25 +36,46 @@ def ensure_cached(ctx, job: Job, beat: Heartbeat) -> Path:
         meta = source.get(job.source_image_id)
         where = f"cloud {job.group}/{job.source_cloud} image {job.source_image_id}"
         if meta is None or meta.status != "active":
-            raise ProviderError(job.source_cloud, f"source image {job.source_image_id} is "
-                                                  f"{'gone' if meta is None else meta.status}")  # fmt: skip
+            raise ProviderError(
+                job.source_cloud,
+                f"source image {job.source_image_id} is {'gone' if meta is None else meta.status}",
+            )
         if meta.checksum != job.checksum:
             raise ChecksumMismatch(f"{where} now records checksum {meta.checksum}, not {job.checksum}")
         partial = ctx.cache.partial(job.checksum)
         have = partial.stat().st_size if partial.exists() else 0  # a part being resumed is counted already
         with session_scope(ctx.engine) as s:
-            make_room(s, ctx.cache, ctx.settings, max(0, (meta.size or 0) - have), ctx.clock(),
-                      keep=frozenset({job.checksum}))  # fmt: skip
+            make_room(
+                s,
+                ctx.cache,
+                ctx.settings,
+                max(0, (meta.size or 0) - have),
+                ctx.clock(),
+                keep=frozenset({job.checksum}),
+            )
         digest = download(source, meta.image_id, partial, beat, meta.hash_algo)
-        problems = mismatches(digest, size=meta.size, checksum=job.checksum, hash_algo=meta.hash_algo,
-                              hash_value=meta.hash_value)  # fmt: skip
+        problems = mismatches(
+            digest,
+            size=meta.size,
+            checksum=job.checksum,
+            hash_algo=meta.hash_algo,
+            hash_value=meta.hash_value,
+        )
         if problems:
             partial.unlink(missing_ok=True)  # a corrupt part must not be resumed
             raise ChecksumMismatch(f"after download from {where}: {', '.join(problems)}")
         path = ctx.cache.publish(partial, job.checksum)
         with session_scope(ctx.engine) as s:
-            record(s, digest, name=job.name, disk_format=meta.disk_format, container_format=meta.container_format,
-                   origin=where, group=job.group, now=ctx.clock())  # fmt: skip
+            record(
+                s,
+                digest,
+                name=job.name,
+                disk_format=meta.disk_format,
+                container_format=meta.container_format,
+                origin=where,
+                group=job.group,
+                now=ctx.clock(),
+            )
         return path
 
 

@@ -59,8 +59,14 @@ class Digest:
         return self._extra[1].hexdigest() if self._extra and self._extra[0] == algo else None
 
 
-def mismatches(digest: Digest, *, size: int | None, checksum: str | None, hash_algo: str | None = None,
-               hash_value: str | None = None) -> list[str]:  # fmt: skip
+def mismatches(
+    digest: Digest,
+    *,
+    size: int | None,
+    checksum: str | None,
+    hash_algo: str | None = None,
+    hash_value: str | None = None,
+) -> list[str]:
     """What differs between the bytes seen (``digest``) and what was expected; empty when they agree."""
     problems = []
     if size is not None and digest.size != size:

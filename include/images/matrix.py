@@ -89,9 +89,18 @@ class Plan:
     remove: list[int] = field(default_factory=list)  # placed by us, no longer wanted: delete from the cloud
 
 
-def diff(wants: Iterable[Want], seen: Iterable[Seen], cached: Iterable[Cached], rows: Iterable[Row], *,
-         unsupported: Mapping[tuple[str, str], str], downloadable: set[tuple[str, str]], now: datetime,
-         max_attempts: int, defaults_due: bool = True) -> Plan:  # fmt: skip
+def diff(
+    wants: Iterable[Want],
+    seen: Iterable[Seen],
+    cached: Iterable[Cached],
+    rows: Iterable[Row],
+    *,
+    unsupported: Mapping[tuple[str, str], str],
+    downloadable: set[tuple[str, str]],
+    now: datetime,
+    max_attempts: int,
+    defaults_due: bool = True,
+) -> Plan:
     """``unsupported``: (group, cloud) -> why it cannot take images; ``downloadable``: clouds images can
     be read from. Default-image wants create new rows only when ``defaults_due`` (every 6 h)."""
     wants, seen, cached = list(wants), list(seen), list(cached)
@@ -132,8 +141,13 @@ def diff(wants: Iterable[Want], seen: Iterable[Seen], cached: Iterable[Cached], 
 
 
 def _satisfied(want: Want, seen: list[Seen]) -> bool:
-    return any(s.group == want.group and s.cloud == want.cloud and s.name == want.name
-               and want.checksum in (None, s.checksum) for s in seen)  # fmt: skip
+    return any(
+        s.group == want.group
+        and s.cloud == want.cloud
+        and s.name == want.name
+        and want.checksum in (None, s.checksum)
+        for s in seen
+    )
 
 
 def matches(want: Want, row: Row) -> bool:
@@ -147,15 +161,33 @@ def _source(want: Want, seen: list[Seen], cached: list[Cached], downloadable: se
     """The newest copy of the wanted image: from the cache first on a tie (no download needed)."""
     ok = want.checksum
     candidates = [
-        (c.created_at or OLDEST, 1, "", c.checksum, Source(None, None, c.checksum, c.size, c.disk_format,
-                                                           c.container_format, c.hash_algo, c.hash_value))
-        for c in cached if c.name == want.name and c.group in (None, want.group) and ok in (None, c.checksum)
+        (
+            c.created_at or OLDEST,
+            1,
+            "",
+            c.checksum,
+            Source(
+                None, None, c.checksum, c.size, c.disk_format, c.container_format, c.hash_algo, c.hash_value
+            ),
+        )
+        for c in cached
+        if c.name == want.name and c.group in (None, want.group) and ok in (None, c.checksum)
     ] + [
-        (s.created_at or OLDEST, 0, s.cloud, s.checksum, Source(s.cloud, s.image_id, s.checksum, s.size,
-                                                                s.disk_format, s.container_format))
-        for s in seen if s.group == want.group and s.cloud != want.cloud and s.name == want.name and s.checksum
-        and ok in (None, s.checksum) and (s.group, s.cloud) in downloadable
-    ]  # fmt: skip
+        (
+            s.created_at or OLDEST,
+            0,
+            s.cloud,
+            s.checksum,
+            Source(s.cloud, s.image_id, s.checksum, s.size, s.disk_format, s.container_format),
+        )
+        for s in seen
+        if s.group == want.group
+        and s.cloud != want.cloud
+        and s.name == want.name
+        and s.checksum
+        and ok in (None, s.checksum)
+        and (s.group, s.cloud) in downloadable
+    ]
     if not candidates:
         return None
     # newest first; then the cache; then a stable order by cloud name and checksum
@@ -167,8 +199,9 @@ def _no_source(want: Want) -> str:
     return f"no cloud of group {want.group} and no upload in the cache holds image {what}"
 
 
-def _revisit(row: Row, state: str, source: Source | None, message: str | None, now: datetime,
-             max_attempts: int) -> dict | None:  # fmt: skip
+def _revisit(
+    row: Row, state: str, source: Source | None, message: str | None, now: datetime, max_attempts: int
+) -> dict | None:
     """How an existing row of a still-missing image changes, or None."""
     if row.state == CLAIMED:
         return None
@@ -182,11 +215,24 @@ def _revisit(row: Row, state: str, source: Source | None, message: str | None, n
         due = row.attempts < max_attempts and (row.next_try_at is None or row.next_try_at <= now)
         return {"state": PENDING, **fields} if due else None
     # done (the copy vanished from the cloud), unsupported or no_source (it became possible)
-    return {"state": PENDING, "attempts": 0, "message": None, "target_image_id": None, "placed": False,
-            "next_try_at": None, **fields}  # fmt: skip
+    return {
+        "state": PENDING,
+        "attempts": 0,
+        "message": None,
+        "target_image_id": None,
+        "placed": False,
+        "next_try_at": None,
+        **fields,
+    }
 
 
 def source_fields(source: Source) -> dict:
-    return {"source_cloud": source.cloud, "source_image_id": source.image_id, "size": source.size,
-            "disk_format": source.disk_format, "container_format": source.container_format,
-            "hash_algo": source.hash_algo, "hash_value": source.hash_value}  # fmt: skip
+    return {
+        "source_cloud": source.cloud,
+        "source_image_id": source.image_id,
+        "size": source.size,
+        "disk_format": source.disk_format,
+        "container_format": source.container_format,
+        "hash_algo": source.hash_algo,
+        "hash_value": source.hash_value,
+    }

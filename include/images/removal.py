@@ -43,12 +43,20 @@ def remove_placed(ctx, transfer_id: int) -> dict:
             store.delete(image_id)
     except ProviderError as err:  # tried again next run; the row shows why it is still there
         with session_scope(ctx.engine) as s:
-            s.execute(update(ImageTransfer).where(ImageTransfer.id == transfer_id)
-                      .values(message=f"removal failed: {err.message}"[:2000]))  # fmt: skip
+            s.execute(
+                update(ImageTransfer)
+                .where(ImageTransfer.id == transfer_id)
+                .values(message=f"removal failed: {err.message}"[:2000])
+            )
         return {**summary, "outcome": "error", "message": err.message}
     with session_scope(ctx.engine) as s:
         s.execute(delete(ImageTransfer).where(ImageTransfer.id == transfer_id))
         if image_id:
-            s.execute(delete(CloudImage).where(CloudImage.group_name == row.group, CloudImage.cloud_name == row.cloud,
-                                               CloudImage.image_id == image_id))  # fmt: skip
+            s.execute(
+                delete(CloudImage).where(
+                    CloudImage.group_name == row.group,
+                    CloudImage.cloud_name == row.cloud,
+                    CloudImage.image_id == image_id,
+                )
+            )
     return {**summary, "outcome": "removed" if ours else "forgotten"}

@@ -41,8 +41,9 @@ def tick(
     return apply_config(session, parse_document(doc), actor=actor)
 
 
-def untick(session: Session, group: str, name: str, clouds: Iterable[str], actor: str,
-           checksum: str | None = None) -> list[Change]:  # fmt: skip
+def untick(
+    session: Session, group: str, name: str, clouds: Iterable[str], actor: str, checksum: str | None = None
+) -> list[Change]:
     """No longer want image ``name`` (every checksum, or only ``checksum``) on ``clouds``: the next
     cs_images run deletes the copies we placed there."""
     doc = export_config(session).model_dump(mode="python")

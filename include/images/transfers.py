@@ -50,14 +50,35 @@ def claim(engine: Engine, transfer_id: int, holder: str, now: datetime, ttl: tim
         (ImageTransfer.state == CLAIMED) & (ImageTransfer.lease_until < now)
     )
     with session_scope(engine) as s:
-        taken = s.execute(update(ImageTransfer).where(mine, free).values(
-            state=CLAIMED, claimed_by=holder, lease_until=now + ttl, phase=None, bytes_done=0, updated_at=now,
-        )).rowcount  # fmt: skip
+        taken = s.execute(
+            update(ImageTransfer)
+            .where(mine, free)
+            .values(
+                state=CLAIMED,
+                claimed_by=holder,
+                lease_until=now + ttl,
+                phase=None,
+                bytes_done=0,
+                updated_at=now,
+            )
+        ).rowcount
         if not taken:
             return None
         t = s.get(ImageTransfer, transfer_id)
-        return Job(t.id, t.group_name, t.cloud_name, t.image_name, t.checksum, t.source_cloud, t.source_image_id,
-                   t.size, t.disk_format, t.container_format, t.attempts, t.reason)  # fmt: skip
+        return Job(
+            t.id,
+            t.group_name,
+            t.cloud_name,
+            t.image_name,
+            t.checksum,
+            t.source_cloud,
+            t.source_image_id,
+            t.size,
+            t.disk_format,
+            t.container_format,
+            t.attempts,
+            t.reason,
+        )
 
 
 def _held(transfer_id: int, holder: str):
@@ -88,19 +109,41 @@ class Heartbeat:
             return
         self._last = now
         with session_scope(self.engine) as s:
-            alive = s.execute(update(ImageTransfer).where(*_held(self.job.id, self.holder)).values(
-                lease_until=now + self.settings.lease_ttl, phase=self.phase, bytes_done=self.bytes, updated_at=now,
-            )).rowcount  # fmt: skip
+            alive = s.execute(
+                update(ImageTransfer)
+                .where(*_held(self.job.id, self.holder))
+                .values(
+                    lease_until=now + self.settings.lease_ttl,
+                    phase=self.phase,
+                    bytes_done=self.bytes,
+                    updated_at=now,
+                )
+            ).rowcount
         if not alive:
             raise LeaseLost(f"transfer {self.job.id} is no longer held by {self.holder}")
 
 
 def finish(engine: Engine, job: Job, holder: str, now: datetime, target_image_id: str, placed: bool) -> bool:
     with session_scope(engine) as s:
-        return bool(s.execute(update(ImageTransfer).where(*_held(job.id, holder)).values(
-            state=DONE, target_image_id=target_image_id, placed=placed, phase=None, message=None, claimed_by=None,
-            lease_until=None, next_try_at=None, finished_at=now, updated_at=now, alerted_at=None,
-        )).rowcount)  # fmt: skip
+        return bool(
+            s.execute(
+                update(ImageTransfer)
+                .where(*_held(job.id, holder))
+                .values(
+                    state=DONE,
+                    target_image_id=target_image_id,
+                    placed=placed,
+                    phase=None,
+                    message=None,
+                    claimed_by=None,
+                    lease_until=None,
+                    next_try_at=None,
+                    finished_at=now,
+                    updated_at=now,
+                    alerted_at=None,
+                )
+            ).rowcount
+        )
 
 
 def fail(
@@ -111,18 +154,37 @@ def fail(
     attempts = job.attempts + 1
     delay = settings.retry_base * 2 ** (attempts - 1)
     with session_scope(engine) as s:
-        done = s.execute(update(ImageTransfer).where(*_held(job.id, holder)).values(
-            state=ERROR, attempts=attempts, message=message[:2000], phase=None, claimed_by=None, lease_until=None,
-            next_try_at=now + delay, updated_at=now,
-        )).rowcount  # fmt: skip
+        done = s.execute(
+            update(ImageTransfer)
+            .where(*_held(job.id, holder))
+            .values(
+                state=ERROR,
+                attempts=attempts,
+                message=message[:2000],
+                phase=None,
+                claimed_by=None,
+                lease_until=None,
+                next_try_at=now + delay,
+                updated_at=now,
+            )
+        ).rowcount
     return attempts if done else None
 
 
 def set_unsupported(engine: Engine, job: Job, holder: str, now: datetime, message: str) -> None:
     with session_scope(engine) as s:
-        s.execute(update(ImageTransfer).where(*_held(job.id, holder)).values(
-            state=UNSUPPORTED, message=message[:2000], phase=None, claimed_by=None, lease_until=None, updated_at=now,
-        ))  # fmt: skip
+        s.execute(
+            update(ImageTransfer)
+            .where(*_held(job.id, holder))
+            .values(
+                state=UNSUPPORTED,
+                message=message[:2000],
+                phase=None,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
 
 
 def retry(
@@ -130,15 +192,23 @@ def retry(
 ) -> int:
     """Operator retry: failed (error) transfers go back to pending with their attempts reset."""
     query = update(ImageTransfer).where(*_filters(group, name, cloud), ImageTransfer.state == ERROR)
-    return session.execute(query.values(state=PENDING, attempts=0, next_try_at=None, alerted_at=None,
-                                        **({"updated_at": now} if now else {}))).rowcount  # fmt: skip
+    return session.execute(
+        query.values(
+            state=PENDING,
+            attempts=0,
+            next_try_at=None,
+            alerted_at=None,
+            **({"updated_at": now} if now else {}),
+        )
+    ).rowcount
 
 
 def clear(session, group: str, name: str | None = None, cloud: str | None = None) -> int:
     """Operator clear: forget failed, unsupported and unsourced transfers (the next planning run starts
     afresh those still wanted)."""
-    query = delete(ImageTransfer).where(*_filters(group, name, cloud),
-                                        ImageTransfer.state.in_((ERROR, UNSUPPORTED, NO_SOURCE)))  # fmt: skip
+    query = delete(ImageTransfer).where(
+        *_filters(group, name, cloud), ImageTransfer.state.in_((ERROR, UNSUPPORTED, NO_SOURCE))
+    )
     return session.execute(query).rowcount
 
 

@@ -67,8 +67,19 @@ def check_request(name: str, disk_format: str | None, container_format: str) -> 
         raise UploadError(f"container format must be one of {', '.join(CONTAINER_FORMATS)}")
 
 
-def ingest(engine: Engine, cache: ImageCache, settings: ImageSettings, stream: BinaryIO, *, group: str, name: str,
-           actor: str, now: datetime, disk_format: str | None = None, container_format: str = "bare") -> Uploaded:  # fmt: skip
+def ingest(
+    engine: Engine,
+    cache: ImageCache,
+    settings: ImageSettings,
+    stream: BinaryIO,
+    *,
+    group: str,
+    name: str,
+    actor: str,
+    now: datetime,
+    disk_format: str | None = None,
+    container_format: str = "bare",
+) -> Uploaded:
     """Receive ``stream`` into the cache and index it for ``group``; never holds the file in memory."""
     check_request(name, disk_format, container_format)
     tmp, digest, head = cache.upload_partial(), Digest(), b""
@@ -88,8 +99,16 @@ def ingest(engine: Engine, cache: ImageCache, settings: ImageSettings, stream: B
                 if not cached:  # the received file is in the cache directory already: it needs no more room
                     make_room(s, cache, settings, 0, now, keep=frozenset({digest.checksum}))
                     cache.publish(tmp, digest.checksum)
-                record(s, digest, name=name, disk_format=disk_format, container_format=container_format,
-                       origin=f"upload by {actor}", group=group, now=now)  # fmt: skip
+                record(
+                    s,
+                    digest,
+                    name=name,
+                    disk_format=disk_format,
+                    container_format=container_format,
+                    origin=f"upload by {actor}",
+                    group=group,
+                    now=now,
+                )
     finally:
         tmp.unlink(missing_ok=True)
     return Uploaded(digest.checksum, digest.size, name, disk_format, container_format, cached)

@@ -37,8 +37,9 @@ def _progress(t: ImageTransfer) -> str:
 def image_cells(session: Session, group: str) -> list[Cell]:
     cells: dict[tuple, Cell] = {}
     for i in session.scalars(select(CloudImage).where(CloudImage.group_name == group, CloudImage.name != "")):
-        cells[(i.name, i.checksum, i.cloud_name)] = Cell(i.name, i.checksum, i.cloud_name,
-                                                         "placed" if i.placed_by_us else "present", "", i.size)  # fmt: skip
+        cells[(i.name, i.checksum, i.cloud_name)] = Cell(
+            i.name, i.checksum, i.cloud_name, "placed" if i.placed_by_us else "present", "", i.size
+        )
     for t in session.scalars(select(ImageTransfer).where(ImageTransfer.group_name == group)):
         key = (t.image_name, t.checksum or None, t.cloud_name)
         if t.state != matrix.DONE or key not in cells:
@@ -47,6 +48,7 @@ def image_cells(session: Session, group: str) -> list[Cell]:
         if not any(
             k[0] == w.image_name and k[2] == w.cloud_name and w.checksum in (None, k[1]) for k in cells
         ):
-            cells[(w.image_name, w.checksum, w.cloud_name)] = Cell(w.image_name, w.checksum, w.cloud_name, "wanted",
-                                                                   "waiting for the next cs_images run")  # fmt: skip
+            cells[(w.image_name, w.checksum, w.cloud_name)] = Cell(
+                w.image_name, w.checksum, w.cloud_name, "wanted", "waiting for the next cs_images run"
+            )
     return sorted(cells.values(), key=lambda c: (c.image.lower(), c.checksum or "", c.cloud))

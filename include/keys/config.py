@@ -17,8 +17,14 @@ def _group(doc: dict, group: str) -> dict:
     raise KeyError(f"no such group: {group}")
 
 
-def set_key(session: Session, group: str, name: str, actor: str, public_key: str | None = None,
-            clouds: Iterable[str] | None = None) -> list[Change]:  # fmt: skip
+def set_key(
+    session: Session,
+    group: str,
+    name: str,
+    actor: str,
+    public_key: str | None = None,
+    clouds: Iterable[str] | None = None,
+) -> list[Change]:
     """Add key ``name`` (``public_key`` required then) or change its public key and/or its clouds."""
     doc = export_config(session).model_dump(mode="python")
     keys = _group(doc, group)["keys"]

@@ -37,8 +37,10 @@ def fingerprints(public_key: str) -> set[str]:
         blob = base64.b64decode(public_key.split()[1], validate=True)
     except (IndexError, ValueError):
         return set()
-    out = {_colon(hashlib.md5(blob, usedforsecurity=False).digest()),
-           base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")}  # fmt: skip
+    out = {
+        _colon(hashlib.md5(blob, usedforsecurity=False).digest()),
+        base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("="),
+    }
     der = _der(public_key)
     if der:
         out |= {
@@ -68,7 +70,8 @@ def generate_keypair(comment: str) -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()  # fmt: skip
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return private, f"{public.decode()} {comment}".strip()

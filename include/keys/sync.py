@@ -22,10 +22,13 @@ from include.store.models import CloudKeypair, Key, KeyPlacement, KeyTarget
 
 
 def wanted_keys(session, group: str, cloud: str) -> dict[str, str]:
-    return dict(session.execute(
-        select(Key.name, Key.public_key).join(KeyTarget, (KeyTarget.group_name == Key.group_name)
-                                              & (KeyTarget.key_name == Key.name))
-        .where(KeyTarget.group_name == group, KeyTarget.cloud_name == cloud)).all())  # fmt: skip
+    return dict(
+        session.execute(
+            select(Key.name, Key.public_key)
+            .join(KeyTarget, (KeyTarget.group_name == Key.group_name) & (KeyTarget.key_name == Key.name))
+            .where(KeyTarget.group_name == group, KeyTarget.cloud_name == cloud)
+        ).all()
+    )
 
 
 def sync_cloud(
@@ -33,8 +36,12 @@ def sync_cloud(
 ) -> dict:
     with session_scope(engine) as s:
         wants = wanted_keys(s, group, cloud)
-        records = {p.key_name: p for p in s.scalars(select(KeyPlacement).where(
-            KeyPlacement.group_name == group, KeyPlacement.cloud_name == cloud))}  # fmt: skip
+        records = {
+            p.key_name: p
+            for p in s.scalars(
+                select(KeyPlacement).where(KeyPlacement.group_name == group, KeyPlacement.cloud_name == cloud)
+            )
+        }
         s.expunge_all()
     summary = {"group": group, "cloud": cloud, "created": [], "deleted": [], "conflicts": [], "errors": {}}
     try:
@@ -70,8 +77,12 @@ def sync_cloud(
     for name, (fingerprint, ours) in plan.present.items():
         outcome[name] = (PRESENT, fingerprint, ours, None)
     for name, fingerprint in plan.conflicts.items():
-        outcome[name] = (CONFLICT, fingerprint, False, f"the cloud has another key named {name!r} (fingerprint "
-                                                        f"{fingerprint}); it is not overwritten")  # fmt: skip
+        outcome[name] = (
+            CONFLICT,
+            fingerprint,
+            False,
+            f"the cloud has another key named {name!r} (fingerprint {fingerprint}); it is not overwritten",
+        )
         summary["conflicts"].append(name)
     _write(engine, group, cloud, outcome, records, now)
     return {**summary, "ok": True}
@@ -83,16 +94,27 @@ def _write(engine: Engine, group: str, cloud: str, outcome: dict, records: dict,
         for name, result in outcome.items():
             old = records.get(name)
             if result is None:
-                s.execute(delete(KeyPlacement).where(KeyPlacement.group_name == group, KeyPlacement.cloud_name == cloud,
-                                                     KeyPlacement.key_name == name))  # fmt: skip
+                s.execute(
+                    delete(KeyPlacement).where(
+                        KeyPlacement.group_name == group,
+                        KeyPlacement.cloud_name == cloud,
+                        KeyPlacement.key_name == name,
+                    )
+                )
                 _seen(s, group, cloud, name, None)
                 alerts += _conflict_alert(group, cloud, name, old, None, now)
                 continue
             state, fingerprint, ours, message = result
-            row = s.get(KeyPlacement, (group, cloud, name)) or KeyPlacement(group_name=group, cloud_name=cloud,
-                                                                            key_name=name)  # fmt: skip
+            row = s.get(KeyPlacement, (group, cloud, name)) or KeyPlacement(
+                group_name=group, cloud_name=cloud, key_name=name
+            )
             row.state, row.fingerprint, row.placed_by_us, row.message, row.updated_at = (
-                state, fingerprint, ours, message, now)  # fmt: skip
+                state,
+                fingerprint,
+                ours,
+                message,
+                now,
+            )
             s.add(row)
             if state == PRESENT:
                 _seen(s, group, cloud, name, fingerprint)
@@ -119,12 +141,23 @@ def _conflict_alert(group: str, cloud: str, name: str, old, row, now: datetime) 
         row.alerted_at = old.alerted_at if was else now
         if was:
             return []
-        return [Alert(key=key, subject=f"keypair {name!r} on {group}/{cloud} is a different key",
-                      body=f"{row.message}. Rename one of them, or delete the cloud's keypair if it is stale; "
-                           "cloudscheduler will then import ours.")]  # fmt: skip
+        return [
+            Alert(
+                key=key,
+                subject=f"keypair {name!r} on {group}/{cloud} is a different key",
+                body=f"{row.message}. Rename one of them, or delete the cloud's keypair if it is stale; "
+                "cloudscheduler will then import ours.",
+            )
+        ]
     if not was:
         return []
     if row is not None:
         row.alerted_at = None
-    return [Alert(key=key, subject=f"resolved: keypair {name!r} on {group}/{cloud}", severity="resolved",
-                  body="the conflicting keypair is gone or no longer wanted")]  # fmt: skip
+    return [
+        Alert(
+            key=key,
+            subject=f"resolved: keypair {name!r} on {group}/{cloud}",
+            severity="resolved",
+            body="the conflicting keypair is gone or no longer wanted",
+        )
+    ]

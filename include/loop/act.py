@@ -50,12 +50,23 @@ class CloudOutcome:
     errors: list[str] = field(default_factory=list)  # whole-cloud problems (auth, down, template)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("group", "cloud", "created", "existed", "failed", "deleted", "errors")}
+        return {
+            k: getattr(self, k)
+            for k in ("group", "cloud", "created", "existed", "failed", "deleted", "errors")
+        }
 
 
-def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: datetime,
-                 settings: dict[str, Any], deletes: list[str], secrets: Mapping[str, str] | None = None,
-                 still_ours: Callable[[], bool] = lambda: True) -> CloudOutcome:
+def act_on_cloud(
+    engine,
+    group: str,
+    cloud: str,
+    adapter: CloudAdapter,
+    now: datetime,
+    settings: dict[str, Any],
+    deletes: list[str],
+    secrets: Mapping[str, str] | None = None,
+    still_ours: Callable[[], bool] = lambda: True,
+) -> CloudOutcome:
     """Send this cloud's open boot requests, then delete ``deletes`` (vm ids) and every VM an operator
     asked to kill. Each step commits on its own, so what the cloud did is recorded as it happens.
     ``secrets``: template variables from the group's pool Connection (``airflow_glue.worker_secrets``).
@@ -71,9 +82,15 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
 
     redactor = Redactor((secrets or {}).values())  # a template error may quote the pool's token
     with Session(engine, expire_on_commit=False) as session:
-        requests = session.scalars(select(BootRequest).where(
-            BootRequest.group_name == group, BootRequest.cloud_name == cloud,
-            BootRequest.state.in_(("planned", "sent"))).order_by(BootRequest.created_at, BootRequest.request_id)).all()
+        requests = session.scalars(
+            select(BootRequest)
+            .where(
+                BootRequest.group_name == group,
+                BootRequest.cloud_name == cloud,
+                BootRequest.state.in_(("planned", "sent")),
+            )
+            .order_by(BootRequest.created_at, BootRequest.request_id)
+        ).all()
         for request in requests:
             if fenced():
                 return out
@@ -86,9 +103,15 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
                 if isinstance(err, AuthError | TransientError):
                     break  # the cloud is unusable now: leave the other requests for the next cycle
             session.commit()
-        kills = session.scalars(select(Vm.vm_id).where(
-            Vm.group_name == group, Vm.cloud_name == cloud, Vm.kill_requested_at.is_not(None),
-            Vm.status != VmStatus.GONE.value, Vm.manual.is_(False))).all()
+        kills = session.scalars(
+            select(Vm.vm_id).where(
+                Vm.group_name == group,
+                Vm.cloud_name == cloud,
+                Vm.kill_requested_at.is_not(None),
+                Vm.status != VmStatus.GONE.value,
+                Vm.manual.is_(False),
+            )
+        ).all()
         for vm_id in sorted(set(deletes) | set(kills)):
             if fenced():
                 return out
@@ -97,10 +120,18 @@ def act_on_cloud(engine, group: str, cloud: str, adapter: CloudAdapter, now: dat
     return out
 
 
-def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: datetime,
-          settings: dict[str, Any], out: CloudOutcome, secrets: Mapping[str, str] | None = None) -> None:
-    spec = build_spec(session, request, settings, secrets,
-                      user_data_max_bytes=getattr(adapter, "user_data_max_bytes", None))
+def _boot(
+    session: Session,
+    request: BootRequest,
+    adapter: CloudAdapter,
+    now: datetime,
+    settings: dict[str, Any],
+    out: CloudOutcome,
+    secrets: Mapping[str, str] | None = None,
+) -> None:
+    spec = build_spec(
+        session, request, settings, secrets, user_data_max_bytes=getattr(adapter, "user_data_max_bytes", None)
+    )
     request.state = "sent"
     session.commit()  # the intent says "sent" before the cloud hears of it
     results = adapter.create_vms(spec, request.count)
@@ -118,20 +149,40 @@ def _boot(session: Session, request: BootRequest, adapter: CloudAdapter, now: da
             out.failed[result.vm_id] = result.error.message if result.error else "not created"
     for err in failures[:1]:  # one back-off step per request, not one per refused VM
         if isinstance(err, CapacityError | QuotaError):
-            count_boot_failure(session, request.group_name, request.cloud_name, request.flavor, now,
-                               settings, f"{type(err).__name__}: {err.message}")
+            count_boot_failure(
+                session,
+                request.group_name,
+                request.cloud_name,
+                request.flavor,
+                now,
+                settings,
+                f"{type(err).__name__}: {err.message}",
+            )
         if isinstance(err, QuotaError):
             # A quota is the project's, not the flavour's: back the whole cloud off too, or the next
             # cycle would only walk on to the next flavour and be refused again.
-            count_boot_failure(session, request.group_name, request.cloud_name, "", now, settings,
-                               f"QuotaError: {err.message}")
+            count_boot_failure(
+                session,
+                request.group_name,
+                request.cloud_name,
+                "",
+                now,
+                settings,
+                f"QuotaError: {err.message}",
+            )
     request.state = "done" if not failures else ("failed" if len(failures) == len(results) else "done")
     request.error = "; ".join(e.message for e in failures if e)[:2000] or None
     request.finished_at = now
 
 
-def build_spec(session: Session, request: BootRequest, settings: dict[str, Any],
-               secrets: Mapping[str, str] | None = None, *, user_data_max_bytes: int | None = None) -> VmSpec:
+def build_spec(
+    session: Session,
+    request: BootRequest,
+    settings: dict[str, Any],
+    secrets: Mapping[str, str] | None = None,
+    *,
+    user_data_max_bytes: int | None = None,
+) -> VmSpec:
     """The create spec of a request, as the planner decided it (owners, network, key, security groups,
     the jobs' VMUserData; a request recorded before those were kept takes the cloud's, else the
     group's settings), with rendered user-data. A template that does not render, or user-data over the
@@ -140,23 +191,41 @@ def build_spec(session: Session, request: BootRequest, settings: dict[str, Any],
     group = session.get(Group, request.group_name)
     cloud = session.get(Cloud, (request.group_name, request.cloud_name))
     first_vm = session.scalars(select(Vm).where(Vm.request_id == request.request_id).limit(1)).first()
-    variables = template_variables(group, cloud, deployment=settings["deployment_id"], flavor=request.flavor,
-                                   users=request.owners or (), alias=request.target_alias or "",
-                                   network=_pick(request.network, cloud.vm_network, group.vm_network) or "",
-                                   site=site_addresses(group.collector, settings), extra=secrets)
+    variables = template_variables(
+        group,
+        cloud,
+        deployment=settings["deployment_id"],
+        flavor=request.flavor,
+        users=request.owners or (),
+        alias=request.target_alias or "",
+        network=_pick(request.network, cloud.vm_network, group.vm_network) or "",
+        site=site_addresses(group.collector, settings),
+        extra=secrets,
+    )
     extra_parts = job_parts(cloud.name, request.user_data, settings["job_user_data_places"])
-    builder = UserDataBuilder(cloud.name, collate_metadata(session, group.name, cloud.name, extra_parts),
-                              variables, max_bytes=user_data_max_bytes)
+    builder = UserDataBuilder(
+        cloud.name,
+        collate_metadata(session, group.name, cloud.name, extra_parts),
+        variables,
+        max_bytes=user_data_max_bytes,
+    )
     builder.prepare([f"{request.request_id}-{i}" for i in range(1, request.count + 1)])
     volume = cloud.boot_volume or {}
     cores = first_vm.cores if first_vm else 0
     groups_sg = cloud.vm_security_groups if cloud.vm_security_groups is not None else group.vm_security_groups
     security_groups = request.security_groups if request.security_groups is not None else groups_sg
-    spot = request.spot_price if request.owners is not None else (
-        cloud.spot_price if cloud.spot_price and cloud.spot_price > 0 else None)
+    spot = (
+        request.spot_price
+        if request.owners is not None
+        else (cloud.spot_price if cloud.spot_price and cloud.spot_price > 0 else None)
+    )
     return VmSpec(
-        group=group.name, cloud=cloud.name, request_id=request.request_id, flavor=request.flavor,
-        image=request.image, deployment=settings["deployment_id"],
+        group=group.name,
+        cloud=cloud.name,
+        request_id=request.request_id,
+        flavor=request.flavor,
+        image=request.image,
+        deployment=settings["deployment_id"],
         keypair=_pick(request.keyname, cloud.vm_keyname, group.vm_keyname),
         network=_pick(request.network, cloud.vm_network, group.vm_network),
         security_groups=tuple(security_groups or ()),
@@ -165,7 +234,7 @@ def build_spec(session: Session, request: BootRequest, settings: dict[str, Any],
         boot_volume_type=volume.get("volume_type"),
         spot_price=spot,
         extra_tags=_remembered(request, first_vm),
-    )  # fmt: skip
+    )
 
 
 def _remembered(request: BootRequest, vm: Vm | None) -> dict[str, str]:
@@ -188,8 +257,14 @@ def _vm_not_made(vm: Vm, err: ProviderError | None, now: datetime) -> None:
     vm.error = (err.message if err else "not created")[:2000]
 
 
-def _request_failed_whole(session: Session, request: BootRequest, err: ProviderError, now: datetime,
-                          settings: dict[str, Any], out: CloudOutcome) -> None:
+def _request_failed_whole(
+    session: Session,
+    request: BootRequest,
+    err: ProviderError,
+    now: datetime,
+    settings: dict[str, Any],
+    out: CloudOutcome,
+) -> None:
     """Nothing could be attempted. A transient failure (throttled, down) leaves the request open for the
     next cycle, until it is old. Anything else (credentials refused, a template that does not render, an
     unknown image) fails it at once and backs the whole cloud off, so a broken cloud is not asked again
@@ -201,10 +276,19 @@ def _request_failed_whole(session: Session, request: BootRequest, err: ProviderE
         request.state = "sent" if request.state == "sent" else "planned"
         return
     if not isinstance(err, TransientError | JobPartError):  # a job's unreadable part is not the cloud's fault
-        count_boot_failure(session, request.group_name, request.cloud_name, "", now, settings,
-                           f"{type(err).__name__}: {err.message}")
+        count_boot_failure(
+            session,
+            request.group_name,
+            request.cloud_name,
+            "",
+            now,
+            settings,
+            f"{type(err).__name__}: {err.message}",
+        )
     request.state, request.finished_at = "failed", now
-    for vm in session.scalars(select(Vm).where(Vm.request_id == request.request_id, Vm.cloud_vm_id.is_(None))):
+    for vm in session.scalars(
+        select(Vm).where(Vm.request_id == request.request_id, Vm.cloud_vm_id.is_(None))
+    ):
         if vm.status == VmStatus.REQUESTED.value:
             _vm_not_made(vm, err, now)
 

@@ -21,11 +21,16 @@ from include.scheduler.reasons import DeleteReason
 from include.store.models import AlertState, Backoff, PollStatus
 
 STALE_ALERT_FACTOR = 3
-MINE = ("boot_disabled:", "stale:", "skip:")  # alert_states rows this module raises and may clear  # a source stale for 3x stale_after (9 min by default) is an outage, not a blip
+MINE = (
+    "boot_disabled:",
+    "stale:",
+    "skip:",
+)  # alert_states rows this module raises and may clear  # a source stale for 3x stale_after (9 min by default) is an outage, not a blip
 
 
-def evaluate(session: Session, plan: Plan | None, now: datetime, settings: dict[str, Any],
-             groups: list[str]) -> list[Alert]:
+def evaluate(
+    session: Session, plan: Plan | None, now: datetime, settings: dict[str, Any], groups: list[str]
+) -> list[Alert]:
     """Deliver the alerts this cycle raises; returns them (for the run's log and tests)."""
     level = dict(_level_conditions(session, now, settings, groups, plan))
     sent = _update_levels(session, level, now, groups)
@@ -38,24 +43,36 @@ def evaluate(session: Session, plan: Plan | None, now: datetime, settings: dict[
 def _level_conditions(session, now, settings, groups, plan):
     for b in session.scalars(select(Backoff).where(Backoff.group_name.in_(groups), Backoff.disabled)):
         where = f"{b.group_name}/{b.cloud_name}" + (f" flavour {b.flavor}" if b.flavor else "")
-        yield f"boot_disabled:{b.group_name}/{b.cloud_name}/{b.flavor}", (
-            f"booting disabled on {where}",
-            f"{b.failures} boot failures in a row; last: {b.last_error or '?'}. Clear it with the cs_ops_cloud "
-            f"DAG (enable) or `cloudscheduler cloud update --enabled yes` once the cause is fixed.")
+        yield (
+            f"boot_disabled:{b.group_name}/{b.cloud_name}/{b.flavor}",
+            (
+                f"booting disabled on {where}",
+                f"{b.failures} boot failures in a row; last: {b.last_error or '?'}. Clear it with the cs_ops_cloud "
+                f"DAG (enable) or `cloudscheduler cloud update --enabled yes` once the cause is fixed.",
+            ),
+        )
     limit = timedelta(seconds=settings["stale_after"] * STALE_ALERT_FACTOR)
     for p in session.scalars(select(PollStatus).where(PollStatus.group_name.in_(groups))):
         if p.last_success is None or now - p.last_success > limit:
             since = p.last_success.isoformat() if p.last_success else "never"
-            yield f"stale:{p.source}", (f"{p.source} has not polled successfully since {since}",
-                                        f"last error: {p.error or '?'}; its part of the snapshot is frozen")
-    for s in (plan.skips if plan else ()):
+            yield (
+                f"stale:{p.source}",
+                (
+                    f"{p.source} has not polled successfully since {since}",
+                    f"last error: {p.error or '?'}; its part of the snapshot is frozen",
+                ),
+            )
+    for s in plan.skips if plan else ():
         if s.alert:
-            yield f"skip:{s.group}/{s.cloud}:{s.reason.value}", (
-                f"{s.group}/{s.cloud or '*'}: {s.reason.value}", s.detail or s.subject)
+            yield (
+                f"skip:{s.group}/{s.cloud}:{s.reason.value}",
+                (f"{s.group}/{s.cloud or '*'}: {s.reason.value}", s.detail or s.subject),
+            )
 
 
-def _update_levels(session: Session, active: dict[str, tuple[str, str]], now: datetime,
-                   groups: list[str]) -> list[Alert]:
+def _update_levels(
+    session: Session, active: dict[str, tuple[str, str]], now: datetime, groups: list[str]
+) -> list[Alert]:
     sent = []
     states = {a.key: a for a in session.scalars(select(AlertState))}
     for key, (subject, body) in sorted(active.items()):
@@ -70,8 +87,12 @@ def _update_levels(session: Session, active: dict[str, tuple[str, str]], now: da
             state.active, state.since, state.last_sent_at, state.subject = True, now, now, subject
     for key, state in states.items():
         if state.active and key not in active and key.startswith(MINE) and _concerns(key, groups):
-            alert = Alert(key=key, subject=f"resolved: {state.subject}", body="the condition cleared",
-                          severity="resolved")
+            alert = Alert(
+                key=key,
+                subject=f"resolved: {state.subject}",
+                body="the condition cleared",
+                severity="resolved",
+            )
             deliver(alert)
             sent.append(alert)
             state.active, state.last_sent_at = False, now
@@ -90,12 +111,22 @@ def _events(plan: Plan | None) -> list[Alert]:
     if plan is None:
         return []
     never = Counter((d.group, d.cloud) for d in plan.deletes if d.reason == DeleteReason.NEVER_REGISTERED)
-    alerts = [Alert(key=f"never_registered:{g}/{c}", subject=f"{n} VM(s) on {g}/{c} never registered",
-                    body="deleted after the registration timeout and counted as boot failures; check the "
-                         "image, the metadata (cs_vm_id, CONDOR_HOST) and the network path to the collector")
-              for (g, c), n in sorted(never.items())]
+    alerts = [
+        Alert(
+            key=f"never_registered:{g}/{c}",
+            subject=f"{n} VM(s) on {g}/{c} never registered",
+            body="deleted after the registration timeout and counted as boot failures; check the "
+            "image, the metadata (cs_vm_id, CONDOR_HOST) and the network path to the collector",
+        )
+        for (g, c), n in sorted(never.items())
+    ]
     for d in plan.deletes:
         if d.alert and d.reason == DeleteReason.RETIRE_TIMEOUT:
-            alerts.append(Alert(key=f"unanswered:{d.vm_id}", subject=f"VM {d.vm_id} never answered its retire",
-                                body=f"{d.reason.value}: {d.detail}; deleted"))
+            alerts.append(
+                Alert(
+                    key=f"unanswered:{d.vm_id}",
+                    subject=f"VM {d.vm_id} never answered its retire",
+                    body=f"{d.reason.value}: {d.detail}; deleted",
+                )
+            )
     return alerts

@@ -48,8 +48,9 @@ def clouds_to_poll() -> list[dict[str, str]]:
     """Enabled clouds, and disabled ones that still have VMs (their VMs must be seen to be deleted)."""
     with session_scope() as session:
         with_vms = set(session.execute(select(Vm.group_name, Vm.cloud_name).distinct()).all())
-        rows = session.execute(select(Cloud.group_name, Cloud.name, Cloud.enabled)
-                               .order_by(Cloud.group_name, Cloud.name)).all()
+        rows = session.execute(
+            select(Cloud.group_name, Cloud.name, Cloud.enabled).order_by(Cloud.group_name, Cloud.name)
+        ).all()
     return [{"group": g, "cloud": c} for g, c, enabled in rows if enabled or (g, c) in with_vms]
 
 
@@ -91,8 +92,9 @@ def _mark_cloud_failed(group: str, cloud: str, now: datetime, error: str | None)
 
     with session_scope() as session:
         source = f"cloud/{group}/{cloud}"
-        row = session.get(PollStatus, source) or PollStatus(source=source, kind="cloud", group_name=group,
-                                                            cloud_name=cloud, consecutive_failures=0)
+        row = session.get(PollStatus, source) or PollStatus(
+            source=source, kind="cloud", group_name=group, cloud_name=cloud, consecutive_failures=0
+        )
         row.ok, row.last_attempt, row.error = False, now, error
         row.consecutive_failures = (row.consecutive_failures or 0) + 1
         session.add(row)
@@ -139,7 +141,9 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
     settings = settings_now()
     with session_scope() as session:
         all_groups = sorted(session.scalars(select(Group.name)))
-    fences = {g: f for g in all_groups if (f := acquire(engine, f"plan/{g}", holder, lease_ttl(settings), now))}
+    fences = {
+        g: f for g in all_groups if (f := acquire(engine, f"plan/{g}", holder, lease_ttl(settings), now))
+    }
     groups = sorted(fences)
     try:
         if not dry_run:
@@ -158,8 +162,14 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
     log.info("plan of %s in %.3f s: %s", ", ".join(groups) or "no group", took, json.dumps(result.summary()))
     for line in plan_lines(result):
         log.info("%s", line)
-    return result, {"run_id": run_id, "groups": groups, "busy_groups": sorted(set(all_groups) - set(groups)),
-                    "plan_seconds": round(took, 3), "alerts": [a.key for a in alerts], "fences": fences}
+    return result, {
+        "run_id": run_id,
+        "groups": groups,
+        "busy_groups": sorted(set(all_groups) - set(groups)),
+        "plan_seconds": round(took, 3),
+        "alerts": [a.key for a in alerts],
+        "fences": fences,
+    }
 
 
 def lease_ttl(settings: dict[str, Any]) -> timedelta:
@@ -184,18 +194,30 @@ def still_ours(lease: dict[str, Any] | None, now: datetime, groups: list[str] | 
         return True
     ttl = lease_ttl(settings_now())
     wanted = groups if groups is not None else list(lease["fences"])
-    return all(holds(get_engine(), f"plan/{g}", lease["holder"], lease["fences"][g], ttl, now) for g in wanted)
+    return all(
+        holds(get_engine(), f"plan/{g}", lease["holder"], lease["fences"][g], ttl, now) for g in wanted
+    )
 
 
 def plan_lines(result) -> list[str]:
     """The plan as lines an operator reads: each boot, retire, delete and every skip with its reason."""
-    lines = [f"BOOT    {b.group}/{b.cloud}: {b.count} x {b.flavor} ({b.image}) for "
-             f"{', '.join(f'{s.jobs} job(s) of {s.shape}' for s in b.serves)}" for b in result.boots]
-    lines += [f"RETIRE  {r.group}/{r.cloud} {r.vm_id}: {r.reason.value} {r.detail}".rstrip() for r in result.retires]
-    lines += [f"DELETE  {d.group}/{d.cloud} {d.vm_id}: {d.reason.value} {d.detail}".rstrip() for d in result.deletes]
-    lines += [f"SKIP    {s.group}/{s.cloud or '*'} {s.subject}: {s.reason.value}"
-              + (f" ({s.jobs} idle jobs)" if s.jobs else "") + (f" - {s.detail}" if s.detail else "")
-              for s in result.skips]
+    lines = [
+        f"BOOT    {b.group}/{b.cloud}: {b.count} x {b.flavor} ({b.image}) for "
+        f"{', '.join(f'{s.jobs} job(s) of {s.shape}' for s in b.serves)}"
+        for b in result.boots
+    ]
+    lines += [
+        f"RETIRE  {r.group}/{r.cloud} {r.vm_id}: {r.reason.value} {r.detail}".rstrip() for r in result.retires
+    ]
+    lines += [
+        f"DELETE  {d.group}/{d.cloud} {d.vm_id}: {d.reason.value} {d.detail}".rstrip() for d in result.deletes
+    ]
+    lines += [
+        f"SKIP    {s.group}/{s.cloud or '*'} {s.subject}: {s.reason.value}"
+        + (f" ({s.jobs} idle jobs)" if s.jobs else "")
+        + (f" - {s.detail}" if s.detail else "")
+        for s in result.skips
+    ]
     return lines
 
 
@@ -204,7 +226,10 @@ def dry_run_report(now: datetime | None = None) -> tuple[str, dict]:
     holder = new_holder("cs_plan_dry_run")
     result, info = _plan(dry_run=True, holder=holder, now=now)
     _release(info.pop("fences"), holder)
-    lines = [f"plan of {', '.join(info['groups']) or 'no group'} ({info['plan_seconds']} s)", *plan_lines(result)]
+    lines = [
+        f"plan of {', '.join(info['groups']) or 'no group'} ({info['plan_seconds']} s)",
+        *plan_lines(result),
+    ]
     if len(lines) == 1:
         lines.append("nothing to do: no unserved demand, no VM to retire or delete")
     return "\n".join(lines), {**info, "summary": result.summary()}
@@ -215,12 +240,19 @@ def cloud_work(groups: list[str], deletes: list[str]) -> list[dict[str, Any]]:
     earlier cycles are picked up too)."""
     work: dict[tuple[str, str], list[str]] = defaultdict(list)
     with session_scope() as session:
-        for g, c in session.execute(select(BootRequest.group_name, BootRequest.cloud_name).where(
-                BootRequest.group_name.in_(groups), BootRequest.state.in_(("planned", "sent")))):
+        for g, c in session.execute(
+            select(BootRequest.group_name, BootRequest.cloud_name).where(
+                BootRequest.group_name.in_(groups), BootRequest.state.in_(("planned", "sent"))
+            )
+        ):
             work[(g, c)]
-        for vm_id, g, c in session.execute(select(Vm.vm_id, Vm.group_name, Vm.cloud_name).where(
-                Vm.group_name.in_(groups), or_(Vm.vm_id.in_(deletes), Vm.kill_requested_at.is_not(None)),
-                Vm.status != "gone")):
+        for vm_id, g, c in session.execute(
+            select(Vm.vm_id, Vm.group_name, Vm.cloud_name).where(
+                Vm.group_name.in_(groups),
+                or_(Vm.vm_id.in_(deletes), Vm.kill_requested_at.is_not(None)),
+                Vm.status != "gone",
+            )
+        ):
             if vm_id in deletes:
                 work[(g, c)].append(vm_id)
             else:
@@ -233,14 +265,18 @@ def pool_work(groups: list[str], retires: list[str]) -> list[dict[str, Any]]:
 
     by_pool: dict[str, list[str]] = defaultdict(list)
     with session_scope() as session:
-        keys = {g.name: pool_key(g.pool_kind, g.collector)
-                for g in session.scalars(select(Group).where(Group.name.in_(groups)))}
+        keys = {
+            g.name: pool_key(g.pool_kind, g.collector)
+            for g in session.scalars(select(Group).where(Group.name.in_(groups)))
+        }
         for vm_id, g in session.execute(select(Vm.vm_id, Vm.group_name).where(Vm.vm_id.in_(retires))):
             by_pool[keys[g]].append(vm_id)
     groups_of = defaultdict(set)
     for g, k in keys.items():
         groups_of[k].add(g)
-    return [{"pool": k, "retires": sorted(v), "groups": sorted(groups_of[k])} for k, v in sorted(by_pool.items())]
+    return [
+        {"pool": k, "retires": sorted(v), "groups": sorted(groups_of[k])} for k, v in sorted(by_pool.items())
+    ]
 
 
 # ---- acting --------------------------------------------------------------------------------------
@@ -281,15 +317,27 @@ def act_cloud(work: dict[str, Any], now: datetime | None = None) -> dict[str, An
     engine = get_engine()
     lease = work.get("lease")
     if not still_ours(lease, now):
-        return {"group": work["group"], "cloud": work["cloud"], "fenced": True,
-                "errors": ["this run no longer holds the group's lease: a newer run acts instead"]}
+        return {
+            "group": work["group"],
+            "cloud": work["cloud"],
+            "fenced": True,
+            "errors": ["this run no longer holds the group's lease: a newer run acts instead"],
+        }
     adapter, error = _adapter(work["group"], work["cloud"], engine, now)
     if adapter is None:
         return {"group": work["group"], "cloud": work["cloud"], "errors": [error]}
     started = utcnow()  # the act's clock: its ``now``, advanced by the time the act itself has taken
-    return act_on_cloud(engine, work["group"], work["cloud"], adapter, now, settings_now(), work["deletes"],
-                        worker_secrets(work["group"]),
-                        still_ours=lambda: still_ours(lease, now + (utcnow() - started))).as_dict()
+    return act_on_cloud(
+        engine,
+        work["group"],
+        work["cloud"],
+        adapter,
+        now,
+        settings_now(),
+        work["deletes"],
+        worker_secrets(work["group"]),
+        still_ours=lambda: still_ours(lease, now + (utcnow() - started)),
+    ).as_dict()
 
 
 def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -299,15 +347,22 @@ def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any
     now = now or utcnow()
     engine = get_engine()
     if not still_ours(work.get("lease"), now):
-        return {"pool": work["pool"], "fenced": True, "retired": {}, "unsent": [], "forgotten": [],
-                "errors": ["this run no longer holds the groups' leases: a newer run acts instead"]}
+        return {
+            "pool": work["pool"],
+            "fenced": True,
+            "retired": {},
+            "unsent": [],
+            "forgotten": [],
+            "errors": ["this run no longer holds the groups' leases: a newer run acts instead"],
+        }
     with session_scope() as session:
         spec = pool_spec(session, work["pool"], load_settings(session)["deployment_id"])
     return retire_vms(engine, make_pool(spec, engine, now), work["retires"], now).as_dict()
 
 
-def finish_cycle(groups: list[str] | None = None, now: datetime | None = None,
-                 lease: dict[str, Any] | None = None) -> dict[str, Any]:
+def finish_cycle(
+    groups: list[str] | None = None, now: datetime | None = None, lease: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Forget VMs the clouds deleted, then write this cycle's timeseries samples (every group by default);
     release the run's ``lease`` (after its acts, whatever became of them)."""
     release_run(lease)

@@ -67,8 +67,16 @@ def cloud_action(session: Session, group: str, cloud: str, action: str, actor: s
     request_cloud_action(session, group, cloud, action, actor, now)
 
 
-def boot_test_vms(session: Session, group: str, cloud: str, count: int, actor: str, now: datetime,
-                  flavor: str | None = None, image: str | None = None) -> str:
+def boot_test_vms(
+    session: Session,
+    group: str,
+    cloud: str,
+    count: int,
+    actor: str,
+    now: datetime,
+    flavor: str | None = None,
+    image: str | None = None,
+) -> str:
     """Record a boot request of ``count`` VMs on one cloud (F10: boot N test VMs), outside the planner.
     The VMs are ordinary VMs afterwards: idle past keep-alive, they are retired like any other."""
     from include.scheduler.ids import request_id  # pure, but keeps pandas out of the CLI's start-up
@@ -79,25 +87,57 @@ def boot_test_vms(session: Session, group: str, cloud: str, count: int, actor: s
     g = session.get(Group, group)
     flavor = flavor or row.vm_flavor or g.vm_flavor
     image = image or row.vm_image or g.vm_image
-    sizes = {f.name: f for f in session.scalars(select(CloudFlavor).filter_by(group_name=group, cloud_name=cloud))}
+    sizes = {
+        f.name: f for f in session.scalars(select(CloudFlavor).filter_by(group_name=group, cloud_name=cloud))
+    }
     if not flavor:
         if not sizes:
             raise IntentError(f"{group}/{cloud} has no polled flavours yet; name one")
         flavor = min(sizes.values(), key=lambda f: (f.cores, f.ram_mb, f.name)).name
     if flavor not in sizes:
-        raise IntentError(f"{group}/{cloud} has no flavour '{flavor}' (known: {', '.join(sorted(sizes)) or 'none'})")
+        raise IntentError(
+            f"{group}/{cloud} has no flavour '{flavor}' (known: {', '.join(sorted(sizes)) or 'none'})"
+        )
     if not image:
         raise IntentError(f"{group}/{cloud} has no default image; name one")
     rid = request_id(group, cloud, flavor, now, f"operator:{actor}", 0)
     size = sizes[flavor]
-    session.add(BootRequest(request_id=rid, group_name=group, cloud_name=cloud, flavor=flavor, image=image,
-                            count=count, created_at=now))
-    session.add_all(Vm(vm_id=f"{rid}-{i}", group_name=group, cloud_name=cloud, request_id=rid, flavor=flavor,
-                       image=image, cores=size.cores, ram_mb=size.ram_mb, requested_at=now,
-                       status_changed_at=now) for i in range(1, count + 1))
-    session.add(AuditEntry(at=now, actor=actor, action="vm.boot", object_type="cloud",
-                           object_key=f"{group}/{cloud}", detail={"count": count, "flavor": flavor, "image": image,
-                                                                  "request_id": rid}))
+    session.add(
+        BootRequest(
+            request_id=rid,
+            group_name=group,
+            cloud_name=cloud,
+            flavor=flavor,
+            image=image,
+            count=count,
+            created_at=now,
+        )
+    )
+    session.add_all(
+        Vm(
+            vm_id=f"{rid}-{i}",
+            group_name=group,
+            cloud_name=cloud,
+            request_id=rid,
+            flavor=flavor,
+            image=image,
+            cores=size.cores,
+            ram_mb=size.ram_mb,
+            requested_at=now,
+            status_changed_at=now,
+        )
+        for i in range(1, count + 1)
+    )
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="vm.boot",
+            object_type="cloud",
+            object_key=f"{group}/{cloud}",
+            detail={"count": count, "flavor": flavor, "image": image, "request_id": rid},
+        )
+    )
     session.flush()
     return rid
 

@@ -68,8 +68,11 @@ def forget_gone(engine, pool: Pool | None, groups: list[str], now: datetime, kee
     invalidating any ads their startds left in the collector. Returns the vm ids removed."""
     removed = []
     with Session(engine, expire_on_commit=False) as session:
-        gone = session.scalars(select(Vm).where(Vm.group_name.in_(groups), Vm.status == VmStatus.GONE.value,
-                                                Vm.status_changed_at < now - keep)).all()
+        gone = session.scalars(
+            select(Vm).where(
+                Vm.group_name.in_(groups), Vm.status == VmStatus.GONE.value, Vm.status_changed_at < now - keep
+            )
+        ).all()
         machines = _machines_of(session, pool.spec.key, [v.vm_id for v in gone]) if pool else {}
         for vm in gone:
             try:
@@ -87,8 +90,12 @@ def forget_gone(engine, pool: Pool | None, groups: list[str], now: datetime, kee
 
 def _machines_of(session: Session, pool: str, vm_ids: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    query = (select(Machine.vm_id, Machine.machine).where(Machine.pool == pool, Machine.vm_id.in_(vm_ids))
-             .group_by(Machine.vm_id, Machine.machine).order_by(Machine.vm_id, Machine.machine))
+    query = (
+        select(Machine.vm_id, Machine.machine)
+        .where(Machine.pool == pool, Machine.vm_id.in_(vm_ids))
+        .group_by(Machine.vm_id, Machine.machine)
+        .order_by(Machine.vm_id, Machine.machine)
+    )
     for vm_id, host in session.execute(query):
         out.setdefault(vm_id, []).append(host)
     return out

@@ -21,15 +21,41 @@ from include.scheduler.states import VmStatus
 from include.store.models import Backoff, BootRequest, PlanRun, PlanSkip, Vm
 
 
-def record_plan(session: Session, plan: Plan, now: datetime, settings: dict[str, Any], *,
-                group: str | None = None, duration_s: float = 0.0, dry_run: bool = False) -> int:
+def record_plan(
+    session: Session,
+    plan: Plan,
+    now: datetime,
+    settings: dict[str, Any],
+    *,
+    group: str | None = None,
+    duration_s: float = 0.0,
+    dry_run: bool = False,
+) -> int:
     """Store the run (and, unless ``dry_run``, its intents); returns the plan run id."""
-    run = PlanRun(at=now, group_name=group, dry_run=dry_run, duration_s=duration_s, boots=len(plan.boots),
-                  retires=len(plan.retires), deletes=len(plan.deletes), summary=_jsonable(plan.summary()))
+    run = PlanRun(
+        at=now,
+        group_name=group,
+        dry_run=dry_run,
+        duration_s=duration_s,
+        boots=len(plan.boots),
+        retires=len(plan.retires),
+        deletes=len(plan.deletes),
+        summary=_jsonable(plan.summary()),
+    )
     session.add(run)
     session.flush()
-    session.add_all(PlanSkip(run_id=run.id, group_name=s.group, cloud_name=s.cloud, subject=s.subject[:255],
-                             reason=s.reason.value, jobs=s.jobs, detail=s.detail) for s in plan.skips)
+    session.add_all(
+        PlanSkip(
+            run_id=run.id,
+            group_name=s.group,
+            cloud_name=s.cloud,
+            subject=s.subject[:255],
+            reason=s.reason.value,
+            jobs=s.jobs,
+            detail=s.detail,
+        )
+        for s in plan.skips
+    )
     if not dry_run:
         _boots(session, plan, now)
         _retires(session, plan, now)
@@ -39,27 +65,62 @@ def record_plan(session: Session, plan: Plan, now: datetime, settings: dict[str,
 
 
 def _boots(session: Session, plan: Plan, now: datetime) -> None:
-    known = set(session.scalars(select(BootRequest.request_id).where(
-        BootRequest.request_id.in_([b.request_id for b in plan.boots]))))
+    known = set(
+        session.scalars(
+            select(BootRequest.request_id).where(
+                BootRequest.request_id.in_([b.request_id for b in plan.boots])
+            )
+        )
+    )
     for b in plan.boots:
         if b.request_id in known:
             continue  # the same plan recorded twice (a retried task): one intent
-        session.add(BootRequest(request_id=b.request_id, group_name=b.group, cloud_name=b.cloud, flavor=b.flavor,
-                                image=b.image, count=b.count, target_alias=b.target_alias, created_at=now,
-                                owners=list(b.owners), network=b.network, keyname=b.keyname,
-                                security_groups=list(b.security_groups), user_data=b.user_data,
-                                spot_price=b.spot_price))
-        session.add_all(Vm(vm_id=vm_id, group_name=b.group, cloud_name=b.cloud, request_id=b.request_id,
-                           flavor=b.flavor, image=b.image, cores=b.cores, ram_mb=b.ram_mb,
-                           target_alias=b.target_alias, keep_alive=b.keep_alive, spot=b.spot_price is not None,
-                           status=VmStatus.REQUESTED.value, requested_at=now, status_changed_at=now)
-                        for vm_id in b.vm_ids)
+        session.add(
+            BootRequest(
+                request_id=b.request_id,
+                group_name=b.group,
+                cloud_name=b.cloud,
+                flavor=b.flavor,
+                image=b.image,
+                count=b.count,
+                target_alias=b.target_alias,
+                created_at=now,
+                owners=list(b.owners),
+                network=b.network,
+                keyname=b.keyname,
+                security_groups=list(b.security_groups),
+                user_data=b.user_data,
+                spot_price=b.spot_price,
+            )
+        )
+        session.add_all(
+            Vm(
+                vm_id=vm_id,
+                group_name=b.group,
+                cloud_name=b.cloud,
+                request_id=b.request_id,
+                flavor=b.flavor,
+                image=b.image,
+                cores=b.cores,
+                ram_mb=b.ram_mb,
+                target_alias=b.target_alias,
+                keep_alive=b.keep_alive,
+                spot=b.spot_price is not None,
+                status=VmStatus.REQUESTED.value,
+                requested_at=now,
+                status_changed_at=now,
+            )
+            for vm_id in b.vm_ids
+        )
 
 
 def _retires(session: Session, plan: Plan, now: datetime) -> None:
     for r in plan.retires:
-        session.execute(update(Vm).where(Vm.vm_id == r.vm_id, Vm.retire_requested_at.is_(None))
-                        .values(retire_requested_at=now, retire_reason=r.reason.value))
+        session.execute(
+            update(Vm)
+            .where(Vm.vm_id == r.vm_id, Vm.retire_requested_at.is_(None))
+            .values(retire_requested_at=now, retire_reason=r.reason.value)
+        )
 
 
 def _deletes(session: Session, plan: Plan, now: datetime, settings: dict[str, Any]) -> None:
@@ -71,14 +132,30 @@ def _deletes(session: Session, plan: Plan, now: datetime, settings: dict[str, An
             vm.delete_requested_at = now
         if d.count_as_boot_failure and not vm.boot_failure_counted:
             vm.boot_failure_counted = True
-            count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
-                               f"{d.reason.value}: {d.detail}".strip(": "), booted_at=vm.requested_at,
-                               vm_id=vm.vm_id)
+            count_boot_failure(
+                session,
+                vm.group_name,
+                vm.cloud_name,
+                vm.flavor or "",
+                now,
+                settings,
+                f"{d.reason.value}: {d.detail}".strip(": "),
+                booted_at=vm.requested_at,
+                vm_id=vm.vm_id,
+            )
 
 
-def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, now: datetime,
-                       settings: dict[str, Any], error: str, booted_at: datetime | None = None,
-                       vm_id: str | None = None) -> Backoff:
+def count_boot_failure(
+    session: Session,
+    group: str,
+    cloud: str,
+    flavor: str,
+    now: datetime,
+    settings: dict[str, Any],
+    error: str,
+    booted_at: datetime | None = None,
+    vm_id: str | None = None,
+) -> Backoff:
     """One more failure of (cloud, flavour): back off ``backoff_base * 2^(n-1)`` (capped), and disable
     booting there after ``boot_failure_threshold`` in a row until an operator or a success clears it.
     A VM booted no later than another VM there that registered is a straggler: noted, not counted."""
@@ -86,8 +163,12 @@ def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, no
     if row is None:
         row = Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False)
         session.add(row)
-    if (booted_at is not None and row.last_success_at is not None and booted_at <= row.last_success_at
-            and row.last_success_vm != vm_id):
+    if (
+        booted_at is not None
+        and row.last_success_at is not None
+        and booted_at <= row.last_success_at
+        and row.last_success_vm != vm_id
+    ):
         row.last_failure_at, row.last_error = now, error[:2000]
         session.flush()
         return row
@@ -100,8 +181,9 @@ def count_boot_failure(session: Session, group: str, cloud: str, flavor: str, no
     return row
 
 
-def clear_boot_failures(session: Session, group: str, cloud: str, flavor: str, booted_at: datetime,
-                        vm_id: str) -> None:
+def clear_boot_failures(
+    session: Session, group: str, cloud: str, flavor: str, booted_at: datetime, vm_id: str
+) -> None:
     """A VM booted there at ``booted_at`` registered: that clears the (cloud, flavour)'s failures, so the
     next failure starts the count over."""
     row = session.get(Backoff, (group, cloud, flavor))

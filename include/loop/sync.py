@@ -35,13 +35,25 @@ def sync_vm_history(session: Session, now: datetime, groups: Iterable[str]) -> i
     """Update registered_at / first_job_at / slots_changed_at / slot_signature; returns VMs changed."""
     groups = list(groups)
     slots: dict[str, list[tuple[str, str, datetime | None]]] = defaultdict(list)
-    query = (select(Machine.vm_id, Machine.slot_type, Machine.state, Machine.entered_state_at)
-             .join(Vm, Vm.vm_id == Machine.vm_id).where(Vm.group_name.in_(groups)))
+    query = (
+        select(Machine.vm_id, Machine.slot_type, Machine.state, Machine.entered_state_at)
+        .join(Vm, Vm.vm_id == Machine.vm_id)
+        .where(Vm.group_name.in_(groups))
+    )
     for vm_id, slot_type, state, entered in session.execute(query):
         slots[vm_id].append((slot_type, state, entered))
-    vms = session.execute(select(Vm.vm_id, Vm.registered_at, Vm.first_job_at, Vm.slot_signature, Vm.group_name,
-                                 Vm.cloud_name, Vm.flavor, Vm.requested_at)
-                          .where(Vm.group_name.in_(groups), Vm.status != "gone"))
+    vms = session.execute(
+        select(
+            Vm.vm_id,
+            Vm.registered_at,
+            Vm.first_job_at,
+            Vm.slot_signature,
+            Vm.group_name,
+            Vm.cloud_name,
+            Vm.flavor,
+            Vm.requested_at,
+        ).where(Vm.group_name.in_(groups), Vm.status != "gone")
+    )
     changed, succeeded = 0, []
     for vm_id, registered_at, first_job_at, old_signature, group, cloud, flavor, requested_at in vms:
         mine = slots.get(vm_id, [])
@@ -86,13 +98,28 @@ def count_fault_failures(session: Session, now: datetime, settings: dict, groups
     from include.providers.base import ErrorKind, classify_fault
 
     counted = 0
-    rows = session.scalars(select(Vm).where(Vm.group_name.in_(list(groups)), Vm.status == "error",
-                                            Vm.boot_failure_counted.is_(False), Vm.registered_at.is_(None)))
+    rows = session.scalars(
+        select(Vm).where(
+            Vm.group_name.in_(list(groups)),
+            Vm.status == "error",
+            Vm.boot_failure_counted.is_(False),
+            Vm.registered_at.is_(None),
+        )
+    )
     for vm in rows:
         kind = classify_fault(vm.error)
         if kind in (ErrorKind.CAPACITY, ErrorKind.QUOTA):
             vm.boot_failure_counted = True
-            count_boot_failure(session, vm.group_name, vm.cloud_name, vm.flavor or "", now, settings,
-                               f"{kind.value}: {vm.error}", booted_at=vm.requested_at, vm_id=vm.vm_id)
+            count_boot_failure(
+                session,
+                vm.group_name,
+                vm.cloud_name,
+                vm.flavor or "",
+                now,
+                settings,
+                f"{kind.value}: {vm.error}",
+                booted_at=vm.requested_at,
+                vm_id=vm.vm_id,
+            )
             counted += 1
     return counted

@@ -14,20 +14,40 @@ from include.store.models import TimeseriesSample
 def _cloud_values(c: CloudStatus) -> dict[str, int]:
     v = c.vms
     return {
-        "VMs": c.vms_total, "VMs_starting": v["starting"], "VMs_unregistered": v["unregistered"],
-        "VMs_idle": v["idle"], "VMs_running": v["running"], "VMs_retiring": v["retiring"],
-        "VMs_manual": v["manual"], "VMs_in_error": v["error"], "Foreign_VMs": c.foreign_vms,
-        "cores_native": c.cores_used, "cores_limit": c.cores_limit, "cores_quota": c.cores_quota,
-        "cores_foreign": c.foreign_cores, "ram_native": c.ram_used, "ram_limit": c.ram_limit,
-        "ram_quota": c.ram_quota, "ram_foreign": c.foreign_ram, "slot_count": c.slots,
-        "slot_core_count": c.slot_cores, "slot_idle_core_count": c.idle_cores,
-    }  # fmt: skip
+        "VMs": c.vms_total,
+        "VMs_starting": v["starting"],
+        "VMs_unregistered": v["unregistered"],
+        "VMs_idle": v["idle"],
+        "VMs_running": v["running"],
+        "VMs_retiring": v["retiring"],
+        "VMs_manual": v["manual"],
+        "VMs_in_error": v["error"],
+        "Foreign_VMs": c.foreign_vms,
+        "cores_native": c.cores_used,
+        "cores_limit": c.cores_limit,
+        "cores_quota": c.cores_quota,
+        "cores_foreign": c.foreign_cores,
+        "ram_native": c.ram_used,
+        "ram_limit": c.ram_limit,
+        "ram_quota": c.ram_quota,
+        "ram_foreign": c.foreign_ram,
+        "slot_count": c.slots,
+        "slot_core_count": c.slot_cores,
+        "slot_idle_core_count": c.idle_cores,
+    }
 
 
 def _job_values(g: GroupStatus) -> dict[str, int]:
     j = g.jobs[0]  # the group total
-    return {"jobs": j.total, "jobs_idle": j.idle, "jobs_running": j.running, "jobs_completed": j.completed,
-            "jobs_held": j.held, "jobs_other": j.other, "jobs_foreign": g.foreign_jobs}
+    return {
+        "jobs": j.total,
+        "jobs_idle": j.idle,
+        "jobs_running": j.running,
+        "jobs_completed": j.completed,
+        "jobs_held": j.held,
+        "jobs_other": j.other,
+        "jobs_foreign": g.foreign_jobs,
+    }
 
 
 def sample(session: Session, now: datetime, groups: list[str]) -> int:
@@ -36,8 +56,11 @@ def sample(session: Session, now: datetime, groups: list[str]) -> int:
     for g in group_status(session, groups, now):
         for c in g.clouds:
             rows.append(TimeseriesSample(ts=now, group_name=g.name, cloud_name=c.name, **_cloud_values(c)))
-        rows.append(TimeseriesSample(ts=now, group_name=g.name, cloud_name="",
-                                     **_cloud_values(g.total), **_job_values(g)))
+        rows.append(
+            TimeseriesSample(
+                ts=now, group_name=g.name, cloud_name="", **_cloud_values(g.total), **_job_values(g)
+            )
+        )
     session.add_all(rows)
     session.flush()
     return len(rows)

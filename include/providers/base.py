@@ -16,11 +16,32 @@ from typing import Protocol, runtime_checkable
 from include.scheduler.states import VmStatus
 
 __all__ = [
-    "AuthError", "CapacityError", "CloudAdapter", "CloudVm", "CreateResult", "Flavor", "Image", "Keypair",
-    "Limits", "Network", "ProviderError", "QuotaError", "SecurityGroup", "TransientError", "VmSpec",
-    "VmStatus", "ErrorKind", "classify_fault", "TAG_VM_ID", "TAG_GROUP", "TAG_CLOUD", "TAG_DEPLOYMENT",
-    "TAG_REQUEST", "TAG_ALIAS", "TAG_KEEP_ALIVE",
-]  # fmt: skip
+    "AuthError",
+    "CapacityError",
+    "CloudAdapter",
+    "CloudVm",
+    "CreateResult",
+    "Flavor",
+    "Image",
+    "Keypair",
+    "Limits",
+    "Network",
+    "ProviderError",
+    "QuotaError",
+    "SecurityGroup",
+    "TransientError",
+    "VmSpec",
+    "VmStatus",
+    "ErrorKind",
+    "classify_fault",
+    "TAG_VM_ID",
+    "TAG_GROUP",
+    "TAG_CLOUD",
+    "TAG_DEPLOYMENT",
+    "TAG_REQUEST",
+    "TAG_ALIAS",
+    "TAG_KEEP_ALIVE",
+]
 
 # Tag / metadata keys on every VM we boot; a VM carrying TAG_DEPLOYMENT == ours and TAG_GROUP/TAG_CLOUD
 # of this cloud is ours (adopted if we have no row), anything else in the project is foreign.

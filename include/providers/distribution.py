@@ -45,8 +45,11 @@ def image_store_for(cloud, settings: Mapping[str, Any], secrets: ConnectionSecre
         raise Unsupported(cloud.name, reason)
     from include.providers.openstack_images import GlanceImages
 
-    return GlanceImages(cloud.name, openstack_credentials(cloud, _required(cloud, secrets)),
-                        bucket=rate_bucket(cloud, settings))  # fmt: skip
+    return GlanceImages(
+        cloud.name,
+        openstack_credentials(cloud, _required(cloud, secrets)),
+        bucket=rate_bucket(cloud, settings),
+    )
 
 
 def keypair_store_for(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets | None):

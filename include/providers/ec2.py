@@ -33,12 +33,18 @@ from include.providers.base import (
     VmSpec,
     VmStatus,
     client_token,
-)  # fmt: skip
+)
 from include.providers.ec2_http import Ec2Credentials, Ec2Session, make_client
 from include.providers.ratelimit import in_flight
 
-STATUS = {"pending": VmStatus.BUILDING, "running": VmStatus.ACTIVE, "shutting-down": VmStatus.DELETING,
-          "terminated": VmStatus.GONE, "stopping": VmStatus.ERROR, "stopped": VmStatus.ERROR}  # fmt: skip
+STATUS = {
+    "pending": VmStatus.BUILDING,
+    "running": VmStatus.ACTIVE,
+    "shutting-down": VmStatus.DELETING,
+    "terminated": VmStatus.GONE,
+    "stopping": VmStatus.ERROR,
+    "stopped": VmStatus.ERROR,
+}
 VCPU_QUOTA = ("ec2", "L-1216C47A")  # Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances, vCPUs
 
 
@@ -56,7 +62,13 @@ class Ec2Cloud:
     user_data_max_bytes = 16_384  # EC2 takes 16 KiB of user-data before base64
 
     def __init__(
-        self, name: str, creds: Ec2Credentials | None = None, *, bucket=None, client=None, attempts=4,
+        self,
+        name: str,
+        creds: Ec2Credentials | None = None,
+        *,
+        bucket=None,
+        client=None,
+        attempts=4,
         spot: bool = False,
     ):
         self.name = name
@@ -82,12 +94,20 @@ class Ec2Cloud:
         cores, ram = sizes.get(inst["InstanceType"], (0, 0))
         reason = (inst.get("StateReason") or {}).get("Message")
         return CloudVm(
-            cloud_vm_id=inst["InstanceId"], name=tags.get("Name", ""), status=STATUS.get(state, VmStatus.UNKNOWN),
-            cloud_status=state, flavor=inst["InstanceType"], image=inst.get("ImageId"), cores=cores, ram_mb=ram,
+            cloud_vm_id=inst["InstanceId"],
+            name=tags.get("Name", ""),
+            status=STATUS.get(state, VmStatus.UNKNOWN),
+            cloud_status=state,
+            flavor=inst["InstanceType"],
+            image=inst.get("ImageId"),
+            cores=cores,
+            ram_mb=ram,
             ips=tuple(ip for ip in (inst.get("PrivateIpAddress"), inst.get("PublicIpAddress")) if ip),
-            created_at=_utc(inst.get("LaunchTime")), tags=tags, spot=inst.get("InstanceLifecycle") == "spot",
+            created_at=_utc(inst.get("LaunchTime")),
+            tags=tags,
+            spot=inst.get("InstanceLifecycle") == "spot",
             error=reason if state in ("stopped", "stopping", "terminated") else None,
-        )  # fmt: skip
+        )
 
     def list_vms(self, filters: list[dict] | None = None) -> list[CloudVm]:
         params = {"Filters": filters} if filters else {"MaxResults": 1000}
@@ -105,15 +125,27 @@ class Ec2Cloud:
         zones), which a job's VMMaximumPrice is compared with."""
         types = list(self.api.pages("describe_instance_types", "InstanceTypes", MaxResults=100))
         prices = self._spot_prices() if self.spot else {}
-        return [Flavor(name=t["InstanceType"], flavor_id=t["InstanceType"], cores=t["VCpuInfo"]["DefaultVCpus"],
-                       ram_mb=t["MemoryInfo"]["SizeInMiB"], disk_gb=float((t.get("InstanceStorageInfo") or {}).get("TotalSizeInGB", 0)),
-                       price=prices.get(t["InstanceType"])) for t in types]  # fmt: skip
+        return [
+            Flavor(
+                name=t["InstanceType"],
+                flavor_id=t["InstanceType"],
+                cores=t["VCpuInfo"]["DefaultVCpus"],
+                ram_mb=t["MemoryInfo"]["SizeInMiB"],
+                disk_gb=float((t.get("InstanceStorageInfo") or {}).get("TotalSizeInGB", 0)),
+                price=prices.get(t["InstanceType"]),
+            )
+            for t in types
+        ]
 
     def _spot_prices(self) -> dict[str, float]:
         """Instance type -> the lowest current Linux spot price of the region's zones."""
         best: dict[str, float] = {}
-        for p in self.api.pages("describe_spot_price_history", "SpotPriceHistory", StartTime=datetime.now(UTC),
-                                ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"]):  # fmt: skip
+        for p in self.api.pages(
+            "describe_spot_price_history",
+            "SpotPriceHistory",
+            StartTime=datetime.now(UTC),
+            ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
+        ):
             price = float(p["SpotPrice"])
             best[p["InstanceType"]] = min(price, best.get(p["InstanceType"], price))
         return best
@@ -129,8 +161,15 @@ class Ec2Cloud:
             except ProviderError as err:
                 if "InvalidAMIID" not in err.message:
                     raise
-        return [Image(image_id=i["ImageId"], name=i.get("Name") or "", visibility="public" if i.get("Public") else "private",
-                      disk_format=i.get("RootDeviceType")) for _, i in sorted(found.items())]  # fmt: skip
+        return [
+            Image(
+                image_id=i["ImageId"],
+                name=i.get("Name") or "",
+                visibility="public" if i.get("Public") else "private",
+                disk_format=i.get("RootDeviceType"),
+            )
+            for _, i in sorted(found.items())
+        ]
 
     def keypairs(self) -> list[Keypair]:
         return [
@@ -140,8 +179,15 @@ class Ec2Cloud:
 
     def networks(self) -> list[Network]:
         """Subnets: an EC2 cloud's ``network`` setting names the subnet to launch in."""
-        return [Network(s["SubnetId"], _tags(s).get("Name", s.get("CidrBlock", "")), shared=False,
-                        external=bool(s.get("MapPublicIpOnLaunch"))) for s in self.api.pages("describe_subnets", "Subnets")]  # fmt: skip
+        return [
+            Network(
+                s["SubnetId"],
+                _tags(s).get("Name", s.get("CidrBlock", "")),
+                shared=False,
+                external=bool(s.get("MapPublicIpOnLaunch")),
+            )
+            for s in self.api.pages("describe_subnets", "Subnets")
+        ]
 
     def security_groups(self) -> list[SecurityGroup]:
         return [
@@ -152,8 +198,14 @@ class Ec2Cloud:
     def limits(self) -> Limits:
         vms = self._last_vms if self._last_vms is not None else self.list_vms()
         live = [v for v in vms if v.status not in (VmStatus.GONE,)]
-        return Limits(cores_max=self._vcpu_quota(), cores_used=sum(v.cores for v in live), ram_max_mb=-1,
-                      ram_used_mb=sum(v.ram_mb for v in live), instances_max=self._max_instances(), instances_used=len(live))  # fmt: skip
+        return Limits(
+            cores_max=self._vcpu_quota(),
+            cores_used=sum(v.cores for v in live),
+            ram_max_mb=-1,
+            ram_used_mb=sum(v.ram_mb for v in live),
+            instances_max=self._max_instances(),
+            instances_used=len(live),
+        )
 
     def _vcpu_quota(self) -> int:
         """The on-demand vCPU quota from Service Quotas, or -1 where that API is not offered."""
@@ -202,15 +254,26 @@ class Ec2Cloud:
         (moto's ExecutableUsers=self returns them too; AWS's returns explicit permissions only)."""
         extra = {"Filters": filters} if filters else {}
         own = self.api.call("describe_images", Owners=["self"], **extra).get("Images", [])
-        shared = [i for i in self.api.call("describe_images", ExecutableUsers=["self"], **extra).get("Images", [])
-                  if not i.get("Public")]  # fmt: skip
+        shared = [
+            i
+            for i in self.api.call("describe_images", ExecutableUsers=["self"], **extra).get("Images", [])
+            if not i.get("Public")
+        ]
         return own + [i for i in shared if i["ImageId"] not in {o["ImageId"] for o in own}]
 
     def _run_params(self, spec: VmSpec, vm_id: str, image_id: str) -> dict:
         tags = [{"Key": k, "Value": v} for k, v in {"Name": vm_id, **spec.tags_for(vm_id)}.items()]
-        p: dict = {"ImageId": image_id, "InstanceType": spec.flavor, "MinCount": 1, "MaxCount": 1,
-                   "ClientToken": client_token(vm_id),
-                   "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}]}  # fmt: skip
+        p: dict = {
+            "ImageId": image_id,
+            "InstanceType": spec.flavor,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "ClientToken": client_token(vm_id),
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": tags},
+                {"ResourceType": "volume", "Tags": tags},
+            ],
+        }
         if spec.keypair:
             p["KeyName"] = spec.keypair
         if spec.network:
@@ -221,15 +284,25 @@ class Ec2Cloud:
         if spec.user_data is not None:
             p["UserData"] = spec.user_data(vm_id)  # boto3 base64-encodes it
         if spec.spot_price is not None and spec.spot_price > 0:
-            p["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
-                "MaxPrice": f"{spec.spot_price:g}", "SpotInstanceType": "one-time",
-                "InstanceInterruptionBehavior": "terminate"}}  # fmt: skip
+            p["InstanceMarketOptions"] = {
+                "MarketType": "spot",
+                "SpotOptions": {
+                    "MaxPrice": f"{spec.spot_price:g}",
+                    "SpotInstanceType": "one-time",
+                    "InstanceInterruptionBehavior": "terminate",
+                },
+            }
         return p
 
     def create_vms(self, spec: VmSpec, count: int) -> list[CreateResult]:
         wanted = spec.vm_ids(count)
-        mine = self.list_vms([{"Name": f"tag:{key}", "Values": [value]} for key, value in spec.tags_for("").items()
-                              if key in (TAG_REQUEST, TAG_GROUP, TAG_CLOUD, TAG_DEPLOYMENT)])  # fmt: skip
+        mine = self.list_vms(
+            [
+                {"Name": f"tag:{key}", "Values": [value]}
+                for key, value in spec.tags_for("").items()
+                if key in (TAG_REQUEST, TAG_GROUP, TAG_CLOUD, TAG_DEPLOYMENT)
+            ]
+        )
         existing = {v.vm_id: v.cloud_vm_id for v in mine}
         todo = [v for v in wanted if v not in existing]
         image_id = self._image_id(spec.image) if todo else ""

@@ -10,14 +10,42 @@ from dataclasses import dataclass, field
 from include.providers.base import AuthError, CapacityError, ProviderError, QuotaError, TransientError
 from include.providers.ratelimit import Unlimited, retry_transient
 
-CAPACITY = {"InsufficientInstanceCapacity", "InsufficientHostCapacity", "InsufficientCapacity",
-            "InsufficientReservedInstanceCapacity", "SpotMaxPriceTooLow", "InsufficientCapacityOnHost"}  # fmt: skip
-QUOTA = {"VcpuLimitExceeded", "InstanceLimitExceeded", "MaxSpotInstanceCountExceeded",
-         "InsufficientFreeAddressesInSubnet", "VolumeLimitExceeded", "ResourceLimitExceeded"}  # fmt: skip
-AUTH = {"AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
-        "RequestExpired", "OptInRequired", "Blocked", "InvalidAccessKeyId"}  # fmt: skip
-THROTTLE = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "ServiceUnavailable", "Unavailable",
-            "SlowDown", "TooManyRequestsException"}  # fmt: skip
+CAPACITY = {
+    "InsufficientInstanceCapacity",
+    "InsufficientHostCapacity",
+    "InsufficientCapacity",
+    "InsufficientReservedInstanceCapacity",
+    "SpotMaxPriceTooLow",
+    "InsufficientCapacityOnHost",
+}
+QUOTA = {
+    "VcpuLimitExceeded",
+    "InstanceLimitExceeded",
+    "MaxSpotInstanceCountExceeded",
+    "InsufficientFreeAddressesInSubnet",
+    "VolumeLimitExceeded",
+    "ResourceLimitExceeded",
+}
+AUTH = {
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "RequestExpired",
+    "OptInRequired",
+    "Blocked",
+    "InvalidAccessKeyId",
+}
+THROTTLE = {
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "ServiceUnavailable",
+    "Unavailable",
+    "SlowDown",
+    "TooManyRequestsException",
+}
 SERVER = {"InternalError", "InternalFailure", "ServerInternal"}
 
 
@@ -36,11 +64,17 @@ def make_client(creds: Ec2Credentials, service: str = "ec2"):
     from botocore.config import Config
 
     session = boto3.session.Session(
-        aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-        aws_session_token=creds.session_token, region_name=creds.region_name,
-    )  # fmt: skip
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60,
-                    max_pool_connections=16)  # fmt: skip
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        aws_session_token=creds.session_token,
+        region_name=creds.region_name,
+    )
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=16,
+    )
     return session.client(
         service, endpoint_url=creds.endpoint_url, config=config, verify=creds.ca_bundle or True
     )

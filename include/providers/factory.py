@@ -32,14 +32,19 @@ def rate_bucket(cloud, settings: Mapping[str, Any]) -> TokenBucket:
     return TokenBucket(rate, burst)
 
 
-def where_credentials_go(cloud, field_name: str, row_value: str | None, connection_value: str | None) -> str | None:
+def where_credentials_go(
+    cloud, field_name: str, row_value: str | None, connection_value: str | None
+) -> str | None:
     """The Connection's endpoint (or CA bundle) wins over the cloud row's: the Connection is where a site
     operator put the secret, so it says where the secret may be sent. A row naming another one is
     refused rather than silently ignored, so an operator notices the conflict."""
     if row_value and connection_value and row_value.rstrip("/") != connection_value.rstrip("/"):
-        raise ProviderError(cloud.name, f"field '{field_name}': the cloud says {row_value!r} but its Connection "
-                            f"says {connection_value!r}; credentials go only where their Connection says, so "
-                            "a site operator must make them agree (or empty the cloud's field)")  # fmt: skip
+        raise ProviderError(
+            cloud.name,
+            f"field '{field_name}': the cloud says {row_value!r} but its Connection "
+            f"says {connection_value!r}; credentials go only where their Connection says, so "
+            "a site operator must make them agree (or empty the cloud's field)",
+        )
     return connection_value or row_value
 
 
@@ -51,8 +56,10 @@ def openstack_credentials(cloud, secrets: ConnectionSecrets):
     if not auth_url:
         raise ProviderError(cloud.name, "no auth_url on the cloud or its connection")
     return OpenStackCredentials(
-        auth_url=auth_url, project_name=cloud.project or x.get("project_name"),
-        username=secrets.login or x.get("username"), password=secrets.password,
+        auth_url=auth_url,
+        project_name=cloud.project or x.get("project_name"),
+        username=secrets.login or x.get("username"),
+        password=secrets.password,
         user_domain_name=cloud.user_domain_name or x.get("user_domain_name") or "Default",
         project_domain_name=cloud.project_domain_name or x.get("project_domain_name") or "Default",
         application_credential_id=x.get("application_credential_id"),
@@ -60,8 +67,9 @@ def openstack_credentials(cloud, secrets: ConnectionSecrets):
         application_credential_secret=x.get("application_credential_secret"),
         region_name=cloud.region or x.get("region_name"),
         cacert=where_credentials_go(cloud, "ca_bundle", cloud.ca_bundle, x.get("cacert")),
-        interface=x.get("interface", "public"), timeout_s=_timeout(cloud.name, x.get("timeout", 60.0)),
-    )  # fmt: skip
+        interface=x.get("interface", "public"),
+        timeout_s=_timeout(cloud.name, x.get("timeout", 60.0)),
+    )
 
 
 def _timeout(cloud_name: str, value) -> float:
@@ -71,7 +79,9 @@ def _timeout(cloud_name: str, value) -> float:
     except (TypeError, ValueError):
         seconds = 0.0
     if not 0 < seconds <= 3600:
-        raise ProviderError(cloud_name, f"connection extra 'timeout': {value!r} is not a number of seconds in (0, 3600]")
+        raise ProviderError(
+            cloud_name, f"connection extra 'timeout': {value!r} is not a number of seconds in (0, 3600]"
+        )
     return seconds
 
 
@@ -82,16 +92,23 @@ def ec2_credentials(cloud, secrets: ConnectionSecrets):
     if not secrets.login or not secrets.password:
         raise ProviderError(cloud.name, "the connection has no access key id (login) or secret (password)")
     return Ec2Credentials(
-        access_key_id=secrets.login, secret_access_key=secrets.password,
+        access_key_id=secrets.login,
+        secret_access_key=secrets.password,
         region_name=cloud.region or x.get("region_name") or "us-east-1",
         endpoint_url=where_credentials_go(cloud, "auth_url", cloud.auth_url, x.get("endpoint_url")),
         session_token=x.get("aws_session_token"),
         ca_bundle=where_credentials_go(cloud, "ca_bundle", cloud.ca_bundle, x.get("ca_bundle")),
-    )  # fmt: skip
+    )
 
 
-def build_adapter(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets | None = None, *, engine=None,
-                  clock: Callable[[], datetime] | None = None) -> CloudAdapter:  # fmt: skip
+def build_adapter(
+    cloud,
+    settings: Mapping[str, Any],
+    secrets: ConnectionSecrets | None = None,
+    *,
+    engine=None,
+    clock: Callable[[], datetime] | None = None,
+) -> CloudAdapter:
     """The adapter for a ``Cloud`` row; simulated clouds need ``engine`` (they live in the store)."""
     if cloud.cloud_type == "simulated":
         from include.providers.simulated import SimulatedCloud
@@ -109,6 +126,10 @@ def build_adapter(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets
     if cloud.cloud_type == "amazon":
         from include.providers.ec2 import Ec2Cloud
 
-        return Ec2Cloud(cloud.name, ec2_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings),
-                        spot=bool(cloud.spot_price and cloud.spot_price > 0))
+        return Ec2Cloud(
+            cloud.name,
+            ec2_credentials(cloud, secrets),
+            bucket=rate_bucket(cloud, settings),
+            spot=bool(cloud.spot_price and cloud.spot_price > 0),
+        )
     raise ProviderError(cloud.name, f"unknown cloud type {cloud.cloud_type!r}")

@@ -18,7 +18,7 @@ from include.store.models import (
     CloudNetwork,
     CloudSecurityGroup,
     PollStatus,
-)  # fmt: skip
+)
 
 
 def _replace(session: Session, model, group: str, cloud: str, rows: list[dict], key: str) -> None:
@@ -34,16 +34,55 @@ def _replace(session: Session, model, group: str, cloud: str, rows: list[dict], 
 def write_inventory(
     session: Session, group: str, cloud: str, snap: dict, foreign: list[CloudVm], now: datetime
 ) -> None:
-    _replace(session, CloudFlavor, group, cloud, [
-        {"name": f.name, "flavor_id": f.flavor_id, "cores": f.cores, "ram_mb": f.ram_mb, "disk_gb": f.disk_gb,
-         "ephemeral_gb": f.ephemeral_gb, "swap_gb": f.swap_gb, "price": f.price, "is_public": f.is_public}
-        for f in snap["flavors"]], "name")  # fmt: skip
-    placed = set(session.scalars(select(CloudImage.image_id).where(
-        CloudImage.group_name == group, CloudImage.cloud_name == cloud, CloudImage.placed_by_us)))  # fmt: skip
-    _replace(session, CloudImage, group, cloud, [
-        {"image_id": i.image_id, "name": i.name, "checksum": i.checksum, "size": i.size, "disk_format": i.disk_format,
-         "container_format": i.container_format, "visibility": i.visibility, "created_at": i.created_at,
-         "placed_by_us": i.image_id in placed} for i in snap["images"]], "image_id")  # fmt: skip
+    _replace(
+        session,
+        CloudFlavor,
+        group,
+        cloud,
+        [
+            {
+                "name": f.name,
+                "flavor_id": f.flavor_id,
+                "cores": f.cores,
+                "ram_mb": f.ram_mb,
+                "disk_gb": f.disk_gb,
+                "ephemeral_gb": f.ephemeral_gb,
+                "swap_gb": f.swap_gb,
+                "price": f.price,
+                "is_public": f.is_public,
+            }
+            for f in snap["flavors"]
+        ],
+        "name",
+    )
+    placed = set(
+        session.scalars(
+            select(CloudImage.image_id).where(
+                CloudImage.group_name == group, CloudImage.cloud_name == cloud, CloudImage.placed_by_us
+            )
+        )
+    )
+    _replace(
+        session,
+        CloudImage,
+        group,
+        cloud,
+        [
+            {
+                "image_id": i.image_id,
+                "name": i.name,
+                "checksum": i.checksum,
+                "size": i.size,
+                "disk_format": i.disk_format,
+                "container_format": i.container_format,
+                "visibility": i.visibility,
+                "created_at": i.created_at,
+                "placed_by_us": i.image_id in placed,
+            }
+            for i in snap["images"]
+        ],
+        "image_id",
+    )
     _replace(
         session,
         CloudKeypair,
@@ -52,9 +91,17 @@ def write_inventory(
         [{"name": k.name, "fingerprint": k.fingerprint} for k in snap["keypairs"]],
         "name",
     )
-    _replace(session, CloudNetwork, group, cloud, [
-        {"network_id": n.network_id, "name": n.name, "shared": n.shared, "external": n.external} for n in snap["networks"]],
-        "network_id")  # fmt: skip
+    _replace(
+        session,
+        CloudNetwork,
+        group,
+        cloud,
+        [
+            {"network_id": n.network_id, "name": n.name, "shared": n.shared, "external": n.external}
+            for n in snap["networks"]
+        ],
+        "network_id",
+    )
     _replace(
         session,
         CloudSecurityGroup,
@@ -65,9 +112,21 @@ def write_inventory(
     )
     lim = snap["limits"]
     row = session.get(CloudLimits, (group, cloud)) or CloudLimits(group_name=group, cloud_name=cloud)
-    for name in ("cores_max", "cores_used", "ram_max_mb", "ram_used_mb", "instances_max", "instances_used",
-                 "volumes_max", "volumes_used", "volume_gb_max", "volume_gb_used", "credential_kind",
-                 "credential_expires_at", "token_expires_at"):  # fmt: skip
+    for name in (
+        "cores_max",
+        "cores_used",
+        "ram_max_mb",
+        "ram_used_mb",
+        "instances_max",
+        "instances_used",
+        "volumes_max",
+        "volumes_used",
+        "volume_gb_max",
+        "volume_gb_used",
+        "credential_kind",
+        "credential_expires_at",
+        "token_expires_at",
+    ):
         setattr(row, name, getattr(lim, name))
     row.foreign_vms = len(foreign)
     row.foreign_cores = sum(v.cores for v in foreign)
@@ -79,8 +138,9 @@ def write_inventory(
 def write_poll_status(session: Session, group: str, cloud: str, now: datetime, error: str | None) -> None:
     """Mark the source ``cloud/<group>/<cloud>`` fresh (``error`` None) or failed."""
     source = f"cloud/{group}/{cloud}"
-    row = session.get(PollStatus, source) or PollStatus(source=source, kind="cloud", group_name=group,
-                                                        cloud_name=cloud, consecutive_failures=0)  # fmt: skip
+    row = session.get(PollStatus, source) or PollStatus(
+        source=source, kind="cloud", group_name=group, cloud_name=cloud, consecutive_failures=0
+    )
     row.last_attempt = now
     if error is None:
         row.ok, row.last_success, row.consecutive_failures, row.error = True, now, 0, None

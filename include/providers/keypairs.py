@@ -37,14 +37,24 @@ class NovaKeypairs:
         ]
 
     def import_key(self, name: str, public_key: str) -> CloudKey:
-        body = self.http.call("compute", "POST", "/os-keypairs", microversion=KEYPAIR_MICROVERSION,
-                              json={"keypair": {"name": name, "public_key": public_key.strip()}})  # fmt: skip
+        body = self.http.call(
+            "compute",
+            "POST",
+            "/os-keypairs",
+            microversion=KEYPAIR_MICROVERSION,
+            json={"keypair": {"name": name, "public_key": public_key.strip()}},
+        )
         return CloudKey(body["keypair"]["name"], body["keypair"].get("fingerprint") or "")
 
     def delete(self, name: str) -> None:
         """Delete the keypair ``name``; one that is already gone is success."""
-        self.http.call("compute", "DELETE", f"/os-keypairs/{quote(name, safe='')}", ok=(202, 204, 404),
-                       microversion=KEYPAIR_MICROVERSION)  # fmt: skip
+        self.http.call(
+            "compute",
+            "DELETE",
+            f"/os-keypairs/{quote(name, safe='')}",
+            ok=(202, 204, 404),
+            microversion=KEYPAIR_MICROVERSION,
+        )
 
 
 class Ec2Keypairs:

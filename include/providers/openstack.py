@@ -33,7 +33,7 @@ from include.providers.base import (
     SecurityGroup,
     VmSpec,
     VmStatus,
-)  # fmt: skip
+)
 from include.providers.openstack_http import OpenStackCredentials, OpenStackSession, connect
 from include.providers.ratelimit import in_flight
 
@@ -41,12 +41,22 @@ PAGE = 1000  # Nova's default [api]max_limit
 LIST_MICROVERSION = "2.47"  # embedded flavor (vcpus, ram, original_name): no per-flavor calls
 
 STATUS = {
-    "BUILD": VmStatus.BUILDING, "REBUILD": VmStatus.BUILDING, "ACTIVE": VmStatus.ACTIVE,
-    "REBOOT": VmStatus.ACTIVE, "HARD_REBOOT": VmStatus.ACTIVE, "MIGRATING": VmStatus.ACTIVE,
-    "RESIZE": VmStatus.ACTIVE, "VERIFY_RESIZE": VmStatus.ACTIVE, "PASSWORD": VmStatus.ACTIVE,
-    "ERROR": VmStatus.ERROR, "SHUTOFF": VmStatus.ERROR, "SHELVED": VmStatus.ERROR,
-    "SHELVED_OFFLOADED": VmStatus.ERROR, "DELETED": VmStatus.GONE, "SOFT_DELETED": VmStatus.GONE,
-}  # fmt: skip
+    "BUILD": VmStatus.BUILDING,
+    "REBUILD": VmStatus.BUILDING,
+    "ACTIVE": VmStatus.ACTIVE,
+    "REBOOT": VmStatus.ACTIVE,
+    "HARD_REBOOT": VmStatus.ACTIVE,
+    "MIGRATING": VmStatus.ACTIVE,
+    "RESIZE": VmStatus.ACTIVE,
+    "VERIFY_RESIZE": VmStatus.ACTIVE,
+    "PASSWORD": VmStatus.ACTIVE,
+    "ERROR": VmStatus.ERROR,
+    "SHUTOFF": VmStatus.ERROR,
+    "SHELVED": VmStatus.ERROR,
+    "SHELVED_OFFLOADED": VmStatus.ERROR,
+    "DELETED": VmStatus.GONE,
+    "SOFT_DELETED": VmStatus.GONE,
+}
 UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.I)
 
 
@@ -68,13 +78,19 @@ def server_to_vm(s: dict) -> CloudVm:
     )
     fault = s.get("fault") or {}
     return CloudVm(
-        cloud_vm_id=s["id"], name=s.get("name", ""), status=vm_status, cloud_status=status,
-        flavor=flavor.get("original_name") or flavor.get("id"), image=(s.get("image") or {}).get("id") or None,
-        cores=int(flavor.get("vcpus") or 0), ram_mb=int(flavor.get("ram") or 0),
+        cloud_vm_id=s["id"],
+        name=s.get("name", ""),
+        status=vm_status,
+        cloud_status=status,
+        flavor=flavor.get("original_name") or flavor.get("id"),
+        image=(s.get("image") or {}).get("id") or None,
+        cores=int(flavor.get("vcpus") or 0),
+        ram_mb=int(flavor.get("ram") or 0),
         ips=tuple(a["addr"] for net in (s.get("addresses") or {}).values() for a in net),
-        created_at=_time(s.get("created")), tags=s.get("metadata") or {},
+        created_at=_time(s.get("created")),
+        tags=s.get("metadata") or {},
         error=fault.get("message") if status == "ERROR" else None,
-    )  # fmt: skip
+    )
 
 
 class OpenStackCloud:
@@ -110,11 +126,19 @@ class OpenStackCloud:
 
     def flavors(self) -> list[Flavor]:
         body = self.http.call("compute", "GET", "/flavors/detail?is_public=None")
-        return [Flavor(
-            name=f["name"], flavor_id=str(f["id"]), cores=int(f["vcpus"]), ram_mb=int(f["ram"]),
-            disk_gb=float(f.get("disk") or 0), ephemeral_gb=float(f.get("OS-FLV-EXT-DATA:ephemeral") or 0),
-            swap_gb=float(f.get("swap") or 0) / 1024, is_public=bool(f.get("os-flavor-access:is_public", True)),
-        ) for f in body.get("flavors", [])]  # fmt: skip
+        return [
+            Flavor(
+                name=f["name"],
+                flavor_id=str(f["id"]),
+                cores=int(f["vcpus"]),
+                ram_mb=int(f["ram"]),
+                disk_gb=float(f.get("disk") or 0),
+                ephemeral_gb=float(f.get("OS-FLV-EXT-DATA:ephemeral") or 0),
+                swap_gb=float(f.get("swap") or 0) / 1024,
+                is_public=bool(f.get("os-flavor-access:is_public", True)),
+            )
+            for f in body.get("flavors", [])
+        ]
 
     def images(self, also: Sequence[str] = ()) -> list[Image]:
         """Every image Glance lists for the project (public, shared, its own), and each image id in
@@ -131,9 +155,19 @@ class OpenStackCloud:
             except ProviderError as err:
                 if "404" not in err.message and "not found" not in err.message.lower():
                     raise
-        return [Image(image_id=i["id"], name=i.get("name") or "", checksum=i.get("checksum"), size=i.get("size"),
-                      disk_format=i.get("disk_format"), container_format=i.get("container_format"),
-                      visibility=i.get("visibility"), created_at=_time(i.get("created_at"))) for i in rows]  # fmt: skip
+        return [
+            Image(
+                image_id=i["id"],
+                name=i.get("name") or "",
+                checksum=i.get("checksum"),
+                size=i.get("size"),
+                disk_format=i.get("disk_format"),
+                container_format=i.get("container_format"),
+                visibility=i.get("visibility"),
+                created_at=_time(i.get("created_at")),
+            )
+            for i in rows
+        ]
 
     def keypairs(self) -> list[Keypair]:
         body = self.http.call("compute", "GET", "/os-keypairs")
@@ -144,8 +178,10 @@ class OpenStackCloud:
 
     def networks(self) -> list[Network]:
         body = self.http.call("network", "GET", "/networks")
-        return [Network(n["id"], n.get("name") or "", bool(n.get("shared")), bool(n.get("router:external")))
-                for n in body.get("networks", [])]  # fmt: skip
+        return [
+            Network(n["id"], n.get("name") or "", bool(n.get("shared")), bool(n.get("router:external")))
+            for n in body.get("networks", [])
+        ]
 
     def security_groups(self) -> list[SecurityGroup]:
         body = self.http.call("network", "GET", "/security-groups")
@@ -156,13 +192,20 @@ class OpenStackCloud:
         volumes = self._volume_limits()
         kind, expires, token_expires = self._credential_expiry()
         return Limits(
-            credential_kind=kind, credential_expires_at=expires, token_expires_at=token_expires,
-            cores_max=a.get("maxTotalCores", -1), cores_used=a.get("totalCoresUsed", 0),
-            ram_max_mb=a.get("maxTotalRAMSize", -1), ram_used_mb=a.get("totalRAMUsed", 0),
-            instances_max=a.get("maxTotalInstances", -1), instances_used=a.get("totalInstancesUsed", 0),
-            volumes_max=volumes.get("maxTotalVolumes", -1), volumes_used=volumes.get("totalVolumesUsed", 0),
-            volume_gb_max=volumes.get("maxTotalVolumeGigabytes", -1), volume_gb_used=volumes.get("totalGigabytesUsed", 0),
-        )  # fmt: skip
+            credential_kind=kind,
+            credential_expires_at=expires,
+            token_expires_at=token_expires,
+            cores_max=a.get("maxTotalCores", -1),
+            cores_used=a.get("totalCoresUsed", 0),
+            ram_max_mb=a.get("maxTotalRAMSize", -1),
+            ram_used_mb=a.get("totalRAMUsed", 0),
+            instances_max=a.get("maxTotalInstances", -1),
+            instances_used=a.get("totalInstancesUsed", 0),
+            volumes_max=volumes.get("maxTotalVolumes", -1),
+            volumes_used=volumes.get("totalVolumesUsed", 0),
+            volume_gb_max=volumes.get("maxTotalVolumeGigabytes", -1),
+            volume_gb_used=volumes.get("totalGigabytesUsed", 0),
+        )
 
     def _credential_expiry(self) -> tuple[str, datetime | None, datetime | None]:
         """(kind, when the credential expires, when the current token does), read from Keystone: an
@@ -174,12 +217,18 @@ class OpenStackCloud:
         if not app_id:
             return "password", None, token_expires
         try:
-            body = self.http.call("identity", "GET", f"/users/{access.user_id}/application_credentials/{app_id}")
+            body = self.http.call(
+                "identity", "GET", f"/users/{access.user_id}/application_credentials/{app_id}"
+            )
         except ProviderError as err:
             if type(err) is not ProviderError:
                 raise
             return "application_credential", None, token_expires
-        return "application_credential", _time((body or {}).get("application_credential", {}).get("expires_at")), token_expires
+        return (
+            "application_credential",
+            _time((body or {}).get("application_credential", {}).get("expires_at")),
+            token_expires,
+        )
 
     def _volume_limits(self) -> dict:
         """Cinder's absolute limits (boot volumes count against them); {} where the cloud has no volume
@@ -216,18 +265,30 @@ class OpenStackCloud:
             if not found:
                 raise ProviderError(self.name, f"{kind} {name!r} not found")
             if kind == "image" and len(found) > 1:  # the original took the first; we refuse to guess
-                raise ProviderError(self.name, f"image name {name!r} is ambiguous: {', '.join(sorted(found))}")
+                raise ProviderError(
+                    self.name, f"image name {name!r} is ambiguous: {', '.join(sorted(found))}"
+                )
             self._ids[key] = found[0]
         return self._ids[key]
 
     def _server_body(
         self, spec: VmSpec, vm_id: str, flavor_id: str, image_id: str, net_id: str | None
     ) -> dict:
-        server: dict = {"name": vm_id, "flavorRef": flavor_id, "metadata": spec.tags_for(vm_id),
-                        "networks": [{"uuid": net_id}] if net_id else "auto"}  # fmt: skip
+        server: dict = {
+            "name": vm_id,
+            "flavorRef": flavor_id,
+            "metadata": spec.tags_for(vm_id),
+            "networks": [{"uuid": net_id}] if net_id else "auto",
+        }
         if spec.boot_volume_gb > 0:
-            bdm = {"boot_index": 0, "uuid": image_id, "source_type": "image", "destination_type": "volume",
-                   "volume_size": spec.boot_volume_gb, "delete_on_termination": True}  # fmt: skip
+            bdm = {
+                "boot_index": 0,
+                "uuid": image_id,
+                "source_type": "image",
+                "destination_type": "volume",
+                "volume_size": spec.boot_volume_gb,
+                "delete_on_termination": True,
+            }
             if spec.boot_volume_type:
                 bdm["volume_type"] = spec.boot_volume_type
             server["block_device_mapping_v2"] = [bdm]
@@ -244,11 +305,17 @@ class OpenStackCloud:
     def create_vms(self, spec: VmSpec, count: int) -> list[CreateResult]:
         wanted = spec.vm_ids(count)
         ours = spec.tags_for("")
-        existing = {v.name: v.cloud_vm_id for v in self.list_vms(f"^{re.escape(spec.request_id)}-[0-9]+$")
-                    if all(v.tags.get(k) == ours[k] for k in (TAG_GROUP, TAG_CLOUD, TAG_DEPLOYMENT))}  # fmt: skip
+        existing = {
+            v.name: v.cloud_vm_id
+            for v in self.list_vms(f"^{re.escape(spec.request_id)}-[0-9]+$")
+            if all(v.tags.get(k) == ours[k] for k in (TAG_GROUP, TAG_CLOUD, TAG_DEPLOYMENT))
+        }
         todo = [v for v in wanted if v not in existing]
-        ids = (self._lookup("flavor", spec.flavor), self._lookup("image", spec.image),
-               self._lookup("network", spec.network) if spec.network else None)  # fmt: skip
+        ids = (
+            self._lookup("flavor", spec.flavor),
+            self._lookup("image", spec.image),
+            self._lookup("network", spec.network) if spec.network else None,
+        )
         microversion = "2.67" if spec.boot_volume_type else "2.52"
         stop: list[ProviderError] = []  # the first quota error: no point sending the rest
 
@@ -256,8 +323,14 @@ class OpenStackCloud:
             if stop:
                 return CreateResult(vm_id, error=stop[0])
             try:
-                body = self.http.call("compute", "POST", "/servers", json=self._server_body(spec, vm_id, *ids),
-                                      microversion=microversion, retry_ambiguous=False)  # fmt: skip
+                body = self.http.call(
+                    "compute",
+                    "POST",
+                    "/servers",
+                    json=self._server_body(spec, vm_id, *ids),
+                    microversion=microversion,
+                    retry_ambiguous=False,
+                )
             except ProviderError as err:
                 if isinstance(err, QuotaError):
                     stop.append(err)

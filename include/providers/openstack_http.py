@@ -46,14 +46,20 @@ class OpenStackCredentials:
             if self.application_credential_id:
                 auth["application_credential_id"] = self.application_credential_id
             else:
-                auth |= {"application_credential_name": self.application_credential_name,
-                         "username": self.username, "user_domain_name": self.user_domain_name}  # fmt: skip
+                auth |= {
+                    "application_credential_name": self.application_credential_name,
+                    "username": self.username,
+                    "user_domain_name": self.user_domain_name,
+                }
             return "v3applicationcredential", auth
         return "password", {
-            "auth_url": self.auth_url, "username": self.username, "password": self.password,
-            "project_name": self.project_name, "user_domain_name": self.user_domain_name,
+            "auth_url": self.auth_url,
+            "username": self.username,
+            "password": self.password,
+            "project_name": self.project_name,
+            "user_domain_name": self.user_domain_name,
             "project_domain_name": self.project_domain_name,
-        }  # fmt: skip
+        }
 
 
 def connect(creds: OpenStackCredentials):
@@ -68,9 +74,16 @@ def connect(creds: OpenStackCredentials):
 
     auth_type, auth = creds.auth()
     region = openstack.config.get_cloud_region(
-        load_yaml_config=False, load_envvars=False, app_name="cloudscheduler", auth_type=auth_type, auth=auth,
-        region_name=creds.region_name, interface=creds.interface, cacert=creds.cacert, api_timeout=creds.timeout_s,
-    )  # fmt: skip
+        load_yaml_config=False,
+        load_envvars=False,
+        app_name="cloudscheduler",
+        auth_type=auth_type,
+        auth=auth,
+        region_name=creds.region_name,
+        interface=creds.interface,
+        cacert=creds.cacert,
+        api_timeout=creds.timeout_s,
+    )
     return Connection(config=region)
 
 

@@ -25,11 +25,35 @@ from include.providers.openstack_http import (
 )
 
 CHUNK = 1 << 20
-CORE_FIELDS = frozenset({
-    "id", "name", "status", "checksum", "size", "virtual_size", "os_hash_algo", "os_hash_value", "disk_format",
-    "container_format", "visibility", "protected", "owner", "min_ram", "min_disk", "created_at", "updated_at",
-    "tags", "self", "file", "schema", "os_hidden", "direct_url", "locations", "stores",
-})  # fmt: skip
+CORE_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "status",
+        "checksum",
+        "size",
+        "virtual_size",
+        "os_hash_algo",
+        "os_hash_value",
+        "disk_format",
+        "container_format",
+        "visibility",
+        "protected",
+        "owner",
+        "min_ram",
+        "min_disk",
+        "created_at",
+        "updated_at",
+        "tags",
+        "self",
+        "file",
+        "schema",
+        "os_hidden",
+        "direct_url",
+        "locations",
+        "stores",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -49,12 +73,20 @@ class StoredImage:
 
 def stored_image(body: dict) -> StoredImage:
     return StoredImage(
-        image_id=body["id"], name=body.get("name") or "", status=body.get("status") or "", checksum=body.get("checksum"),
-        size=body.get("size"), hash_algo=body.get("os_hash_algo"), hash_value=body.get("os_hash_value"),
-        disk_format=body.get("disk_format"), container_format=body.get("container_format"),
+        image_id=body["id"],
+        name=body.get("name") or "",
+        status=body.get("status") or "",
+        checksum=body.get("checksum"),
+        size=body.get("size"),
+        hash_algo=body.get("os_hash_algo"),
+        hash_value=body.get("os_hash_value"),
+        disk_format=body.get("disk_format"),
+        container_format=body.get("container_format"),
         visibility=body.get("visibility"),
-        properties={k: str(v) for k, v in body.items() if k not in CORE_FIELDS and isinstance(v, str | int | float)},
-    )  # fmt: skip
+        properties={
+            k: str(v) for k, v in body.items() if k not in CORE_FIELDS and isinstance(v, str | int | float)
+        },
+    )
 
 
 @dataclass
@@ -85,8 +117,16 @@ class ChunkedBody:
 class GlanceImages:
     """The images of one OpenStack project (one group's cloud)."""
 
-    def __init__(self, name: str, creds: OpenStackCredentials | None = None, *, bucket=None, conn=None,
-                 attempts: int = 4, data_timeout_s: float = 600.0):  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        creds: OpenStackCredentials | None = None,
+        *,
+        bucket=None,
+        conn=None,
+        attempts: int = 4,
+        data_timeout_s: float = 600.0,
+    ):
         self.name = name
         self.http = OpenStackSession(name, conn if conn is not None else connect(creds), bucket, attempts)
         self.data_timeout_s = data_timeout_s  # between bytes of a transfer, and for Glance's final answer
@@ -110,8 +150,13 @@ class GlanceImages:
     def create(
         self, name: str, disk_format: str, container_format: str, properties: Mapping[str, str]
     ) -> StoredImage:
-        body = {**properties, "name": name, "disk_format": disk_format, "container_format": container_format,
-                "visibility": "private"}  # fmt: skip
+        body = {
+            **properties,
+            "name": name,
+            "disk_format": disk_format,
+            "container_format": container_format,
+            "visibility": "private",
+        }
         return stored_image(self._call("POST", "/images", json=body, retry_ambiguous=False))
 
     def delete(self, image_id: str) -> None:
@@ -141,8 +186,13 @@ class GlanceImages:
         self, image_id: str, source: BinaryIO, size: int, on_chunk: Callable[[bytes], None] | None = None
     ) -> None:
         """PUT the image data (``size`` bytes from ``source``); Glance computes checksum and multihash."""
-        resp = self._raw("PUT", f"/images/{image_id}/file", data=ChunkedBody(source, size, on_chunk),
-                         headers={"Content-Type": "application/octet-stream"}, allow_reauth=False)  # fmt: skip
+        resp = self._raw(
+            "PUT",
+            f"/images/{image_id}/file",
+            data=ChunkedBody(source, size, on_chunk),
+            headers={"Content-Type": "application/octet-stream"},
+            allow_reauth=False,
+        )
         if resp.status_code not in (200, 201, 204):
             raise http_error(self.name, resp)
 
@@ -159,8 +209,9 @@ class GlanceImages:
         self.http.bucket.acquire()
         try:
             # No retries below us: a repeated PUT would send an already consumed body.
-            return self.http.conn.image.request(url, method, timeout=self.data_timeout_s, status_code_retries=0,
-                                                connect_retries=0, **kw)  # fmt: skip
+            return self.http.conn.image.request(
+                url, method, timeout=self.data_timeout_s, status_code_retries=0, connect_retries=0, **kw
+            )
         except (ks.ClientException, SDKException) as err:
             raise map_exception(self.name, err) from None
         except OSError as err:  # requests' ConnectionError & co. (a reset while sending the body)

@@ -61,9 +61,15 @@ class PollResult:
 
 
 def _fetch(adapter, wanted_images: list[str]) -> dict:
-    return {"vms": adapter.list_vms(), "flavors": adapter.flavors(), "images": adapter.images(also=wanted_images),
-            "keypairs": adapter.keypairs(), "networks": adapter.networks(),
-            "security_groups": adapter.security_groups(), "limits": adapter.limits()}  # fmt: skip
+    return {
+        "vms": adapter.list_vms(),
+        "flavors": adapter.flavors(),
+        "images": adapter.images(also=wanted_images),
+        "keypairs": adapter.keypairs(),
+        "networks": adapter.networks(),
+        "security_groups": adapter.security_groups(),
+        "limits": adapter.limits(),
+    }
 
 
 def poll_cloud(engine_or_session, group: str, cloud: str, adapter, now: datetime) -> PollResult:
@@ -115,7 +121,9 @@ def wanted_images(session: Session, group: str, cloud: str) -> list[str]:
 
     row, grp = session.get(Cloud, (group, cloud)), session.get(Group, group)
     names = {row.vm_image if row else None, grp.vm_image if grp else None}
-    for spec in session.scalars(select(Job.image).where(Job.group_name == group, Job.image.is_not(None)).distinct()):
+    for spec in session.scalars(
+        select(Job.image).where(Job.group_name == group, Job.image.is_not(None)).distinct()
+    ):
         names.add(choice_for(spec, cloud))
     return sorted(n for n in names if n)
 
@@ -142,9 +150,19 @@ def split_ours(
 
 
 def _values(v: CloudVm) -> dict:
-    return {"cloud_vm_id": v.cloud_vm_id, "flavor": v.flavor, "image": v.image, "cores": v.cores,
-            "ram_mb": v.ram_mb, "status": str(v.status), "cloud_status": v.cloud_status, "error": v.error,
-            "ips": list(v.ips), "created_at": v.created_at, "spot": v.spot}  # fmt: skip
+    return {
+        "cloud_vm_id": v.cloud_vm_id,
+        "flavor": v.flavor,
+        "image": v.image,
+        "cores": v.cores,
+        "ram_mb": v.ram_mb,
+        "status": str(v.status),
+        "cloud_status": v.cloud_status,
+        "error": v.error,
+        "ips": list(v.ips),
+        "created_at": v.created_at,
+        "spot": v.spot,
+    }
 
 
 def load_rows(session: Session, group: str, cloud: str) -> dict:
@@ -157,17 +175,35 @@ def load_rows(session: Session, group: str, cloud: str) -> dict:
     return {r.vm_id: r for r in session.execute(query)}
 
 
-def write_vms(session: Session, group: str, cloud: str, rows: dict, ours: dict[str, CloudVm], now: datetime,
-              young: datetime) -> tuple[int, int]:  # fmt: skip
+def write_vms(
+    session: Session,
+    group: str,
+    cloud: str,
+    rows: dict,
+    ours: dict[str, CloudVm],
+    now: datetime,
+    young: datetime,
+) -> tuple[int, int]:
     inserts, updates = [], []
     for vm_id, v in ours.items():
         values = _values(v)
         row = rows.get(vm_id)
         if row is None:
             # Adopted: what the loop knew of it (its alias, its job's keep-alive) comes back from its tags.
-            inserts.append({"vm_id": vm_id, "group_name": group, "cloud_name": cloud, "request_id": v.tags.get(TAG_REQUEST),
-                            "target_alias": v.tags.get(TAG_ALIAS) or None, "keep_alive": _int(v.tags.get(TAG_KEEP_ALIVE)),
-                            "requested_at": v.created_at or now, "status_changed_at": now, "last_seen_at": now, **values})  # fmt: skip
+            inserts.append(
+                {
+                    "vm_id": vm_id,
+                    "group_name": group,
+                    "cloud_name": cloud,
+                    "request_id": v.tags.get(TAG_REQUEST),
+                    "target_alias": v.tags.get(TAG_ALIAS) or None,
+                    "keep_alive": _int(v.tags.get(TAG_KEEP_ALIVE)),
+                    "requested_at": v.created_at or now,
+                    "status_changed_at": now,
+                    "last_seen_at": now,
+                    **values,
+                }
+            )
             continue
         changed = {k: val for k, val in values.items() if k != "ips" and getattr(row, k) != val}
         if row.ips != json.dumps(values["ips"]):  # as SQLAlchemy stored it; a mismatch only rewrites

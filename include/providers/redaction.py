@@ -76,7 +76,9 @@ class RedactingAdapter:
             except ProviderError as err:
                 raise self._redactor.error(err) from None
             if name == "create_vms":
-                return [r if r.error is None else replace(r, error=self._redactor.error(r.error)) for r in result]
+                return [
+                    r if r.error is None else replace(r, error=self._redactor.error(r.error)) for r in result
+                ]
             return result
 
         return call

@@ -36,7 +36,7 @@ from include.providers.base import (
     TransientError,
     VmSpec,
     VmStatus,
-)  # fmt: skip
+)
 from include.providers.ratelimit import retry_transient
 from include.providers.userdata import decode_user_data
 from include.store.db import session_scope
@@ -58,8 +58,14 @@ def startd_attrs(user_data: bytes | None) -> dict[str, str]:
 class SimulatedCloud:
     user_data_max_bytes = 49_149  # as OpenStack
 
-    def __init__(self, name: str, group: str, engine, simulation: dict | None = None,
-                 clock: Callable[[], datetime] = utcnow):  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        group: str,
+        engine,
+        simulation: dict | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         from include.config.schema import Simulation
 
         self.name, self.group, self.engine, self.clock = name, group, engine, clock
@@ -86,21 +92,40 @@ class SimulatedCloud:
         now = self.clock()
         mine = (SimInstance.group_name == self.group) & (SimInstance.cloud_name == self.name)
         for status, has_fault in (("active", False), ("error", True)):
-            session.execute(update(SimInstance).where(
-                mine, SimInstance.status == "building", SimInstance.active_at <= now,
-                SimInstance.fault.is_not(None) if has_fault else SimInstance.fault.is_(None),
-            ).values(status=status))  # fmt: skip
+            session.execute(
+                update(SimInstance)
+                .where(
+                    mine,
+                    SimInstance.status == "building",
+                    SimInstance.active_at <= now,
+                    SimInstance.fault.is_not(None) if has_fault else SimInstance.fault.is_(None),
+                )
+                .values(status=status)
+            )
         return list(session.scalars(select(SimInstance).where(mine, SimInstance.status != "deleted")))
 
     def list_vms(self) -> list[CloudVm]:
         self._check_up()
         with session_scope(self.engine) as s:
-            return [CloudVm(
-                cloud_vm_id=i.instance_id, name=i.name, status=STATUS.get(i.status, VmStatus.UNKNOWN),
-                cloud_status=i.status, flavor=i.flavor, image=i.image, cores=i.cores, ram_mb=i.ram_mb,
-                created_at=i.created_at, tags=dict(i.tags or {}), error=i.fault if i.status == "error" else None,
-                ips=(f"10.99.{int(i.instance_id[:4], 16) % 250}.{int(i.instance_id[4:8], 16) % 250 + 2}",),
-            ) for i in self._live(s)]  # fmt: skip
+            return [
+                CloudVm(
+                    cloud_vm_id=i.instance_id,
+                    name=i.name,
+                    status=STATUS.get(i.status, VmStatus.UNKNOWN),
+                    cloud_status=i.status,
+                    flavor=i.flavor,
+                    image=i.image,
+                    cores=i.cores,
+                    ram_mb=i.ram_mb,
+                    created_at=i.created_at,
+                    tags=dict(i.tags or {}),
+                    error=i.fault if i.status == "error" else None,
+                    ips=(
+                        f"10.99.{int(i.instance_id[:4], 16) % 250}.{int(i.instance_id[4:8], 16) % 250 + 2}",
+                    ),
+                )
+                for i in self._live(s)
+            ]
 
     def _flavor(self, name: str):
         for f in self.sim.flavors:
@@ -109,9 +134,11 @@ class SimulatedCloud:
         raise ProviderError(self.name, f"flavor {name!r} not found")
 
     def _quota_problem(self, live: list[SimInstance], cores: int, ram: int) -> str | None:
-        for res, limit, used, want in (("instances", self.sim.quota_instances, len(live), 1),
-                                       ("cores", self.sim.quota_cores, sum(i.cores for i in live), cores),
-                                       ("ram", self.sim.quota_ram_mb, sum(i.ram_mb for i in live), ram)):  # fmt: skip
+        for res, limit, used, want in (
+            ("instances", self.sim.quota_instances, len(live), 1),
+            ("cores", self.sim.quota_cores, sum(i.cores for i in live), cores),
+            ("ram", self.sim.quota_ram_mb, sum(i.ram_mb for i in live), ram),
+        ):
             if limit >= 0 and used + want > limit:
                 return f"Quota exceeded for {res}: Requested {want}, but already used {used} of {limit} {res}"
         return None
@@ -149,22 +176,38 @@ class SimulatedCloud:
     def _instance(self, spec: VmSpec, vm_id: str, flavor, now: datetime) -> SimInstance:
         failures = self.sim.failures
         return SimInstance(
-            instance_id=str(uuid.uuid4()), group_name=self.group, cloud_name=self.name, name=vm_id,
-            request_id=spec.request_id, flavor=flavor.name, image=spec.image, cores=flavor.cores,
-            ram_mb=flavor.ram_mb, tags=spec.tags_for(vm_id), status="building", created_at=now,
+            instance_id=str(uuid.uuid4()),
+            group_name=self.group,
+            cloud_name=self.name,
+            name=vm_id,
+            request_id=spec.request_id,
+            flavor=flavor.name,
+            image=spec.image,
+            cores=flavor.cores,
+            ram_mb=flavor.ram_mb,
+            tags=spec.tags_for(vm_id),
+            status="building",
+            created_at=now,
             startd_attrs=startd_attrs(spec.user_data(vm_id) if spec.user_data else None),
             active_at=now + timedelta(seconds=self.sim.boot_delay_s),
             never_register=self._draw(vm_id, "never_register", failures.never_register_rate),
             fault=SPAWN_FAULT if self._draw(vm_id, "error_state", failures.error_state_rate) else None,
-        )  # fmt: skip
+        )
 
     def delete_vm(self, vm_id: str, cloud_vm_id: str | None = None) -> None:
         self._check_up()
         with session_scope(self.engine) as s:
             key = SimInstance.instance_id == cloud_vm_id if cloud_vm_id else SimInstance.name == vm_id
-            s.execute(update(SimInstance).where(
-                key, SimInstance.group_name == self.group, SimInstance.cloud_name == self.name,
-                SimInstance.status != "deleted").values(status="deleted", deleted_at=self.clock()))  # fmt: skip
+            s.execute(
+                update(SimInstance)
+                .where(
+                    key,
+                    SimInstance.group_name == self.group,
+                    SimInstance.cloud_name == self.name,
+                    SimInstance.status != "deleted",
+                )
+                .values(status="deleted", deleted_at=self.clock())
+            )
 
     def flavors(self) -> list[Flavor]:
         self._check_up()
@@ -192,6 +235,11 @@ class SimulatedCloud:
         self._check_up()
         with session_scope(self.engine) as s:
             live = self._live(s)
-        return Limits(cores_max=self.sim.quota_cores, cores_used=sum(i.cores for i in live),
-                      ram_max_mb=self.sim.quota_ram_mb, ram_used_mb=sum(i.ram_mb for i in live),
-                      instances_max=self.sim.quota_instances, instances_used=len(live))  # fmt: skip
+        return Limits(
+            cores_max=self.sim.quota_cores,
+            cores_used=sum(i.cores for i in live),
+            ram_max_mb=self.sim.quota_ram_mb,
+            ram_used_mb=sum(i.ram_mb for i in live),
+            instances_max=self.sim.quota_instances,
+            instances_used=len(live),
+        )

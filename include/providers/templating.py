@@ -45,8 +45,11 @@ class TemplateFailure(Exception):
         super().__init__(f"metadata {name!r} {message}")
 
 
-def render_batch(templates: Sequence[tuple[str, str]], contexts: Sequence[Mapping[str, Any]],
-                 limits: RenderLimits = DEFAULT_LIMITS) -> list[list[str]]:  # fmt: skip
+def render_batch(
+    templates: Sequence[tuple[str, str]],
+    contexts: Sequence[Mapping[str, Any]],
+    limits: RenderLimits = DEFAULT_LIMITS,
+) -> list[list[str]]:
     """``[[text of each template] for each context]``, rendered in a child process under ``limits``.
     Raises TemplateFailure for the first template that fails, times out or runs out of memory. The
     contexts go through a pipe, never the command line, because they carry the pool's credentials."""
@@ -54,10 +57,18 @@ def render_batch(templates: Sequence[tuple[str, str]], contexts: Sequence[Mappin
         return [[] for _ in contexts]
     request = json.dumps({"templates": list(templates), "contexts": list(contexts), "limits": asdict(limits)})
     try:
-        done = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=request.encode(), capture_output=True,
-                              timeout=limits.seconds + 2, env=_child_env(), check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", CHILD_MODULE],
+            input=request.encode(),
+            capture_output=True,
+            timeout=limits.seconds + 2,
+            env=_child_env(),
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise TemplateFailure(_names(templates), f"does not render: took longer than {limits.seconds:g} s") from None
+        raise TemplateFailure(
+            _names(templates), f"does not render: took longer than {limits.seconds:g} s"
+        ) from None
     try:
         answer = json.loads(done.stdout or b"{}")
     except ValueError:
@@ -67,27 +78,47 @@ def render_batch(templates: Sequence[tuple[str, str]], contexts: Sequence[Mappin
     if "error" in answer:
         raise TemplateFailure(answer["error"]["name"], answer["error"]["message"])
     if done.returncode < 0 or b"MemoryError" in done.stderr:
-        reason = "used more memory than allowed" if b"MemoryError" in done.stderr else "was stopped at its CPU limit"
-        raise TemplateFailure(_names(templates), f"does not render: {reason} ({limits.memory_bytes >> 20} MiB, {limits.seconds:g} s)")
-    raise TemplateFailure(_names(templates), f"does not render: the rendering process failed: {done.stderr[-300:].decode(errors='replace')}")
+        reason = (
+            "used more memory than allowed"
+            if b"MemoryError" in done.stderr
+            else "was stopped at its CPU limit"
+        )
+        raise TemplateFailure(
+            _names(templates),
+            f"does not render: {reason} ({limits.memory_bytes >> 20} MiB, {limits.seconds:g} s)",
+        )
+    raise TemplateFailure(
+        _names(templates),
+        f"does not render: the rendering process failed: {done.stderr[-300:].decode(errors='replace')}",
+    )
 
 
-def check_templates(templates: Sequence[tuple[str, str]], context: Mapping[str, Any],
-                    limits: RenderLimits = DEFAULT_LIMITS) -> dict[int, str]:  # fmt: skip
+def check_templates(
+    templates: Sequence[tuple[str, str]], context: Mapping[str, Any], limits: RenderLimits = DEFAULT_LIMITS
+) -> dict[int, str]:
     """Render each template once with ``context``; ``{index: what went wrong}`` for those that fail.
     Used by configuration validation, so every broken template is reported before it is applied."""
     return _check_cached(tuple(templates), json.dumps(context, sort_keys=True), limits)
 
 
 @functools.lru_cache(maxsize=256)
-def _check_cached(templates: tuple[tuple[str, str], ...], context: str, limits: RenderLimits) -> dict[int, str]:
+def _check_cached(
+    templates: tuple[tuple[str, str], ...], context: str, limits: RenderLimits
+) -> dict[int, str]:
     if not templates:
         return {}
-    request = json.dumps({"templates": templates, "contexts": [json.loads(context)], "limits": asdict(limits),
-                          "check": True})  # fmt: skip
+    request = json.dumps(
+        {"templates": templates, "contexts": [json.loads(context)], "limits": asdict(limits), "check": True}
+    )
     try:  # the child times each template itself; this is the backstop
-        done = subprocess.run([sys.executable, "-m", CHILD_MODULE], input=request.encode(), capture_output=True,
-                              timeout=limits.seconds * len(templates) + 2, env=_child_env(), check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", CHILD_MODULE],
+            input=request.encode(),
+            capture_output=True,
+            timeout=limits.seconds * len(templates) + 2,
+            env=_child_env(),
+            check=False,
+        )
         answer = json.loads(done.stdout or b"{}")
     except subprocess.TimeoutExpired:
         return {-1: f"does not render: took longer than {limits.seconds:g} s"}
@@ -141,18 +172,27 @@ def bounded_environment(limits: RenderLimits):
                 sizes = (size(left), size(right))
                 if operator == "*" and None in sizes and any(s is not None for s in sizes):
                     count = right if sizes[0] is not None else left
-                    if isinstance(count, int | float) and count * max(s or 0 for s in sizes) > limits.output_bytes:
+                    if (
+                        isinstance(count, int | float)
+                        and count * max(s or 0 for s in sizes) > limits.output_bytes
+                    ):
                         raise too_big("a repeated string")
                 elif sizes[0] is not None and sizes[1] is not None and sum(sizes) > limits.output_bytes:
                     raise too_big("a joined string")
-                if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > 4096:
+                if (
+                    isinstance(left, int)
+                    and isinstance(right, int)
+                    and left.bit_length() + right.bit_length() > 4096
+                ):
                     raise too_big("a product")
             if operator == "%" and isinstance(left, str) and _wide_format(left, limits.largest_int_arg):
                 raise too_big("a format width")
             return super().call_binop(context, operator, left, right)
 
         def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
-            bound_to = getattr(__obj, "__self__", getattr(getattr(__obj, "__wrapped__", None), "__self__", None))
+            bound_to = getattr(
+                __obj, "__self__", getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+            )
             check_args((bound_to, *args), kwargs, numbers_from=1)
             return super().call(__context, __obj, *args, **kwargs)
 
@@ -217,8 +257,16 @@ def _render_all(request: Mapping[str, Any]) -> dict[str, Any]:
             _rendering[0] = name
             try:
                 row.append(_generate(template, context, limits.output_bytes))
-            except (TemplateError, RecursionError, MemoryError, ArithmeticError, TypeError, ValueError,
-                    AttributeError, LookupError) as err:  # fmt: skip
+            except (
+                TemplateError,
+                RecursionError,
+                MemoryError,
+                ArithmeticError,
+                TypeError,
+                ValueError,
+                AttributeError,
+                LookupError,
+            ) as err:
                 return {"error": {"name": name, "message": f"does not render: {_why(err)}"}}
         texts.append(row)
     return {"texts": texts}

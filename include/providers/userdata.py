@@ -31,12 +31,30 @@ MIME_SUBTYPES = {"cloud-config": "cloud-config", "ucernvm-config": "ucernvm"}
 
 # The cs_* names of csv2 4.5 plus ours; all exist (default "") so any original template renders.
 VARIABLES = (
-    "cs_user", "cs_host", "cs_host_id", "cs_host_ip", "cs_group_name", "cs_condor_host",
-    "cs_condor_host_ip", "cs_condor_name", "cs_condor_submitters", "cs_cloud_alias",
-    "cs_condorworker_cert_days_to_end_of_life", "cs_condorworker_optional_gsi_messages",
-    "cs_condorworker_cert", "cs_condorworker_key", "cs_condor_token", "cs_cloud_type", "cs_flavor",
-    "cs_cloud_name", "cs_vm_id", "cs_deployment", "cs_users", "cs_start_owners", "cs_network",
-)  # fmt: skip
+    "cs_user",
+    "cs_host",
+    "cs_host_id",
+    "cs_host_ip",
+    "cs_group_name",
+    "cs_condor_host",
+    "cs_condor_host_ip",
+    "cs_condor_name",
+    "cs_condor_submitters",
+    "cs_cloud_alias",
+    "cs_condorworker_cert_days_to_end_of_life",
+    "cs_condorworker_optional_gsi_messages",
+    "cs_condorworker_cert",
+    "cs_condorworker_key",
+    "cs_condor_token",
+    "cs_cloud_type",
+    "cs_flavor",
+    "cs_cloud_name",
+    "cs_vm_id",
+    "cs_deployment",
+    "cs_users",
+    "cs_start_owners",
+    "cs_network",
+)
 
 # Comment lines are dropped to stay under the 16 KiB (EC2) / 64 KiB (Nova) limits, except these,
 # which carry meaning (csv2's vetoes).
@@ -103,14 +121,23 @@ def template_variables(
     :func:`site_addresses`. Secrets (``cs_condor_token``, worker cert/key) come in ``extra``."""
     owners = [u.split("@")[0] for u in users if u]
     return {
-        "cs_group_name": group.name, "cs_cloud_name": cloud.name, "cs_cloud_type": cloud.cloud_type,
-        "cs_condor_host": group.collector or "", "cs_condor_name": group.container_hostname or "",
-        "cs_condor_submitters": " ".join(group.other_submitters or ()), "cs_cloud_alias": alias,
-        "cs_flavor": flavor, "cs_user": owners[0] if owners else "", "cs_users": " ".join(owners),
+        "cs_group_name": group.name,
+        "cs_cloud_name": cloud.name,
+        "cs_cloud_type": cloud.cloud_type,
+        "cs_condor_host": group.collector or "",
+        "cs_condor_name": group.container_hostname or "",
+        "cs_condor_submitters": " ".join(group.other_submitters or ()),
+        "cs_cloud_alias": alias,
+        "cs_flavor": flavor,
+        "cs_user": owners[0] if owners else "",
+        "cs_users": " ".join(owners),
         "cs_start_owners": " || ".join(f'(Owner == "{o}")' for o in owners) or "True",
-        "cs_network": network, "cs_deployment": deployment, "cs_host_id": deployment,
-        **(site or {}), **(extra or {}),
-    }  # fmt: skip
+        "cs_network": network,
+        "cs_deployment": deployment,
+        "cs_host_id": deployment,
+        **(site or {}),
+        **(extra or {}),
+    }
 
 
 def site_addresses(collector: str | None, settings: Mapping[str, Any]) -> dict[str, str]:
@@ -119,11 +146,21 @@ def site_addresses(collector: str | None, settings: Mapping[str, Any]) -> dict[s
     with a short timeout ("" where they do not resolve; csv2 wrote '*** unresolved ***'), and csv2's
     GSI settings."""
     host = settings.get("site_host") or socket.gethostname()
-    condor = (collector or "").rsplit(":", 1)[0] if collector and not collector.startswith("[") else collector or ""
-    return {"cs_host": host, "cs_host_ip": _address(host), "cs_condor_host_ip": _address(condor),
-            # csv2's GSI tunables, passed through as its templates expect ("True" switches messages on)
-            "cs_condorworker_cert_days_to_end_of_life": str(settings.get("condorworker_cert_days_left_good", 7)),
-            "cs_condorworker_optional_gsi_messages": str(bool(settings.get("condorworker_optional_gsi_messages")))}
+    condor = (
+        (collector or "").rsplit(":", 1)[0]
+        if collector and not collector.startswith("[")
+        else collector or ""
+    )
+    return {
+        "cs_host": host,
+        "cs_host_ip": _address(host),
+        "cs_condor_host_ip": _address(condor),
+        # csv2's GSI tunables, passed through as its templates expect ("True" switches messages on)
+        "cs_condorworker_cert_days_to_end_of_life": str(settings.get("condorworker_cert_days_left_good", 7)),
+        "cs_condorworker_optional_gsi_messages": str(
+            bool(settings.get("condorworker_optional_gsi_messages"))
+        ),
+    }
 
 
 @lru_cache(maxsize=256)
@@ -159,8 +196,15 @@ class UserDataBuilder:
     against the cloud's user-data limit, so a broken, slow or oversized template refuses the whole boot
     before any VM is created."""
 
-    def __init__(self, cloud: str, parts: Iterable[MetadataPart], variables: Mapping[str, Any], *,
-                 max_bytes: int | None = None, limits: RenderLimits = DEFAULT_LIMITS):  # fmt: skip
+    def __init__(
+        self,
+        cloud: str,
+        parts: Iterable[MetadataPart],
+        variables: Mapping[str, Any],
+        *,
+        max_bytes: int | None = None,
+        limits: RenderLimits = DEFAULT_LIMITS,
+    ):
         self.cloud = cloud
         self.parts = list(parts)
         self.variables = {name: "" for name in VARIABLES} | dict(variables)
@@ -207,8 +251,11 @@ class UserDataBuilder:
             doc.attach(item)
         blob = gzip.compress(doc.as_bytes(), mtime=0)
         if self.max_bytes is not None and len(blob) > self.max_bytes:
-            raise UserDataError(self.cloud, f"the user-data is {len(blob):,} bytes gzipped, over this cloud's "
-                                f"limit of {self.max_bytes:,}: shorten or exclude metadata")  # fmt: skip
+            raise UserDataError(
+                self.cloud,
+                f"the user-data is {len(blob):,} bytes gzipped, over this cloud's "
+                f"limit of {self.max_bytes:,}: shorten or exclude metadata",
+            )
         self._blobs[vm_id] = blob
         return blob
 

@@ -12,15 +12,31 @@ from typing import Any
 
 _EXPORTS = {
     "include.scheduler.actions": ("Boot", "Delete", "Plan", "Retire", "Served", "Skip"),
-    "include.scheduler.model": ("Backoff", "BootVolume", "CloudConfig", "Flavor", "GroupConfig",
-                                "JobDefaults", "Limits", "Quota", "Snapshot", "VmSettings"),
+    "include.scheduler.model": (
+        "Backoff",
+        "BootVolume",
+        "CloudConfig",
+        "Flavor",
+        "GroupConfig",
+        "JobDefaults",
+        "Limits",
+        "Quota",
+        "Snapshot",
+        "VmSettings",
+    ),
     "include.scheduler.operator_actions": ("kill_n", "retain_n", "retire_n"),
     "include.scheduler.planner": ("plan",),
     "include.scheduler.policy": ("Policy",),
     "include.scheduler.reasons": ("DeleteReason", "RetireReason", "SkipReason"),
-    "include.scheduler.tables": ("JOB_COLUMNS", "SLOT_COLUMNS", "VM_COLUMNS", "jobs_frame", "slots_frame",
-                                 "vms_frame"),
-}  # fmt: skip
+    "include.scheduler.tables": (
+        "JOB_COLUMNS",
+        "SLOT_COLUMNS",
+        "VM_COLUMNS",
+        "jobs_frame",
+        "slots_frame",
+        "vms_frame",
+    ),
+}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 

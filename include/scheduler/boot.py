@@ -150,8 +150,11 @@ class Allocator:
     def _booking_siblings(self, cloud: CloudConfig) -> list[CloudConfig]:
         if self.ledger.rows_at[cloud.endpoint_key] == 1:
             return []
-        return [d.cloud for key, d in self.drafts.items()
-                if key != cloud.key and d.count and d.cloud.endpoint_key == cloud.endpoint_key]  # fmt: skip
+        return [
+            d.cloud
+            for key, d in self.drafts.items()
+            if key != cloud.key and d.count and d.cloud.endpoint_key == cloud.endpoint_key
+        ]
 
     def _cap(self, cloud: CloudConfig) -> int:
         own = cloud.max_boot_per_cycle
@@ -218,8 +221,11 @@ def unserved_skip(opts: list[Options], pos: int, blocked: dict[str, S]) -> tuple
     primary = next(((c, r) for c, r in by_cloud if c in blocked), None) or next(
         ((c, r) for c, r in by_cloud if r != S.NOT_IN_ALIAS), by_cloud[0]
     )
-    twice = [f"image '{o.image[pos]}' on {o.cloud.name} is {' and '.join(dict(o.cloud.ambiguous_images)[o.image[pos]])}"
-             for o in opts if REASONS[o.codes[pos]] == S.IMAGE_AMBIGUOUS]  # fmt: skip
+    twice = [
+        f"image '{o.image[pos]}' on {o.cloud.name} is {' and '.join(dict(o.cloud.ambiguous_images)[o.image[pos]])}"
+        for o in opts
+        if REASONS[o.codes[pos]] == S.IMAGE_AMBIGUOUS
+    ]
     return primary[1], primary[0], "; ".join([_detail(by_cloud), *twice])
 
 

@@ -21,10 +21,21 @@ from include.scheduler.model import Backoff, CloudConfig, Flavor, GroupConfig
 from include.scheduler.reasons import SkipReason as S
 
 REASONS: tuple[S | None, ...] = (
-    None, S.CLOUD_STALE, S.CLOUD_DISABLED, S.CREDENTIAL_EXPIRING, S.CLOUD_PAUSED, S.NOT_IN_ALIAS,
-    S.BACKOFF, S.BOOT_DISABLED, S.IMAGE_MISSING, S.IMAGE_AMBIGUOUS, S.FLAVOR_MISSING, S.FLAVOR_EXCLUDED, S.NO_FLAVOR_FITS,
+    None,
+    S.CLOUD_STALE,
+    S.CLOUD_DISABLED,
+    S.CREDENTIAL_EXPIRING,
+    S.CLOUD_PAUSED,
+    S.NOT_IN_ALIAS,
+    S.BACKOFF,
+    S.BOOT_DISABLED,
+    S.IMAGE_MISSING,
+    S.IMAGE_AMBIGUOUS,
+    S.FLAVOR_MISSING,
+    S.FLAVOR_EXCLUDED,
+    S.NO_FLAVOR_FITS,
     S.PRICE_TOO_HIGH,
-)  # fmt: skip
+)
 CODE = {r: i for i, r in enumerate(REASONS)}
 
 
@@ -87,7 +98,9 @@ def _price(cloud: CloudConfig, f: Flavor) -> tuple[float, bool]:
     otherwise the price the site configured for the flavour, else the one the cloud reports."""
     if cloud.spot_price > 0:
         market = f.price
-        return (cloud.spot_price if market is None else market), market is not None and market > cloud.spot_price
+        if market is None:
+            return cloud.spot_price, False
+        return market, market > cloud.spot_price
     configured = dict(cloud.flavor_prices).get(f.name)
     known = configured if configured is not None else f.price
     return (np.nan if known is None else known), False
@@ -156,8 +169,14 @@ class Candidates:
 
     def options(self, cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> Options:
         backed_off = self.backed_off.get(cloud.key, {})
-        key = (cloud.flavors, cloud.flavor_exclusions, cloud.spot_price, cloud.flavor_prices, cloud.boot_volume,
-               tuple(sorted(backed_off.items())))  # fmt: skip
+        key = (
+            cloud.flavors,
+            cloud.flavor_exclusions,
+            cloud.spot_price,
+            cloud.flavor_prices,
+            cloud.boot_volume,
+            tuple(sorted(backed_off.items())),
+        )
         key = self._catalog_ids.setdefault(key, len(self._catalog_ids))  # hash the flavor list once
         cat = self._catalogs.get(key)
         if cat is None:

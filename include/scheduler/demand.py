@@ -22,8 +22,22 @@ from include.scheduler.reasons import SkipReason
 from include.scheduler.tables import seconds
 
 IDLE = 1
-_KEYS = ["group", "status", "owner", "target_alias", "cores", "ram_mb", "disk_gb", "swap_gb", "image",
-         "instance_type", "network", "user_data", "keep_alive", "max_price"]  # fmt: skip
+_KEYS = [
+    "group",
+    "status",
+    "owner",
+    "target_alias",
+    "cores",
+    "ram_mb",
+    "disk_gb",
+    "swap_gb",
+    "image",
+    "instance_type",
+    "network",
+    "user_data",
+    "keep_alive",
+    "max_price",
+]
 
 
 @dataclass(frozen=True)

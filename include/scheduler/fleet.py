@@ -92,8 +92,15 @@ def states(cols: dict[str, np.ndarray]) -> np.ndarray:
         ~registered,
         cols["busy"],
     ]
-    choices = [VmState.GONE, VmState.MANUAL, VmState.ERROR, VmState.RETIRING, VmState.STARTING,
-               VmState.UNREGISTERED, VmState.RUNNING]  # fmt: skip
+    choices = [
+        VmState.GONE,
+        VmState.MANUAL,
+        VmState.ERROR,
+        VmState.RETIRING,
+        VmState.STARTING,
+        VmState.UNREGISTERED,
+        VmState.RUNNING,
+    ]
     return np.select(
         conditions, [STATES.index(c.value) for c in choices], default=STATES.index("idle")
     ).astype(np.int8)

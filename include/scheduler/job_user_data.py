@@ -45,8 +45,10 @@ def refused(spec: str | None, places: Sequence[str]) -> str | None:
 
 def allowed(where: str, places: Sequence[str]) -> bool:
     if where.startswith(("http://", "https://")):
-        return any(p.startswith(("http://", "https://")) and where.startswith(p) and ".." not in where
-                   for p in places)  # fmt: skip
+        return any(
+            p.startswith(("http://", "https://")) and where.startswith(p) and ".." not in where
+            for p in places
+        )
     if not where.startswith("/") or "\0" in where:
         return False
     path = posixpath.normpath(where)

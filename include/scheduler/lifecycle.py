@@ -73,8 +73,9 @@ def young(fleet: Fleet, policy: Policy, now: datetime) -> np.ndarray:
     )
 
 
-def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime,
-             wanted: np.ndarray | None = None) -> np.ndarray:
+def verdicts(
+    fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime, wanted: np.ndarray | None = None
+) -> np.ndarray:
     """One label per VM row: the first rule of the table that holds (see the module doc). ``wanted``
     says, per row, whether idle jobs exist that the VM could take (default: yes, for every VM)."""
     m = _facts(fleet, view, policy, now)
@@ -118,13 +119,25 @@ def verdicts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: dat
 def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datetime) -> dict[str, np.ndarray]:
     """The per-VM conditions the rules read, as boolean (or seconds) arrays."""
     t, col = now.timestamp(), fleet.col
-    m = {"registered": col("registered"), "busy": col("busy"), "manual": col("manual"), "ran": col("ran_job"),
-         "asked": ~np.isnan(col("retire_requested_at")), "kill": ~np.isnan(col("kill_requested_at")),
-         "error": fleet.status_in(VmStatus.ERROR), "age": t - col("requested_at"),
-         "idle_for": t - col("idle_since"), "registered_for": t - col("registered_since")}  # fmt: skip
+    m = {
+        "registered": col("registered"),
+        "busy": col("busy"),
+        "manual": col("manual"),
+        "ran": col("ran_job"),
+        "asked": ~np.isnan(col("retire_requested_at")),
+        "kill": ~np.isnan(col("kill_requested_at")),
+        "error": fleet.status_in(VmStatus.ERROR),
+        "age": t - col("requested_at"),
+        "idle_for": t - col("idle_since"),
+        "registered_for": t - col("registered_since"),
+    }
     m["retiring"] = m["asked"] | col("slot_retiring")
-    m["resend_due"] = (m["asked"] & m["registered"] & ~col("all_retiring")
-                       & (t - col("retire_sent_at") >= policy.retire_interval))  # fmt: skip
+    m["resend_due"] = (
+        m["asked"]
+        & m["registered"]
+        & ~col("all_retiring")
+        & (t - col("retire_sent_at") >= policy.retire_interval)
+    )
     m["out_of_sends"] = col("retire_count") >= policy.retire_max_sends
     m["error_due"] = m["error"] & (
         t - _fill(col("status_changed_at"), col("requested_at")) > policy.vm_error_delay

@@ -103,8 +103,13 @@ class Ledger:
         used = (own.cores, own.ram_mb, own.vms)
         ep = self.endpoint[cloud.key]
         new = _sum(self.unlisted_at[ep], self.planned[ep])
-        fresh = {"cores": new.cores, "ram_mb": new.ram_mb, "vms": new.vms,
-                 "volumes": self.volumes[ep].cores, "volume_gb": self.volumes[ep].ram_mb}  # fmt: skip
+        fresh = {
+            "cores": new.cores,
+            "ram_mb": new.ram_mb,
+            "vms": new.vms,
+            "volumes": self.volumes[ep].cores,
+            "volume_gb": self.volumes[ep].ram_mb,
+        }
         out = []
         caps = self._caps.get(cloud.key)
         if caps is None:

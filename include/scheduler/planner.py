@@ -35,7 +35,9 @@ def wanted_pools(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
     """Per VM row: are there idle jobs it could take? A VM of alias A takes jobs of alias A and jobs
     naming no alias; a VM of no alias takes only the latter."""
     with_demand = {(s.group, s.alias) for s in shapes if s.jobs > 0}
-    per_pool = np.array([(g, a) in with_demand or (g, None) in with_demand for g, a in fleet.pool_keys] + [False])
+    per_pool = np.array(
+        [(g, a) in with_demand or (g, None) in with_demand for g, a in fleet.pool_keys] + [False]
+    )
     return per_pool[fleet.pools] if len(fleet) else np.zeros(0, dtype=bool)
 
 
@@ -146,12 +148,20 @@ def _expiring(clouds, policy: Policy, now: datetime) -> list[Skip]:
     """One alerting skip per cloud whose credential expires within ``credential_expiry_days``: it boots
     nothing more and its VMs retire, so an operator renews the credential before the cloud stops."""
     limit = now + timedelta(days=policy.credential_expiry_days)
-    return [Skip(c.group, c.name, f"cloud:{c.name}", S.CREDENTIAL_EXPIRING, alert=True,
-                 detail=f"its credential expires {c.credential_expiry.isoformat(timespec='minutes')}, within "
-                        f"{policy.credential_expiry_days} days: renew it (a new application credential in the "
-                        "cloud's Connection)")
-            for c in sorted(clouds, key=lambda c: c.key)
-            if c.enabled and c.credential_expiry is not None and c.credential_expiry <= limit]  # fmt: skip
+    return [
+        Skip(
+            c.group,
+            c.name,
+            f"cloud:{c.name}",
+            S.CREDENTIAL_EXPIRING,
+            alert=True,
+            detail=f"its credential expires {c.credential_expiry.isoformat(timespec='minutes')}, within "
+            f"{policy.credential_expiry_days} days: renew it (a new application credential in the "
+            "cloud's Connection)",
+        )
+        for c in sorted(clouds, key=lambda c: c.key)
+        if c.enabled and c.credential_expiry is not None and c.credential_expiry <= limit
+    ]
 
 
 def _group_reason(s: Shape, group: GroupConfig, clouds: list[CloudConfig], throttled: set) -> S | None:

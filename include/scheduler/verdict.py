@@ -37,15 +37,24 @@ def materialize(
     columns = [
         fleet.col(c)[rows].tolist() for c in ("vm_id", "group", "cloud", "retire_reason", "retire_count")
     ]
-    for row, code, vm, group, cloud, asked, count in zip(rows.tolist(), label[rows].tolist(), *columns,
-                                                         strict=True):  # fmt: skip
+    for row, code, vm, group, cloud, asked, count in zip(
+        rows.tolist(), label[rows].tolist(), *columns, strict=True
+    ):
         kind, word = _DECODED[code]
         note = notes.get(row, "")
         if kind == "R":
             reason = word if isinstance(word, R) else _stored(asked)
             resend = word == "resend"
-            retires.append(Retire(vm, group, cloud, reason, resend=resend,
-                                  detail=note or (f"re-send {count + 1}" if resend else "")))  # fmt: skip
+            retires.append(
+                Retire(
+                    vm,
+                    group,
+                    cloud,
+                    reason,
+                    resend=resend,
+                    detail=note or (f"re-send {count + 1}" if resend else ""),
+                )
+            )
         elif kind == "D":
             deletes.append(_delete(vm, group, cloud, word, asked, note))
         elif word in _PER_CLOUD:

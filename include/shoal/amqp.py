@@ -57,8 +57,15 @@ class DrainStats:
     seconds: float = 0.0
 
 
-def drain(settings: ShoalSettings, apply: Callable[[Sequence[bytes]], object], *, batch_size: int = 500,
-          max_messages: int = 100_000, max_seconds: float = 20.0, idle_seconds: float = 0.3) -> DrainStats:  # fmt: skip
+def drain(
+    settings: ShoalSettings,
+    apply: Callable[[Sequence[bytes]], object],
+    *,
+    batch_size: int = 500,
+    max_messages: int = 100_000,
+    max_seconds: float = 20.0,
+    idle_seconds: float = 0.3,
+) -> DrainStats:
     """Hand every queued message body to ``apply`` in batches until the queue stays empty for
     ``idle_seconds`` (or a limit is hit); acknowledge each batch after ``apply`` returns."""
     stats, began = DrainStats(), time.monotonic()

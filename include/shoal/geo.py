@@ -17,9 +17,17 @@ log = logging.getLogger(__name__)
 
 # The keys of ``geo_data`` in the original's JSON (reference section 4.2), in its order.
 GEO_KEYS = (
-    "city", "region_code", "time_zone", "metro_code", "latitude", "longitude",
-    "postal_code", "country_code", "country_name", "continent",
-)  # fmt: skip
+    "city",
+    "region_code",
+    "time_zone",
+    "metro_code",
+    "latitude",
+    "longitude",
+    "postal_code",
+    "country_code",
+    "country_name",
+    "continent",
+)
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,11 @@ class Ranker:
 
     def local_mask(self, requester: Requester) -> np.ndarray:
         mask = np.zeros(len(self.caches), dtype=bool)
-        for index, key in ((self._by_domain, requester.domain), (self._by_private16, requester.private16),
-                           (self._by_nat, requester.ip)):  # fmt: skip
+        for index, key in (
+            (self._by_domain, requester.domain),
+            (self._by_private16, requester.private16),
+            (self._by_nat, requester.ip),
+        ):
             if key and key in index:
                 mask[index[key]] = True
         return mask
@@ -162,8 +165,16 @@ class Ranker:
         km = np.round(EARTH_RADIUS_KM * 2 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), 2)
         return km / HALF_CIRCUMFERENCE_KM * self.weights.distload_weight + self._loadcost
 
-    def nearest(self, requester: Requester, count: int, *, now: float, inactive_time: float,
-                kind: str = "squid", verified_only: bool = False) -> list[tuple[CacheView, float, bool]]:  # fmt: skip
+    def nearest(
+        self,
+        requester: Requester,
+        count: int,
+        *,
+        now: float,
+        inactive_time: float,
+        kind: str = "squid",
+        verified_only: bool = False,
+    ) -> list[tuple[CacheView, float, bool]]:
         """The ``count`` best caches for ``requester``: (cache, score, served-as-local), best first."""
         if count <= 0 or not self.caches:
             return []

@@ -23,8 +23,9 @@ from include.shoal.ranking import CacheView
 from include.store.models import ShoalCache
 
 
-def ingest(session: Session, bodies: Iterable[bytes], locator: Locator, now: datetime,
-           inactive_time: float) -> Counter:  # fmt: skip
+def ingest(
+    session: Session, bodies: Iterable[bytes], locator: Locator, now: datetime, inactive_time: float
+) -> Counter:
     """Apply message bodies in arrival order; returns counts of outcomes (``registered``, ``refreshed``,
     ``rejected:<reason>``)."""
     outcomes: Counter = Counter()
@@ -69,14 +70,30 @@ def _register(beat: Heartbeat, locator: Locator, now: datetime, inactive_time: f
     if place is None:
         return "not_located"
     return ShoalCache(
-        uuid=beat.uuid, hostname=beat.hostname, port=beat.port, public_ip=beat.public_ip,
-        private_ip=beat.private_ip, external_ip=beat.external_ip, cache_type=beat.cache_type,
-        upstream=beat.upstream, agent_version=beat.agent_version, global_access=beat.global_access,
-        domain_access=beat.domain_access, load=beat.load, max_load=beat.max_load,
-        latitude=place.latitude, longitude=place.longitude, geo=place.geo, domain=locator.domain(address),
-        created=now, last_active=now, sent_at=_epoch_to_datetime(beat.timestamp, now),
-        drift_seconds=now.timestamp() - beat.timestamp, verified=False, verify_failures=0,
-    )  # fmt: skip
+        uuid=beat.uuid,
+        hostname=beat.hostname,
+        port=beat.port,
+        public_ip=beat.public_ip,
+        private_ip=beat.private_ip,
+        external_ip=beat.external_ip,
+        cache_type=beat.cache_type,
+        upstream=beat.upstream,
+        agent_version=beat.agent_version,
+        global_access=beat.global_access,
+        domain_access=beat.domain_access,
+        load=beat.load,
+        max_load=beat.max_load,
+        latitude=place.latitude,
+        longitude=place.longitude,
+        geo=place.geo,
+        domain=locator.domain(address),
+        created=now,
+        last_active=now,
+        sent_at=_epoch_to_datetime(beat.timestamp, now),
+        drift_seconds=now.timestamp() - beat.timestamp,
+        verified=False,
+        verify_failures=0,
+    )
 
 
 def _epoch_to_datetime(epoch: float, fallback: datetime) -> datetime:
@@ -108,15 +125,30 @@ def live_views(session: Session, now: datetime, inactive_time: float) -> list[Ca
 
 def view(row: ShoalCache) -> CacheView:
     return CacheView(
-        uuid=row.uuid, hostname=row.hostname, port=row.port, public_ip=row.public_ip,
-        private_ip=row.private_ip, external_ip=row.external_ip, latitude=row.latitude,
-        longitude=row.longitude, geo=dict(row.geo or {}), domain=row.domain, load=row.load,
-        max_load=row.max_load, verified=row.verified, global_access=row.global_access,
-        domain_access=row.domain_access, cache_type=row.cache_type, upstream=row.upstream,
-        created=row.created.timestamp(), last_active=row.last_active.timestamp(),
-        drift_seconds=row.drift_seconds, agent_version=row.agent_version, verify_error=row.verify_error,
+        uuid=row.uuid,
+        hostname=row.hostname,
+        port=row.port,
+        public_ip=row.public_ip,
+        private_ip=row.private_ip,
+        external_ip=row.external_ip,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        geo=dict(row.geo or {}),
+        domain=row.domain,
+        load=row.load,
+        max_load=row.max_load,
+        verified=row.verified,
+        global_access=row.global_access,
+        domain_access=row.domain_access,
+        cache_type=row.cache_type,
+        upstream=row.upstream,
+        created=row.created.timestamp(),
+        last_active=row.last_active.timestamp(),
+        drift_seconds=row.drift_seconds,
+        agent_version=row.agent_version,
+        verify_error=row.verify_error,
         verify_attempted=row.verify_attempted.timestamp() if row.verify_attempted else None,
-    )  # fmt: skip
+    )
 
 
 def by_uuid(session: Session, uuids: Sequence[str]) -> dict[str, ShoalCache]:

@@ -40,8 +40,12 @@ class Snapshot:
 
 
 class ShoalService:
-    def __init__(self, settings: ShoalSettings, engine: Callable[[], Engine] = get_engine,
-                 clock: Callable[[], float] = time.time):  # fmt: skip
+    def __init__(
+        self,
+        settings: ShoalSettings,
+        engine: Callable[[], Engine] = get_engine,
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings = settings
         self._engine = engine
         self._clock = clock
@@ -130,8 +134,14 @@ class ShoalService:
         self, requester: Requester, count: int, *, kind: str = "squid", verified_only: bool = False
     ) -> str:
         snap = self.snapshot()
-        ranked = snap.ranker.nearest(requester, count, now=self._clock(), inactive_time=self.settings.inactive_time,
-                                     kind=kind, verified_only=verified_only)  # fmt: skip
+        ranked = snap.ranker.nearest(
+            requester,
+            count,
+            now=self._clock(),
+            inactive_time=self.settings.inactive_time,
+            kind=kind,
+            verified_only=verified_only,
+        )
         return wire.nearest_json(snap.fragments, ranked)
 
     def all(self) -> str:
@@ -141,8 +151,9 @@ class ShoalService:
 
     def wpad(self, requester: Requester) -> str:
         snap = self.snapshot()
-        ranked = snap.ranker.nearest(requester, self.settings.wpad_count, now=self._clock(),
-                                     inactive_time=self.settings.inactive_time)  # fmt: skip
+        ranked = snap.ranker.nearest(
+            requester, self.settings.wpad_count, now=self._clock(), inactive_time=self.settings.inactive_time
+        )
         return wire.wpad(ranked)
 
 

@@ -46,16 +46,28 @@ def ingest(settings: ShoalSettings | None = None, engine: Engine | None = None) 
     return {**asdict(stats), **totals}
 
 
-def verify_caches(settings: ShoalSettings | None = None, engine: Engine | None = None,
-                  uuid: str | None = None) -> dict:  # fmt: skip
+def verify_caches(
+    settings: ShoalSettings | None = None, engine: Engine | None = None, uuid: str | None = None
+) -> dict:
     """Function-test the caches that are due (or the one ``uuid``); returns what changed."""
     settings = settings or ShoalSettings.from_env()
     engine = engine or get_engine()
     with session_scope(engine) as session:
-        targets = verify.due(session, _now(), settings.verify_interval, settings.recheck_interval,
-                             settings.verify_batch, uuid=uuid or None)  # fmt: skip
-    outcomes = verify.check_all(targets, settings.verify_urls, settings.verify_timeout, settings.verify_max_bad,
-                                settings.verify_workers)  # fmt: skip
+        targets = verify.due(
+            session,
+            _now(),
+            settings.verify_interval,
+            settings.recheck_interval,
+            settings.verify_batch,
+            uuid=uuid or None,
+        )
+    outcomes = verify.check_all(
+        targets,
+        settings.verify_urls,
+        settings.verify_timeout,
+        settings.verify_max_bad,
+        settings.verify_workers,
+    )
     with session_scope(engine) as session:
         changes = verify.record(session, outcomes, _now())
     for change in changes["went_unverified"]:

@@ -82,8 +82,12 @@ def check(target: Target, urls: Sequence[str], timeout: float, max_bad: int) -> 
                 bad_content += 1
                 error = f"{url}: unexpected content (HTTP {status})"
             if bad_fetch >= limit or bad_content >= limit:
-                return Outcome(target.uuid, False, f"{bad_fetch} fetch errors, {bad_content} bad answers; "
-                               f"last: {error}", _since(began))  # fmt: skip
+                return Outcome(
+                    target.uuid,
+                    False,
+                    f"{bad_fetch} fetch errors, {bad_content} bad answers; last: {error}",
+                    _since(began),
+                )
     finally:
         session.close()
     return Outcome(target.uuid, True, None, _since(began))
@@ -118,19 +122,33 @@ def _since(began: float) -> float:
     return round(time.monotonic() - began, 3)
 
 
-def due(session: Session, now: datetime, verify_interval: float, recheck_interval: float,
-        limit: int, uuid: str | None = None) -> list[Target]:  # fmt: skip
+def due(
+    session: Session,
+    now: datetime,
+    verify_interval: float,
+    recheck_interval: float,
+    limit: int,
+    uuid: str | None = None,
+) -> list[Target]:
     """Caches to check now: never checked, verified ones after ``verify_interval``, unverified ones after
     ``recheck_interval``; oldest check first. With ``uuid``, that cache whatever its schedule."""
     query = select(ShoalCache)
     if uuid:
         query = query.where(ShoalCache.uuid == uuid)
     else:
-        query = query.where(or_(
-            ShoalCache.verify_attempted.is_(None),
-            and_(ShoalCache.verified.is_(True), ShoalCache.verify_attempted <= now - timedelta(seconds=verify_interval)),
-            and_(ShoalCache.verified.is_(False), ShoalCache.verify_attempted <= now - timedelta(seconds=recheck_interval)),
-        ))  # fmt: skip
+        query = query.where(
+            or_(
+                ShoalCache.verify_attempted.is_(None),
+                and_(
+                    ShoalCache.verified.is_(True),
+                    ShoalCache.verify_attempted <= now - timedelta(seconds=verify_interval),
+                ),
+                and_(
+                    ShoalCache.verified.is_(False),
+                    ShoalCache.verify_attempted <= now - timedelta(seconds=recheck_interval),
+                ),
+            )
+        )
     query = query.order_by(ShoalCache.verify_attempted.is_not(None), ShoalCache.verify_attempted).limit(limit)
     return [
         Target(
@@ -140,8 +158,9 @@ def due(session: Session, now: datetime, verify_interval: float, recheck_interva
     ]
 
 
-def check_all(targets: Sequence[Target], urls: Sequence[str], timeout: float, max_bad: int,
-              workers: int) -> list[Outcome]:  # fmt: skip
+def check_all(
+    targets: Sequence[Target], urls: Sequence[str], timeout: float, max_bad: int, workers: int
+) -> list[Outcome]:
     if not targets:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:

@@ -23,8 +23,15 @@ from include.status.skips import SkipSummary, latest_skips
 from include.status.vms import state_counts
 from include.store.models import Backoff, Cloud, CloudLimits, Group, Job, PollStatus
 
-VM_STATES = (VmState.STARTING, VmState.UNREGISTERED, VmState.IDLE, VmState.RUNNING, VmState.RETIRING,
-             VmState.MANUAL, VmState.ERROR)  # fmt: skip
+VM_STATES = (
+    VmState.STARTING,
+    VmState.UNREGISTERED,
+    VmState.IDLE,
+    VmState.RUNNING,
+    VmState.RETIRING,
+    VmState.MANUAL,
+    VmState.ERROR,
+)
 JOB_STATUS = {1: "idle", 2: "running", 4: "completed", 5: "held"}  # HTCondor JobStatus; the rest: other
 
 
@@ -91,10 +98,29 @@ class CloudStatus:
         return sum(self.vms.values())
 
 
-SUMMED = ("slots", "slot_cores", "busy_cores", "idle_cores", "cores_used", "ram_used", "foreign_vms",
-          "foreign_cores", "foreign_ram", "volume_gb_used", "unserved_jobs")  # fmt: skip
-SUMMED_LIMITS = ("cores_ctl", "cores_softmax", "cores_quota", "cores_limit", "ram_ctl", "ram_quota",
-                 "ram_limit", "volume_gb_max")  # fmt: skip
+SUMMED = (
+    "slots",
+    "slot_cores",
+    "busy_cores",
+    "idle_cores",
+    "cores_used",
+    "ram_used",
+    "foreign_vms",
+    "foreign_cores",
+    "foreign_ram",
+    "volume_gb_used",
+    "unserved_jobs",
+)
+SUMMED_LIMITS = (
+    "cores_ctl",
+    "cores_softmax",
+    "cores_quota",
+    "cores_limit",
+    "ram_ctl",
+    "ram_quota",
+    "ram_limit",
+    "volume_gb_max",
+)
 
 
 @dataclass

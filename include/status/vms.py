@@ -177,13 +177,29 @@ def _row(r, detail: bool) -> VmRow:
         busy=busy_slots > 0,
     )
     cloud_status, ips, error, retire_count, kill_at = r[19:] if detail else (None, (), None, 0, None)
-    return VmRow(vm_id=vm_id, group_name=group, cloud_name=cloud, state=state, status=status,
-                 cloud_status=cloud_status, flavor=flavor, cores=cores or 0, ram_mb=ram or 0,
-                 ips=tuple(ips or ()), slots=int(slots), busy_slots=int(busy_slots),
-                 slot_cores=int(slot_cores), busy_cores=int(busy_cores), idle_cores=int(idle_cores),
-                 manual=bool(manual), error=error, retire_requested_at=retire_at,
-                 retire_count=retire_count or 0, kill_requested_at=kill_at,
-                 since=slot_changed or changed or requested)  # fmt: skip
+    return VmRow(
+        vm_id=vm_id,
+        group_name=group,
+        cloud_name=cloud,
+        state=state,
+        status=status,
+        cloud_status=cloud_status,
+        flavor=flavor,
+        cores=cores or 0,
+        ram_mb=ram or 0,
+        ips=tuple(ips or ()),
+        slots=int(slots),
+        busy_slots=int(busy_slots),
+        slot_cores=int(slot_cores),
+        busy_cores=int(busy_cores),
+        idle_cores=int(idle_cores),
+        manual=bool(manual),
+        error=error,
+        retire_requested_at=retire_at,
+        retire_count=retire_count or 0,
+        kill_requested_at=kill_at,
+        since=slot_changed or changed or requested,
+    )
 
 
 def state_expression(slots) -> object:
@@ -191,7 +207,8 @@ def state_expression(slots) -> object:
     registered = func.coalesce(slots.c.ads, 0) > 0
     retiring = or_(Vm.retire_requested_at.is_not(None), func.coalesce(slots.c.retiring, 0) > 0)
     starting = and_(
-        Vm.status.in_((VmStatus.REQUESTED.value, VmStatus.BUILDING.value, VmStatus.UNKNOWN.value)), ~registered
+        Vm.status.in_((VmStatus.REQUESTED.value, VmStatus.BUILDING.value, VmStatus.UNKNOWN.value)),
+        ~registered,
     )
     return case(
         (Vm.status == VmStatus.GONE.value, VmState.GONE.value),
@@ -225,12 +242,22 @@ def state_counts(session: Session, groups: Iterable[str]) -> list[StateCount]:
     state = state_expression(s).label("state")
     zero = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
     query = (
-        select(Vm.group_name, Vm.cloud_name, state, func.count(), zero(Vm.cores), zero(Vm.ram_mb), zero(s.c.slots),
-               zero(s.c.slot_cores), zero(s.c.busy_cores), zero(s.c.idle_cores))
+        select(
+            Vm.group_name,
+            Vm.cloud_name,
+            state,
+            func.count(),
+            zero(Vm.cores),
+            zero(Vm.ram_mb),
+            zero(s.c.slots),
+            zero(s.c.slot_cores),
+            zero(s.c.busy_cores),
+            zero(s.c.idle_cores),
+        )
         .outerjoin(s, s.c.vm_id == Vm.vm_id)
         .where(Vm.group_name.in_(list(groups)), Vm.status != VmStatus.GONE.value)
         .group_by(Vm.group_name, Vm.cloud_name, state)
-    )  # fmt: skip
+    )
     return [
         StateCount(g, c, VmState(st), *(int(v) for v in rest)) for g, c, st, *rest in session.execute(query)
     ]

@@ -26,8 +26,9 @@ class IntentError(ValueError):
     """An operator request that names something that does not exist or an unknown action."""
 
 
-def request_vm_action(session: Session, vm_ids: Iterable[str], action: str, actor: str, now: datetime,
-                      group: str | None = None) -> list[str]:
+def request_vm_action(
+    session: Session, vm_ids: Iterable[str], action: str, actor: str, now: datetime, group: str | None = None
+) -> list[str]:
     """Record ``action`` on each VM; returns the ids acted on. Unknown ids (or ids of another group, when
     ``group`` is given) are refused as a whole, so a typo changes nothing."""
     if action not in VM_ACTIONS:
@@ -39,8 +40,16 @@ def request_vm_action(session: Session, vm_ids: Iterable[str], action: str, acto
         raise IntentError(f"no such VM{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
     for vm in sorted(vms.values(), key=lambda v: v.vm_id):
         _apply_vm_action(vm, action, now)
-        session.add(AuditEntry(at=now, actor=actor, action=f"vm.{action}", object_type="vm",
-                               object_key=vm.vm_id, detail={"group": vm.group_name, "cloud": vm.cloud_name}))
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action=f"vm.{action}",
+                object_type="vm",
+                object_key=vm.vm_id,
+                detail={"group": vm.group_name, "cloud": vm.cloud_name},
+            )
+        )
     session.flush()
     return ids
 
@@ -56,8 +65,9 @@ def _apply_vm_action(vm: Vm, action: str, now: datetime) -> None:
         vm.manual = False
 
 
-def request_cloud_action(session: Session, group: str, cloud: str, action: str, actor: str,
-                         now: datetime) -> None:
+def request_cloud_action(
+    session: Session, group: str, cloud: str, action: str, actor: str, now: datetime
+) -> None:
     if action not in CLOUD_ACTIONS:
         raise IntentError(f"unknown cloud action '{action}' (one of {', '.join(CLOUD_ACTIONS)})")
     row = session.get(Cloud, (group, cloud))
@@ -72,9 +82,20 @@ def request_cloud_action(session: Session, group: str, cloud: str, action: str, 
         row.paused = False
     else:
         row.enabled, row.paused = True, False
-        session.execute(update(Backoff).where(Backoff.group_name == group, Backoff.cloud_name == cloud)
-                        .values(disabled=False, failures=0, until=None))
+        session.execute(
+            update(Backoff)
+            .where(Backoff.group_name == group, Backoff.cloud_name == cloud)
+            .values(disabled=False, failures=0, until=None)
+        )
     after = {"enabled": row.enabled, "paused": row.paused}
-    session.add(AuditEntry(at=now, actor=actor, action=f"cloud.{action}", object_type="cloud",
-                           object_key=f"{group}/{cloud}", detail={"before": before, "after": after}))
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action=f"cloud.{action}",
+            object_type="cloud",
+            object_key=f"{group}/{cloud}",
+            detail={"before": before, "after": after},
+        )
+    )
     session.flush()

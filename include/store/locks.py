@@ -35,7 +35,9 @@ def new_holder(prefix: str) -> str:
     return f"{prefix}/{uuid.uuid4().hex[:16]}"
 
 
-def acquire(engine: Engine, name: str, holder: str, ttl: timedelta, now: datetime | None = None) -> int | None:
+def acquire(
+    engine: Engine, name: str, holder: str, ttl: timedelta, now: datetime | None = None
+) -> int | None:
     """Take the lease ``name`` for ``holder`` if it is free, expired, or already ``holder``'s; commit at
     once. Returns its fence (raised by one when the holder changes), or None when someone else has it."""
     now = now or utcnow()
@@ -43,8 +45,11 @@ def acquire(engine: Engine, name: str, holder: str, ttl: timedelta, now: datetim
         taken = session.execute(
             update(Lease)
             .where(Lease.name == name, (Lease.expires_at < now) | (Lease.holder == holder))
-            .values(holder=holder, expires_at=now + ttl,
-                    fence=case((Lease.holder == holder, Lease.fence), else_=Lease.fence + 1))  # fmt: skip
+            .values(
+                holder=holder,
+                expires_at=now + ttl,
+                fence=case((Lease.holder == holder, Lease.fence), else_=Lease.fence + 1),
+            )
         ).rowcount
         if taken:
             return session.scalar(select(Lease.fence).where(Lease.name == name))
@@ -60,21 +65,29 @@ def try_acquire(engine: Engine, name: str, holder: str, ttl: timedelta, now: dat
     return acquire(engine, name, holder, ttl, now) is not None
 
 
-def holds(engine: Engine, name: str, holder: str, fence: int, ttl: timedelta, now: datetime | None = None) -> bool:
+def holds(
+    engine: Engine, name: str, holder: str, fence: int, ttl: timedelta, now: datetime | None = None
+) -> bool:
     """Whether ``holder`` still has lease ``name`` with token ``fence``, unexpired; if so it is renewed
     for ``ttl``. Call before every action the lease guards."""
     now = now or utcnow()
     with Session(engine) as session, session.begin():
-        return bool(session.execute(
-            update(Lease)
-            .where(Lease.name == name, Lease.holder == holder, Lease.fence == fence, Lease.expires_at >= now)
-            .values(expires_at=now + ttl)
-        ).rowcount)  # fmt: skip
+        return bool(
+            session.execute(
+                update(Lease)
+                .where(
+                    Lease.name == name, Lease.holder == holder, Lease.fence == fence, Lease.expires_at >= now
+                )
+                .values(expires_at=now + ttl)
+            ).rowcount
+        )
 
 
 def release(engine: Engine, name: str, holder: str) -> None:
     with Session(engine) as session, session.begin():
-        session.execute(update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=RELEASED))
+        session.execute(
+            update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=RELEASED)
+        )
 
 
 @contextmanager

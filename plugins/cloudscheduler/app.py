@@ -15,8 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 URL_PREFIX = "/cloudscheduler"
 PUBLIC_PREFIXES = ("/shoal", "/public")
-TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found", 413: "Too large",
-          422: "Not saved", 507: "No room"}
+TITLES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    413: "Too large",
+    422: "Not saved",
+    507: "No room",
+}
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -36,7 +43,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     app = FastAPI(title="cloudscheduler", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
-    for module in (pages_status, pages_plots, pages_clouds, pages_group, pages_matrix, pages_misc, pages_public):
+    for module in (
+        pages_status,
+        pages_plots,
+        pages_clouds,
+        pages_group,
+        pages_matrix,
+        pages_misc,
+        pages_public,
+    ):
         app.include_router(module.router)
     app.include_router(shoal_api.router, prefix="/shoal")
     app.include_router(image_upload.router)

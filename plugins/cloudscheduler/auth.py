@@ -140,7 +140,9 @@ async def checked_form(request: Request, who: Who) -> FormData:
     try:
         return await request.form(max_files=4, max_fields=10_000)
     except OSError as exc:  # the spool for an uploaded file filled its disk
-        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, f"no room to receive the file: {exc.strerror}") from None
+        raise HTTPException(
+            status.HTTP_507_INSUFFICIENT_STORAGE, f"no room to receive the file: {exc.strerror}"
+        ) from None
 
 
 PostedForm = Annotated[FormData, Depends(checked_form)]

@@ -24,15 +24,31 @@ from include.images.upload import CONTAINER_FORMATS, DISK_FORMATS, UploadError
 router = APIRouter()
 
 
-def _page(request: Request, who: Principal, group: str, errors: FormErrors | None = None, status_code: int = 200,
-          new: dict | None = None) -> HTMLResponse:  # fmt: skip
+def _page(
+    request: Request,
+    who: Principal,
+    group: str,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+    new: dict | None = None,
+) -> HTMLResponse:
     try:
         clouds = [c["name"] for c in group_of(read_document(request), group)["clouds"]]
     except KeyError:
         clouds = []
-    return render(request, "image_upload.html", who, status_code=status_code, group=group, tab="images",
-                  clouds=clouds, disk_formats=DISK_FORMATS, container_formats=CONTAINER_FORMATS,
-                  errors=errors or FormErrors(), new=new or {"name": "", "clouds": []})  # fmt: skip
+    return render(
+        request,
+        "image_upload.html",
+        who,
+        status_code=status_code,
+        group=group,
+        tab="images",
+        clouds=clouds,
+        disk_formats=DISK_FORMATS,
+        container_formats=CONTAINER_FORMATS,
+        errors=errors or FormErrors(),
+        new=new or {"name": "", "clouds": []},
+    )
 
 
 @router.get("/groups/{group}/images/upload", response_class=HTMLResponse)
@@ -59,13 +75,24 @@ def upload_image(request: Request, who: Who, form: PostedForm, group: str):
     name = new["name"] or upload.filename
     settings = image_settings()
     try:
-        done = ingest(engine_of(request), ImageCache(settings.cache_dir), settings, upload.file, group=group,
-                      name=name, actor=who.username, now=utcnow(), disk_format=disk,
-                      container_format=str(form.get("container_format", "bare")))  # fmt: skip
+        done = ingest(
+            engine_of(request),
+            ImageCache(settings.cache_dir),
+            settings,
+            upload.file,
+            group=group,
+            name=name,
+            actor=who.username,
+            now=utcnow(),
+            disk_format=disk,
+            container_format=str(form.get("container_format", "bare")),
+        )
     except UploadError as exc:
         return _page(request, who, group, FormErrors(general=[str(exc)]), 422, new)
     except (CacheFull, OSError) as exc:  # over the cache's bound, or its disk is full: nothing was kept
-        message = str(exc) if isinstance(exc, CacheFull) else f"the image cache's disk is full: {exc.strerror}"
+        message = (
+            str(exc) if isinstance(exc, CacheFull) else f"the image cache's disk is full: {exc.strerror}"
+        )
         return _page(request, who, group, FormErrors(general=[message]), 507, new)
     finally:
         upload.file.close()
@@ -81,8 +108,15 @@ def upload_image(request: Request, who: Who, form: PostedForm, group: str):
     outcome = submit(request, who, group_label(group), tick) if clouds else None
     if outcome is not None and not outcome.ok:
         return _page(request, who, group, outcome.errors, 422, new)
-    result = {"name": name, "checksum": done.checksum, "size": done.size, "disk_format": done.disk_format,
-              "container_format": done.container_format, "clouds": clouds, "already_cached": done.already_cached}  # fmt: skip
+    result = {
+        "name": name,
+        "checksum": done.checksum,
+        "size": done.size,
+        "disk_format": done.disk_format,
+        "container_format": done.container_format,
+        "clouds": clouds,
+        "already_cached": done.already_cached,
+    }
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(result, status_code=201)
     return redirect(request, f"/groups/{group}/images", done="uploaded", q=name)

@@ -82,12 +82,26 @@ def _cloud_page(
 ):
     doc_group = _group(read_document(request), group)
     name = cloud["name"] if cloud else None
-    return render(request, "cloud.html", who, status_code=status_code, group=group, tab="clouds",
-                  cloud=cloud, name=name, values=values, errors=errors or FormErrors(), version=version,
-                  locked=locked_fields(CLOUD_FIELDS, who.site_operator, existing=cloud is not None),
-                  sections=CLOUD_SECTIONS, cloud_types=CLOUD_TYPES,
-                  inventory=_inventory(request, group, name) if name else {"cores_quota": -1, "ram_quota": -1, "flavors": []},
-                  group_metadata=[m["name"] for m in doc_group["metadata"]])  # fmt: skip
+    return render(
+        request,
+        "cloud.html",
+        who,
+        status_code=status_code,
+        group=group,
+        tab="clouds",
+        cloud=cloud,
+        name=name,
+        values=values,
+        errors=errors or FormErrors(),
+        version=version,
+        locked=locked_fields(CLOUD_FIELDS, who.site_operator, existing=cloud is not None),
+        sections=CLOUD_SECTIONS,
+        cloud_types=CLOUD_TYPES,
+        inventory=_inventory(request, group, name)
+        if name
+        else {"cores_quota": -1, "ram_quota": -1, "flavors": []},
+        group_metadata=[m["name"] for m in doc_group["metadata"]],
+    )
 
 
 @router.get("/groups/{group}/clouds/new", response_class=HTMLResponse)
@@ -147,8 +161,15 @@ def save_cloud(request: Request, who: Who, form: PostedForm, group: str, cloud: 
         seen.update(target)
         raw.update({s.path: str(form.get(s.path, "")) for s in CLOUD_FIELDS})
         check_version(target, form.get("version"))
-        raw.update(read_form(form, CLOUD_FIELDS, target, CLOUD_OPTIONAL_OBJECTS,
-                             locked_fields(CLOUD_FIELDS, who.site_operator)))
+        raw.update(
+            read_form(
+                form,
+                CLOUD_FIELDS,
+                target,
+                CLOUD_OPTIONAL_OBJECTS,
+                locked_fields(CLOUD_FIELDS, who.site_operator),
+            )
+        )
 
     outcome = submit(request, who, cloud_label(group, cloud), change, KNOWN)
     if outcome.ok:

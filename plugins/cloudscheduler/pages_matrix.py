@@ -67,7 +67,13 @@ def image_rows(doc_group: dict, observed: list[tuple], cells: list[Cell] = ()) -
         if cell.state not in TRANSFER_STATES:
             continue
         row = rows.get((cell.image, cell.checksum)) or next(
-            (r for (name, checksum), r in rows.items() if name == cell.image and checksum in (None, cell.checksum)), None)
+            (
+                r
+                for (name, checksum), r in rows.items()
+                if name == cell.image and checksum in (None, cell.checksum)
+            ),
+            None,
+        )
         if row is not None:
             row.transfers[cell.cloud] = cell
     return sorted(rows.values(), key=lambda r: (r.name.lower(), r.checksum or ""))
@@ -201,9 +207,18 @@ def _keys_page(
                 )
             )
         )
-    return render(request, "keys.html", who, status_code=status_code, group=group, tab="keys",
-                  rows=key_rows(g, observed), clouds=[c["name"] for c in g["clouds"]], errors=errors or FormErrors(),
-                  new=new or {"name": "", "public_key": ""})  # fmt: skip
+    return render(
+        request,
+        "keys.html",
+        who,
+        status_code=status_code,
+        group=group,
+        tab="keys",
+        rows=key_rows(g, observed),
+        clouds=[c["name"] for c in g["clouds"]],
+        errors=errors or FormErrors(),
+        new=new or {"name": "", "public_key": ""},
+    )
 
 
 @router.get("/groups/{group}/keys", response_class=HTMLResponse)

@@ -29,7 +29,9 @@ def public_status(request: Request) -> HTMLResponse:
     cached = _cache.get(key)
     if cached is None or time.monotonic() - cached[0] > CACHE_S:
         cached = _cache[key] = (time.monotonic(), _render(request))
-    return HTMLResponse(cached[1], headers={**SECURITY_HEADERS, "Cache-Control": f"public, max-age={int(CACHE_S)}"})
+    return HTMLResponse(
+        cached[1], headers={**SECURITY_HEADERS, "Cache-Control": f"public, max-age={int(CACHE_S)}"}
+    )
 
 
 @router.get("/public/style.css", include_in_schema=False)
@@ -40,6 +42,8 @@ def public_style() -> FileResponse:
 def _render(request: Request) -> str:
     now = datetime.now(UTC)
     with session_scope(engine_of(request)) as s:
-        names = list(s.scalars(select(Group.name).where(Group.public_visibility.is_(True)).order_by(Group.name)))
+        names = list(
+            s.scalars(select(Group.name).where(Group.public_visibility.is_(True)).order_by(Group.name))
+        )
         statuses = group_status(s, names, now) if names else []
     return ENV.get_template("public.html").render(root=root(request), statuses=statuses, now=now)

@@ -35,8 +35,15 @@ from include.store.intents import (
 router = APIRouter()
 REFRESH_S = 30
 VM_LIST_MAX = 2000  # rows shown at once; filters narrow it down
-ACTION_WORDS = {"retire": "retire", "kill": "kill", "manctl": "manual control", "sysctl": "system control",
-                "drain": "drain", "pause": "pause", "enable": "enable"}  # fmt: skip
+ACTION_WORDS = {
+    "retire": "retire",
+    "kill": "kill",
+    "manctl": "manual control",
+    "sysctl": "system control",
+    "drain": "drain",
+    "pause": "pause",
+    "enable": "enable",
+}
 
 
 def _groups(request: Request, who: Principal, group: str | None) -> list[str]:
@@ -110,10 +117,20 @@ def vm_list(request: Request, who: Who, group: str, cloud: str | None = None, st
     with session_scope(engine_of(request)) as s:
         rows = [r for r in vm_rows(s, [group], cloud=cloud, detail=True) if state is None or r.state == state]
     done = request.query_params.get("done")
-    return render(request, "vms.html", who, group=group, tab="status", rows=rows[:VM_LIST_MAX], total=len(rows),
-                  cloud=cloud, state=state, states=[s.value for s in VmState if s != VmState.GONE],
-                  done_message=f"Recorded: {ACTION_WORDS.get(done, 'change')} of {request.query_params.get('n', '?')} "
-                               "VM(s). The next scheduling run carries it out.")  # fmt: skip
+    return render(
+        request,
+        "vms.html",
+        who,
+        group=group,
+        tab="status",
+        rows=rows[:VM_LIST_MAX],
+        total=len(rows),
+        cloud=cloud,
+        state=state,
+        states=[s.value for s in VmState if s != VmState.GONE],
+        done_message=f"Recorded: {ACTION_WORDS.get(done, 'change')} of {request.query_params.get('n', '?')} "
+        "VM(s). The next scheduling run carries it out.",
+    )
 
 
 @router.post("/groups/{group}/vms/action")

@@ -22,8 +22,12 @@ router = APIRouter()
 TEMPLATES = Path(__file__).resolve().parent / "shoal" / "templates"
 MAX_COUNT = 100_000
 PAGE_SIZE = 20
-_NEAREST = {"nearest": ("squid", False), "nearestverified": ("squid", True),
-            "nearestcvmfs": ("cvmfs", False), "nearestconditions": ("frontier", False)}  # fmt: skip
+_NEAREST = {
+    "nearest": ("squid", False),
+    "nearestverified": ("squid", True),
+    "nearestcvmfs": ("cvmfs", False),
+    "nearestconditions": ("frontier", False),
+}
 
 
 @lru_cache(maxsize=1)
@@ -137,7 +141,17 @@ def _render_status(request: Request, size: str | None, page_size: int) -> str:
     page = min(max(1, _count(request.query_params.get("page"), 1) or 1), pages)
     path = request.url.path.rstrip("/")
     base = path.rsplit("/", 1)[0] if size is not None else path  # the API's root, for links
-    return _templates().get_template("status.html").render(
-        caches=caches[(page - 1) * page_size : page * page_size], total=len(caches), page=page, pages=pages,
-        now=now, inactive=svc.settings.inactive_time, drift_tolerance=svc.settings.drift_tolerance, base=base,
-    )  # fmt: skip
+    return (
+        _templates()
+        .get_template("status.html")
+        .render(
+            caches=caches[(page - 1) * page_size : page * page_size],
+            total=len(caches),
+            page=page,
+            pages=pages,
+            now=now,
+            inactive=svc.settings.inactive_time,
+            drift_tolerance=svc.settings.drift_tolerance,
+            base=base,
+        )
+    )

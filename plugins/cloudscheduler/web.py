@@ -28,9 +28,15 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 TABS = (
-    ("status", "Status"), ("plots", "Plots"), ("clouds", "Clouds"), ("aliases", "Aliases"),
-    ("defaults", "Defaults"), ("images", "Images"), ("keys", "Keys"), ("audit", "Audit"),
-)  # fmt: skip
+    ("status", "Status"),
+    ("plots", "Plots"),
+    ("clouds", "Clouds"),
+    ("aliases", "Aliases"),
+    ("defaults", "Defaults"),
+    ("images", "Images"),
+    ("keys", "Keys"),
+    ("audit", "Audit"),
+)
 
 
 def age(seconds: float | None) -> str:
@@ -87,9 +93,18 @@ def render(
 ) -> HTMLResponse:
     groups = visible_groups(request, who)
     html = ENV.get_template(template).render(
-        root=root(request), who=who, groups=groups, group=group, tab=tab, tabs=TABS,
-        csrf=csrf_token(who), can_edit=bool(group) and who.can_edit(group), now=datetime.now(UTC),
-        query=request.query_params, **context)  # fmt: skip
+        root=root(request),
+        who=who,
+        groups=groups,
+        group=group,
+        tab=tab,
+        tabs=TABS,
+        csrf=csrf_token(who),
+        can_edit=bool(group) and who.can_edit(group),
+        now=datetime.now(UTC),
+        query=request.query_params,
+        **context,
+    )
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 

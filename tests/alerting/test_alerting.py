@@ -35,9 +35,17 @@ def smtp(monkeypatch):
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
-            "extra": {"to": "ops@example.org, oncall@example.org", "disable_ssl": True, "disable_tls": True,
-                      "from_email": "cloudscheduler@example.org"}}
+    conn = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "extra": {
+            "to": "ops@example.org, oncall@example.org",
+            "disable_ssl": True,
+            "disable_tls": True,
+            "from_email": "cloudscheduler@example.org",
+        },
+    }
     monkeypatch.setenv("AIRFLOW_CONN_CS_SMTP", json.dumps(conn))
     yield inbox
     controller.stop()
@@ -46,8 +54,13 @@ def smtp(monkeypatch):
 def test_alert_goes_to_sink_and_smtp(tmp_path, monkeypatch, smtp):
     sink = tmp_path / "alerts.jsonl"
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(sink))
-    channels = deliver(Alert(key="cloud_disabled:atlas/east", subject="cloud atlas/east disabled",
-                             body="3 boot failures in a row: <quota>"))
+    channels = deliver(
+        Alert(
+            key="cloud_disabled:atlas/east",
+            subject="cloud atlas/east disabled",
+            body="3 boot failures in a row: <quota>",
+        )
+    )
     assert channels == ["sink", "smtp"]
     [line] = sink.read_text().splitlines()
     assert json.loads(line)["key"] == "cloud_disabled:atlas/east"
@@ -58,13 +71,19 @@ def test_alert_goes_to_sink_and_smtp(tmp_path, monkeypatch, smtp):
     [(rcpts, content)] = smtp.messages
     assert rcpts == ["ops@example.org", "oncall@example.org"]
     assert "Subject: [cloudscheduler] cloud atlas/east disabled" in content
-    html = next(part for part in email.message_from_string(content).walk() if part.get_content_type() == "text/html")
+    html = next(
+        part for part in email.message_from_string(content).walk() if part.get_content_type() == "text/html"
+    )
     assert "3 boot failures in a row: &lt;quota&gt;" in html.get_payload(decode=True).decode()
 
 
 def test_unreachable_smtp_is_logged_not_raised(tmp_path, monkeypatch):
-    conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": free_port(), "extra": {"to": "a@b.c",
-            "disable_ssl": True, "disable_tls": True, "retry_limit": 1, "timeout": 2}}
+    conn = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "extra": {"to": "a@b.c", "disable_ssl": True, "disable_tls": True, "retry_limit": 1, "timeout": 2},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_CS_SMTP", json.dumps(conn))
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "a.jsonl"))
     assert deliver(Alert(key="k", subject="s", body="b")) == ["sink"]

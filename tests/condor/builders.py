@@ -16,21 +16,54 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def group(engine, name: str = "atlas", *, kind: str = "simulated", collector: str | None = None,
-          schedds: list[str] | None = None, submitters: list[str] | None = None,
-          cloud: str = "arbutus", register_delay_s: int = 15) -> None:  # fmt: skip
+def group(
+    engine,
+    name: str = "atlas",
+    *,
+    kind: str = "simulated",
+    collector: str | None = None,
+    schedds: list[str] | None = None,
+    submitters: list[str] | None = None,
+    cloud: str = "arbutus",
+    register_delay_s: int = 15,
+) -> None:
     with session_scope(engine) as s:
-        s.add(Group(name=name, pool_kind=kind, collector=collector, schedds=schedds or [],
-                    other_submitters=submitters if submitters is not None else ["ALL"],
-                    job_cores=8, job_ram_mb=16000, job_disk_gb=20.0))  # fmt: skip
+        s.add(
+            Group(
+                name=name,
+                pool_kind=kind,
+                collector=collector,
+                schedds=schedds or [],
+                other_submitters=submitters if submitters is not None else ["ALL"],
+                job_cores=8,
+                job_ram_mb=16000,
+                job_disk_gb=20.0,
+            )
+        )
         s.flush()
-        s.add(Cloud(group_name=name, name=cloud, cloud_type="simulated",
-                    simulation={"boot_delay_s": 60, "register_delay_s": register_delay_s, "flavors": FLAVORS}))  # fmt: skip
+        s.add(
+            Cloud(
+                group_name=name,
+                name=cloud,
+                cloud_type="simulated",
+                simulation={"boot_delay_s": 60, "register_delay_s": register_delay_s, "flavors": FLAVORS},
+            )
+        )
 
 
-def vm(engine, name: str, *, group: str = "atlas", cloud: str = "arbutus", active_at: datetime = T0,
-       cores: int = 8, ram_mb: int = 32000, alias: str | None = None, never_register: bool = False,
-       fault: str | None = None) -> str:  # fmt: skip
+def vm(
+    engine,
+    name: str,
+    *,
+    group: str = "atlas",
+    cloud: str = "arbutus",
+    active_at: datetime = T0,
+    cores: int = 8,
+    ram_mb: int = 32000,
+    alias: str | None = None,
+    never_register: bool = False,
+    fault: str | None = None,
+) -> str:
     """An instance as the simulated cloud creates it: building until ``active_at``, its user-data's
     startd attributes recorded."""
     attrs = {
@@ -43,10 +76,25 @@ def vm(engine, name: str, *, group: str = "atlas", cloud: str = "arbutus", activ
     if alias:
         attrs["target_alias"] = alias
     with session_scope(engine) as s:
-        s.add(SimInstance(instance_id=f"id-{name}", group_name=group, cloud_name=cloud, name=name, flavor="c8",
-                          image="cernvm", cores=cores, ram_mb=ram_mb, tags={"cs_vm_id": name}, startd_attrs=attrs,
-                          status="building", created_at=active_at - timedelta(seconds=60), active_at=active_at,
-                          never_register=never_register, fault=fault))  # fmt: skip
+        s.add(
+            SimInstance(
+                instance_id=f"id-{name}",
+                group_name=group,
+                cloud_name=cloud,
+                name=name,
+                flavor="c8",
+                image="cernvm",
+                cores=cores,
+                ram_mb=ram_mb,
+                tags={"cs_vm_id": name},
+                startd_attrs=attrs,
+                status="building",
+                created_at=active_at - timedelta(seconds=60),
+                active_at=active_at,
+                never_register=never_register,
+                fault=fault,
+            )
+        )
     return name
 
 

@@ -198,9 +198,19 @@ def test_requirement_targets(requirements, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(4, 4), (4.2, 5), ("300", 300), (" 7 ", 7), (True, None), (-1, None), ("x", None), (None, None),
-     (float("nan"), None), (10**20, INT_MAX)],
-)  # fmt: skip
+    [
+        (4, 4),
+        (4.2, 5),
+        ("300", 300),
+        (" 7 ", 7),
+        (True, None),
+        (-1, None),
+        ("x", None),
+        (None, None),
+        (float("nan"), None),
+        (10**20, INT_MAX),
+    ],
+)
 def test_as_int(raw, expected):
     assert as_int(raw) == expected
 

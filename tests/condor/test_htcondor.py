@@ -35,8 +35,15 @@ def spec(address: str = "cm.example.org:9618", schedds: tuple[str, ...] = ()) ->
 
 
 def location(name: str, port: int = 9618, my_type: str = "Scheduler") -> classad2.ClassAd:
-    return classad2.ClassAd({"Name": name, "Machine": name, "MyType": my_type, "CondorVersion": "$CondorVersion: 25.0.0 $",
-                             "MyAddress": f"<10.0.0.1:{port}?addrs=10.0.0.1-{port}&noUDP&sock=schedd_1_2>"})  # fmt: skip
+    return classad2.ClassAd(
+        {
+            "Name": name,
+            "Machine": name,
+            "MyType": my_type,
+            "CondorVersion": "$CondorVersion: 25.0.0 $",
+            "MyAddress": f"<10.0.0.1:{port}?addrs=10.0.0.1-{port}&noUDP&sock=schedd_1_2>",
+        }
+    )
 
 
 @pytest.fixture
@@ -62,8 +69,10 @@ def test_jobs_locates_schedds_and_queries_each_narrowly(condor):
 
     condor["Collector"].assert_called_with("cm.example.org:9618")
     collector.query.assert_called_once_with(htcondor2.AdType.Schedd, constraint=None, projection=LOCATION)
-    assert condor["Schedd"].return_value.query.call_args_list == [
-        call(constraint=JOB_CONSTRAINT, projection=JOB_PROJECTION)] * 2  # fmt: skip
+    assert (
+        condor["Schedd"].return_value.query.call_args_list
+        == [call(constraint=JOB_CONSTRAINT, projection=JOB_PROJECTION)] * 2
+    )
     addresses = [c.args[0]["MyAddress"] for c in condor["Schedd"].call_args_list]
     assert [a.split("?")[0] for a in addresses] == ["<10.0.0.1:9618", "<10.0.0.1:9619"]
     first, second = parts
@@ -172,8 +181,10 @@ def test_closed_collector_is_unreachable_not_empty():
 
 
 def test_closed_schedds_in_parallel_processes():
-    calls = [(repr(location(f"s{i}", closed_port())).replace("10.0.0.1", "127.0.0.1"), f"s{i}", "cm", {})
-             for i in range(3)]  # fmt: skip
+    calls = [
+        (repr(location(f"s{i}", closed_port())).replace("10.0.0.1", "127.0.0.1"), f"s{i}", "cm", {})
+        for i in range(3)
+    ]
     parts = run_parallel(query_schedd, calls, processes=3, timeout_s=30)
     assert [p.schedd for p in parts] == ["s0", "s1", "s2"]
     assert all(isinstance(p.error, PoolUnreachable) and "Failed to connect" in str(p.error) for p in parts)
@@ -194,8 +205,10 @@ def silent_port():
 
 
 def test_hung_schedds_cost_one_deadline_not_one_each(silent_port):
-    calls = [(repr(location(f"s{i}", silent_port)).replace("10.0.0.1", "127.0.0.1"), f"s{i}", "cm", {})
-             for i in range(2)]  # fmt: skip
+    calls = [
+        (repr(location(f"s{i}", silent_port)).replace("10.0.0.1", "127.0.0.1"), f"s{i}", "cm", {})
+        for i in range(2)
+    ]
     started = time.monotonic()
     parts = run_parallel(query_schedd, calls, processes=2, timeout_s=3)
     assert time.monotonic() - started < 8  # each alone would hang ~20 s (the bindings' own timeout)

@@ -66,15 +66,19 @@ def test_real_adapter_snapshot_into_the_store(store_engine, monkeypatch):
     schedd = create_autospec(htcondor2.Schedd)
     monkeypatch.setattr(htcondor2, "Collector", collector)
     monkeypatch.setattr(htcondor2, "Schedd", schedd)
-    locations = [classad2.ClassAd({"Name": n, "MyAddress": f"<10.0.0.{i}:9618>", "CondorVersion": "25.0.0"})
-                 for i, n in enumerate((S1, S2))]  # fmt: skip
+    locations = [
+        classad2.ClassAd({"Name": n, "MyAddress": f"<10.0.0.{i}:9618>", "CondorVersion": "25.0.0"})
+        for i, n in enumerate((S1, S2))
+    ]
     slots = load_json_ads((FIXTURES / "condor_status.json").read_text())
     slots += load_long_ads((FIXTURES / "condor_status.long").read_text())
     collector.return_value.query.side_effect = lambda ad_type, **kw: (
         slots if ad_type == htcondor2.AdType.Startd else locations
     )
-    schedd.return_value.query.side_effect = [schedd_output("condor_q_submit01.json"),
-                                             schedd_output("condor_q_submit02.long")]  # fmt: skip
+    schedd.return_value.query.side_effect = [
+        schedd_output("condor_q_submit01.json"),
+        schedd_output("condor_q_submit02.long"),
+    ]
 
     report = poll_pool(store_engine, spec, HTCondorPool(spec, parallel=False), at(0))
     assert sorted(report.ok) == ["collector", f"schedd:{S1}", f"schedd:{S2}"] and not report.stale
@@ -83,13 +87,23 @@ def test_real_adapter_snapshot_into_the_store(store_engine, monkeypatch):
     assert len(jobs) == 12  # 8 + 4: DAGMan excluded by the schedd, the malformed ad skipped
     groups = {k: j.group_name for k, j in jobs.items()}
     assert groups == {
-        "123.0": "atlas", "123.1": "atlas", "124.0": "atlas", "130.0": "atlas", "7.0": "atlas", "7.1": "atlas",
-        "125.0": None, "8.0": None, "9.0": None,  # bob is no member of atlas
+        "123.0": "atlas",
+        "123.1": "atlas",
+        "124.0": "atlas",
+        "130.0": "atlas",
+        "7.0": "atlas",
+        "7.1": "atlas",
+        "125.0": None,
+        "8.0": None,
+        "9.0": None,  # bob is no member of atlas
         "127.0": None,  # names no group
-        "128.0": None, "129.0": None,  # belle2 does not poll submit01 for its jobs
-    }  # fmt: skip
-    assert {k: j.vm_id for k, j in jobs.items() if j.vm_id} == {"123.1": "cs-atlas-arbutus-1",
-                                                                "7.1": "cs-atlas-arbutus-1"}  # fmt: skip
+        "128.0": None,
+        "129.0": None,  # belle2 does not poll submit01 for its jobs
+    }
+    assert {k: j.vm_id for k, j in jobs.items() if j.vm_id} == {
+        "123.1": "cs-atlas-arbutus-1",
+        "7.1": "cs-atlas-arbutus-1",
+    }
     assert (jobs["123.0"].cores, jobs["123.0"].ram_mb, jobs["123.0"].schedd) == (8, 16000, S1)
 
     machines = rows(store_engine, Machine)
@@ -99,9 +113,12 @@ def test_real_adapter_snapshot_into_the_store(store_engine, monkeypatch):
 
     status = {src: p.ok for src, p in statuses(store_engine).items()}
     assert status == {
-        "condor/atlas/collector": True, f"condor/atlas/schedd:{S1}": True, f"condor/atlas/schedd:{S2}": True,
-        "condor/belle2/collector": True, f"condor/belle2/schedd:{S2}": True,
-    }  # fmt: skip
+        "condor/atlas/collector": True,
+        f"condor/atlas/schedd:{S1}": True,
+        f"condor/atlas/schedd:{S2}": True,
+        "condor/belle2/collector": True,
+        f"condor/belle2/schedd:{S2}": True,
+    }
 
 
 @dataclass
@@ -135,8 +152,10 @@ def fixture_parts(spec: PoolSpec) -> tuple[list[ScheddJobs], list[MachineRecord]
         return ScheddJobs(name, [r for r in recs if r])
 
     slots = load_json_ads((FIXTURES / "condor_status.json").read_text())
-    return ([part(S1, "condor_q_submit01.json"), part(S2, "condor_q_submit02.long")],
-            [machine_record(ad, pool=POOL, deployment="cs") for ad in slots])  # fmt: skip
+    return (
+        [part(S1, "condor_q_submit01.json"), part(S2, "condor_q_submit02.long")],
+        [machine_record(ad, pool=POOL, deployment="cs") for ad in slots],
+    )
 
 
 def test_failures_keep_rows_and_mark_parts_stale(store_engine):
@@ -208,8 +227,10 @@ def test_two_pollers_of_one_pool_do_not_collide(store_engine):
     assert len(rows(store_engine, Job)) == 12 and len(rows(store_engine, Machine)) == 7
 
 
-@pytest.mark.parametrize("members, submitters, admitted", [((), (), True), (("alice",), (), False),
-                                                          ((), ("ALL",), True), ((), ("bob",), True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "members, submitters, admitted",
+    [((), (), True), (("alice",), (), False), ((), ("ALL",), True), ((), ("bob",), True)],
+)
 def test_owner_admission(members, submitters, admitted):
     assert GroupSpec("g", members=members, other_submitters=submitters).admits("bob") is admitted
 
@@ -221,8 +242,11 @@ def test_odd_strings_survive_the_bulk_paths(store_engine):
     parts, slots = fixture_parts(spec)
     odd = 'line1\nline2\tcol\\N "quoted" \\\\ ünï \r end'
     jobs = [parts[0].jobs[0]._replace(hold_reason=odd, user_data="\\N", image="")]
-    jobs += [parts[0].jobs[1]._replace(owner="None", remote_host="None", hold_reason=None,
-                                       q_date=at(0).replace(microsecond=7))] + parts[0].jobs[2:]  # fmt: skip
+    jobs += [
+        parts[0]
+        .jobs[1]
+        ._replace(owner="None", remote_host="None", hold_reason=None, q_date=at(0).replace(microsecond=7))
+    ] + parts[0].jobs[2:]
     poll_pool(store_engine, spec, FakePool(spec, [ScheddJobs(S1, jobs)], slots), at(0))
     stored = rows(store_engine, Job)
     first, second = (stored[j.global_job_id.split("#")[1]] for j in jobs[:2])

@@ -41,8 +41,17 @@ def machines(engine) -> dict:
 def test_life_of_a_job_and_a_startd(store_engine):
     e = store_engine
     group(e)
-    submit_jobs(e, "atlas", 2, cores=4, ram_mb=8000, duration_s=600, owner="alice", now=T0,
-                attrs={"VMImage": "cernvm", "VMKeepAlive": 300})  # fmt: skip
+    submit_jobs(
+        e,
+        "atlas",
+        2,
+        cores=4,
+        ram_mb=8000,
+        duration_s=600,
+        owner="alice",
+        now=T0,
+        attrs={"VMImage": "cernvm", "VMKeepAlive": 300},
+    )
     poll(e, at(1))
     j = jobs(e)
     assert sorted(j) == ["1.0", "1.1"] and {x.status for x in j.values()} == {1}
@@ -148,8 +157,13 @@ def test_requirements_and_resources_are_honoured(store_engine):
     poll(e, at(40))
     j = jobs(e)
     status = {k: (v.status, v.vm_id) for k, v in j.items()}
-    assert status == {"1.0": (1, None), "2.0": (2, "atlas-west"), "3.0": (2, "belle-1"), "3.1": (1, None),
-                      "4.0": (1, None)}  # fmt: skip
+    assert status == {
+        "1.0": (1, None),
+        "2.0": (2, "atlas-west"),
+        "3.0": (2, "belle-1"),
+        "3.1": (1, None),
+        "4.0": (1, None),
+    }
     assert (j["3.0"].group_name, j["2.0"].target_alias) == ("belle2", "ca-west")
 
 
@@ -165,10 +179,20 @@ def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
     for t in range(0, 3001, 7):  # a poller every 7 s ...
         advance(e, "simulated", at(t))
     with session_scope(e) as s:
-        fine = sorted((j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
-                      for j in s.scalars(select(SimJob)))  # fmt: skip
-        s.query(SimJob).update({"status": 1, "started_at": None, "finished_at": None, "machine": None,
-                                "slot_id": None, "entered_status_at": SimJob.q_date})  # fmt: skip
+        fine = sorted(
+            (j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
+            for j in s.scalars(select(SimJob))
+        )
+        s.query(SimJob).update(
+            {
+                "status": 1,
+                "started_at": None,
+                "finished_at": None,
+                "machine": None,
+                "slot_id": None,
+                "entered_status_at": SimJob.q_date,
+            }
+        )
         s.query(SimStartd).delete()
         from include.store.models import SimPool
 
@@ -176,8 +200,10 @@ def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
     advance(e, "simulated", at(0))
     advance(e, "simulated", at(3000))  # ... or once after a long pause
     with session_scope(e) as s:
-        coarse = sorted((j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
-                        for j in s.scalars(select(SimJob)))  # fmt: skip
+        coarse = sorted(
+            (j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
+            for j in s.scalars(select(SimJob))
+        )
     assert coarse == fine
     assert all(j[2] == 4 for j in fine) and len({j[5] for j in fine}) == 2
 
@@ -250,8 +276,14 @@ def test_a_vm_booted_by_the_simulated_cloud_joins_with_the_demo_template(store_e
     demo = yaml.safe_load((ROOT / "demo" / "config.yaml").read_text())
     (template,) = demo["groups"][0]["metadata"]
     with session_scope(e) as s:
-        variables = {"cs_group_name": "atlas", "cs_cloud_name": "arbutus", "cs_flavor": "c8",
-                     "cs_cloud_alias": "ca-west", "cs_deployment": "cs", "cs_condor_host": "cm.example.org"}  # fmt: skip
+        variables = {
+            "cs_group_name": "atlas",
+            "cs_cloud_name": "arbutus",
+            "cs_flavor": "c8",
+            "cs_cloud_alias": "ca-west",
+            "cs_deployment": "cs",
+            "cs_condor_host": "cm.example.org",
+        }
         user_data = UserDataBuilder("arbutus", [MetadataPart(template["name"], template["text"])], variables)
         sim = s.get(Cloud, ("atlas", "arbutus")).simulation
     clock = [T0]

@@ -23,10 +23,20 @@ def minimal_doc() -> dict:
                 "aliases": {"west": ["east"]},
                 "metadata": [{"name": "base.yaml", "text": "a: 1\n"}],
                 "clouds": [
-                    {"name": "east", "type": "openstack", "auth_url": "https://keystone.example.org/v3",
-                     "connection_id": "os_east", "limits": {"cores_ctl": 100}},
-                    {"name": "aws", "type": "amazon", "region": "us-east-1", "connection_id": "aws_main",
-                     "spot_price": 0.05},
+                    {
+                        "name": "east",
+                        "type": "openstack",
+                        "auth_url": "https://keystone.example.org/v3",
+                        "connection_id": "os_east",
+                        "limits": {"cores_ctl": 100},
+                    },
+                    {
+                        "name": "aws",
+                        "type": "amazon",
+                        "region": "us-east-1",
+                        "connection_id": "aws_main",
+                        "spot_price": 0.05,
+                    },
                 ],
             }
         ]

@@ -75,8 +75,9 @@ def test_objects_left_out_are_removed(session):
 def test_refused_apply_changes_nothing(session):
     """A cloud with VMs cannot be removed; the other changes of the same apply are not made either."""
     doc = minimal_doc()
-    doc["groups"][0]["keys"] = [{"name": "ops", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops",
-                                 "clouds": ["east"]}]
+    doc["groups"][0]["keys"] = [
+        {"name": "ops", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops", "clouds": ["east"]}
+    ]
     apply_config(session, parse_document(doc), actor="t")
     session.add(Vm(vm_id="atlas-aws-1", group_name="atlas", cloud_name="aws"))
     session.commit()
@@ -100,7 +101,9 @@ def test_pointing_a_cloud_elsewhere_flushes_its_inventory(session):
     apply_config(session, parse_document(minimal_doc()), actor="t")
     for cloud in ("east", "aws"):
         session.add(CloudFlavor(group_name="atlas", cloud_name=cloud, name="m1", cores=1, ram_mb=1))
-        session.add(PollStatus(source=f"cloud/atlas/{cloud}", kind="cloud", group_name="atlas", cloud_name=cloud))
+        session.add(
+            PollStatus(source=f"cloud/atlas/{cloud}", kind="cloud", group_name="atlas", cloud_name=cloud)
+        )
     session.commit()
     doc = with_change(minimal_doc(), ["groups", 0, "clouds", 0, "project"], "other-project")
     doc["groups"][0]["clouds"][1]["priority"] = 3  # not an identity change: aws keeps its inventory

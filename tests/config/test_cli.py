@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str, db: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CLOUDSCHEDULER_DB_URL": db}
-    return subprocess.run([sys.executable, "-m", "include.cli.main", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "include.cli.main", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_validate_apply_export_cycle(tmp_path):

@@ -35,7 +35,9 @@ def test_secret_in_the_file_is_refused_with_a_pointer_to_connections():
 def test_wrong_type_names_nested_field():
     doc = with_change(minimal_doc(), ["groups", 0, "clouds", 0, "limits", "cores_ctl"], "lots")
     [msg] = problems_of(doc)
-    assert msg.startswith("group 'atlas' / cloud 'east': field 'limits.cores_ctl': Input should be a valid integer")
+    assert msg.startswith(
+        "group 'atlas' / cloud 'east': field 'limits.cores_ctl': Input should be a valid integer"
+    )
 
 
 def test_quoted_number_is_a_type_error_not_coerced():
@@ -70,11 +72,16 @@ def test_duplicate_group_name():
     assert "field 'groups': duplicate name 'atlas'" in problems_of(doc)
 
 
-@pytest.mark.parametrize("field,value", [("cores_ctl", -2), ("cores_softmax", -5), ("ram_ctl", -3), ("max_vms", -9)])
+@pytest.mark.parametrize(
+    "field,value", [("cores_ctl", -2), ("cores_softmax", -5), ("ram_ctl", -3), ("max_vms", -9)]
+)
 def test_out_of_range_limit(field, value):
     doc = with_change(minimal_doc(), ["groups", 0, "clouds", 0, "limits", field], value)
     [msg] = problems_of(doc)
-    assert msg == f"group 'atlas' / cloud 'east': field 'limits.{field}': Input should be greater than or equal to -1"
+    assert (
+        msg
+        == f"group 'atlas' / cloud 'east': field 'limits.{field}': Input should be greater than or equal to -1"
+    )
 
 
 def test_cloud_type_requirements_and_bad_spot_price():
@@ -106,13 +113,19 @@ def test_settings_checked_by_key():
 
 
 def test_template_and_yaml_errors_name_the_metadata_item():
-    doc = with_change(minimal_doc(), ["groups", 0, "metadata"], [
-        {"name": "worker.yaml.j2", "text": "a: {{ cs_group_name }"},
-        {"name": "plain.yaml", "text": "a: [1, 2"},
-    ])
+    doc = with_change(
+        minimal_doc(),
+        ["groups", 0, "metadata"],
+        [
+            {"name": "worker.yaml.j2", "text": "a: {{ cs_group_name }"},
+            {"name": "plain.yaml", "text": "a: [1, 2"},
+        ],
+    )
     found = sorted(problems_of(doc))
     assert found[0].startswith("group 'atlas' / metadata 'plain.yaml': field 'text': not valid YAML")
-    assert found[1].startswith("group 'atlas' / metadata 'worker.yaml.j2': field 'text': does not compile: line 1")
+    assert found[1].startswith(
+        "group 'atlas' / metadata 'worker.yaml.j2': field 'text': does not compile: line 1"
+    )
 
 
 def test_yaml_syntax_error_names_line():
@@ -137,7 +150,10 @@ def test_non_finite_numbers_are_refused(value):
 def test_numbers_the_database_cannot_hold_are_refused():
     doc = with_change(minimal_doc(), ["groups", 0, "clouds", 0, "priority"], 10**20)
     [msg] = problems_of(doc)
-    assert msg == "group 'atlas' / cloud 'east': field 'priority': Input should be less than or equal to 2147483647"
+    assert (
+        msg
+        == "group 'atlas' / cloud 'east': field 'priority': Input should be less than or equal to 2147483647"
+    )
     doc = minimal_doc()
     doc["settings"] = {"vm_come_alive": 10**12}
     assert problems_of(doc) == ["settings: field 'vm_come_alive': must be <= 2147483647"]

@@ -15,17 +15,37 @@ sys.path.insert(0, str(ROOT))
 
 FAST_SITE = {
     "settings": {"keep_alive_floor": 0, "cloud_poll_interval": 10, "max_boot_per_cycle": 5},
-    "groups": [{
-        "name": "atlas", "pool": {"kind": "simulated"}, "other_submitters": ["ALL"],
-        "vm_defaults": {"image": "cvm", "keep_alive": 4},
-        "metadata": [{"name": "worker.yaml.j2", "text": (
-            "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
-            "    cs_vm_id = \"{{ cs_vm_id }}\"\n    group_name = \"{{ cs_group_name }}\"\n")}],
-        "clouds": [{"name": "east", "type": "simulated", "simulation": {
-            "boot_delay_s": 2, "register_delay_s": 1, "quota_cores": 64,
-            "flavors": [{"name": "c8", "cores": 8, "ram_mb": 32000, "disk_gb": 50.0}], "images": ["cvm"]}}],
-    }],
-}  # fmt: skip
+    "groups": [
+        {
+            "name": "atlas",
+            "pool": {"kind": "simulated"},
+            "other_submitters": ["ALL"],
+            "vm_defaults": {"image": "cvm", "keep_alive": 4},
+            "metadata": [
+                {
+                    "name": "worker.yaml.j2",
+                    "text": (
+                        "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
+                        '    cs_vm_id = "{{ cs_vm_id }}"\n    group_name = "{{ cs_group_name }}"\n'
+                    ),
+                }
+            ],
+            "clouds": [
+                {
+                    "name": "east",
+                    "type": "simulated",
+                    "simulation": {
+                        "boot_delay_s": 2,
+                        "register_delay_s": 1,
+                        "quota_cores": 64,
+                        "flavors": [{"name": "c8", "cores": 8, "ram_mb": 32000, "disk_gb": 50.0}],
+                        "images": ["cvm"],
+                    },
+                }
+            ],
+        }
+    ],
+}
 
 
 def main() -> int:
@@ -46,8 +66,9 @@ def main() -> int:
     ensure_pools(wanted_pools())
     dags = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False).dags
     began = time.monotonic()
-    run = dags["cs_submit_demo_jobs"].test(run_conf={"group": "atlas", "count": 3, "cores": 8, "ram_mb": 16000,
-                                                      "duration_s": 4})
+    run = dags["cs_submit_demo_jobs"].test(
+        run_conf={"group": "atlas", "count": 3, "cores": 8, "ram_mb": 16000, "duration_s": 4}
+    )
     emit("submitted", began, state=str(run.state))
     with session_scope() as s:  # a real negotiator cycles every 20 s; this one every 2 s, to keep it short
         s.execute(SimPool.__table__.update().values(negotiator_interval_s=2))
@@ -64,12 +85,15 @@ def main() -> int:
             machines = s.scalar(select(func.count()).select_from(Machine).where(Machine.vm_id.is_not(None)))
             retired = s.scalar(select(func.count()).select_from(Vm).where(Vm.retire_sent_at.is_not(None)))
         stages = {
-            "vms_requested": sum(vms.values()) >= 3, "vms_active": vms.get("active", 0) >= 3,
-            "startds_registered": machines >= 3, "jobs_running": jobs.get(2, 0) >= 1,
-            "jobs_completed": jobs.get(4, 0) >= 3, "retire_sent": retired >= 1,
+            "vms_requested": sum(vms.values()) >= 3,
+            "vms_active": vms.get("active", 0) >= 3,
+            "startds_registered": machines >= 3,
+            "jobs_running": jobs.get(2, 0) >= 1,
+            "jobs_completed": jobs.get(4, 0) >= 3,
+            "retire_sent": retired >= 1,
             "vms_deleted": vms.get("deleting", 0) + vms.get("gone", 0) >= 1,
             "vms_forgotten": "vms_requested" in seen and not vms,
-        }  # fmt: skip
+        }
         for name, reached in stages.items():
             if reached and name not in seen:
                 seen.add(name)
@@ -82,7 +106,10 @@ def main() -> int:
 
 
 def emit(stage: str, began: float, **detail) -> None:
-    print(json.dumps({"stage": stage, "t": round(time.monotonic() - began, 1), **detail}, default=str), flush=True)
+    print(
+        json.dumps({"stage": stage, "t": round(time.monotonic() - began, 1), **detail}, default=str),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

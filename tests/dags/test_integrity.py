@@ -56,5 +56,7 @@ def test_dag_id_equals_file_stem_and_policy_holds(bag, path):
     # The README promises an alert when any DAG fails: every DAG carries our callback.
     from include.alerting import dag_failure_callback
 
-    callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    callbacks = (
+        dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    )
     assert dag_failure_callback in callbacks, f"{dag.dag_id} has no failure callback"

@@ -13,20 +13,41 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["submitted", "vms_requested", "vms_active", "startds_registered", "jobs_running", "jobs_completed",
-         "retire_sent", "vms_deleted", "vms_forgotten"]
+ORDER = [
+    "submitted",
+    "vms_requested",
+    "vms_active",
+    "startds_registered",
+    "jobs_running",
+    "jobs_completed",
+    "retire_sent",
+    "vms_deleted",
+    "vms_forgotten",
+]
 
 
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_dags_carry_the_demo_workflow_through_every_stage(tmp_path):
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "PYTHONPATH": str(ROOT),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-           "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
-           "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts.jsonl")}  # fmt: skip
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "dags" / "loop_run.py")], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=420)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "PYTHONPATH": str(ROOT),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts.jsonl"),
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "dags" / "loop_run.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
     stages = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert result.returncode == 0, (stages, result.stderr[-3000:])
     names = [s["stage"] for s in stages]

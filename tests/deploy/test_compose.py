@@ -16,9 +16,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = Path(compose.__file__).parent / "docker-compose"
 FILLED = {
-    "POSTGRES_PASSWORD": "pg-secret", "CS_DB_PASSWORD": "cs-secret", "AIRFLOW_FERNET_KEY": "x" * 43 + "=",
-    "AIRFLOW_API_SECRET_KEY": "api", "AIRFLOW_JWT_SECRET": "jwt", "AIRFLOW_ADMIN_PASSWORD": "admin-secret",
-}  # fmt: skip
+    "POSTGRES_PASSWORD": "pg-secret",
+    "CS_DB_PASSWORD": "cs-secret",
+    "AIRFLOW_FERNET_KEY": "x" * 43 + "=",
+    "AIRFLOW_API_SECRET_KEY": "api",
+    "AIRFLOW_JWT_SECRET": "jwt",
+    "AIRFLOW_ADMIN_PASSWORD": "admin-secret",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +36,14 @@ def docker_config(tmp_path_factory) -> Path:
 def compose_cmd(docker_config: Path, env_file: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in FILLED} | {"DOCKER_CONFIG": str(docker_config)}
     cmd = ["docker", "compose"] if shutil.which("docker") else [str(PLUGIN)]
-    return subprocess.run([*cmd, "--project-directory", str(ROOT), "--env-file", str(env_file), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [*cmd, "--project-directory", str(ROOT), "--env-file", str(env_file), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -56,8 +66,16 @@ def test_missing_secrets_are_refused_by_name(docker_config):
 
 def test_services_and_profiles(docker_config, env_file):
     services = compose_cmd(docker_config, env_file, "config", "--services").stdout.split()
-    assert set(services) == {"postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                             "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+    }
     with_condor = compose_cmd(docker_config, env_file, "--profile", "condor", "config", "--services").stdout
     assert "htcondor" in with_condor.split()
     with_shoal = compose_cmd(docker_config, env_file, "--profile", "shoal", "config", "--services").stdout
@@ -77,5 +95,8 @@ def test_every_airflow_component_shares_secrets_and_sees_the_project(docker_conf
         assert any(v["target"] == "/opt/cloudscheduler" for v in svc["volumes"]), name
         assert any(v["target"] == "/opt/cloudscheduler-cache" for v in svc["volumes"]), f"{name}: image cache"
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
-        assert doc["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert (
+            doc["services"][name]["depends_on"]["airflow-init"]["condition"]
+            == "service_completed_successfully"
+        )
     assert "init.sh" in " ".join(doc["services"]["airflow-init"]["command"])

@@ -47,18 +47,35 @@ class FakeOpenStack:
     ):
         self.password, self.project, self.project_id = password, project, "p-" + project
         self.app_creds = {"ac-1": "ac-secret"}  # id -> secret
-        self.app_cred_expiry: dict[str, str | None] = {}  # id -> Keystone's expires_at (naive UTC), None = never
+        self.app_cred_expiry: dict[
+            str, str | None
+        ] = {}  # id -> Keystone's expires_at (naive UTC), None = never
         self.max_limit = max_limit
         self.lock = threading.RLock()
         self.servers: dict[str, dict] = {}
         self.order: list[str] = []
-        self.flavors = {"1": dict(id="1", name="m1.small", ram=2048, vcpus=1, disk=20),
-                        "2": dict(id="2", name="c8.large", ram=16384, vcpus=8, disk=40)}  # fmt: skip
-        self.images = {"img-1": dict(id="img-1", name="cernvm4", status="active", visibility="public",
-                                     checksum="0" * 32, size=1024, disk_format="qcow2", container_format="bare",
-                                     created_at="2024-01-01T00:00:00Z")}  # fmt: skip
-        self.networks = {"net-1": dict(id="net-1", name="private", status="ACTIVE", shared=False,
-                                       **{"router:external": False})}  # fmt: skip
+        self.flavors = {
+            "1": dict(id="1", name="m1.small", ram=2048, vcpus=1, disk=20),
+            "2": dict(id="2", name="c8.large", ram=16384, vcpus=8, disk=40),
+        }
+        self.images = {
+            "img-1": dict(
+                id="img-1",
+                name="cernvm4",
+                status="active",
+                visibility="public",
+                checksum="0" * 32,
+                size=1024,
+                disk_format="qcow2",
+                container_format="bare",
+                created_at="2024-01-01T00:00:00Z",
+            )
+        }
+        self.networks = {
+            "net-1": dict(
+                id="net-1", name="private", status="ACTIVE", shared=False, **{"router:external": False}
+            )
+        }
         self.security_groups = {"sg-1": dict(id="sg-1", name="default")}
         self.keypairs = {
             "default": dict(name="default", fingerprint="aa:bb", public_key="ssh-ed25519 AAAA x")
@@ -114,15 +131,33 @@ class FakeOpenStack:
     def expire_tokens(self) -> None:
         self.tokens.clear()
 
-    def add_server(self, name: str, metadata: dict | None = None, flavor_id: str = "1", status: str | None = None,
-                   fault: str | None = None, user_data: str | None = None, bdm: list | None = None,
-                   image_id: str = "img-1") -> dict:  # fmt: skip
+    def add_server(
+        self,
+        name: str,
+        metadata: dict | None = None,
+        flavor_id: str = "1",
+        status: str | None = None,
+        fault: str | None = None,
+        user_data: str | None = None,
+        bdm: list | None = None,
+        image_id: str = "img-1",
+    ) -> dict:
         sid = str(uuid.uuid4())
         fl = self.flavors[flavor_id]
-        s = {"id": sid, "name": name, "status": status or "BUILD", "metadata": metadata or {}, "_flavor": fl,
-             "image": {"id": image_id} if not bdm else "", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-             "_t": time.time(), "_ip": f"10.{len(self.order) // 62500 % 250}.{len(self.order) // 250 % 250}.{len(self.order) % 250 + 2}",
-             "user_data": user_data, "bdm": bdm, "tenant_id": self.project_id}  # fmt: skip
+        s = {
+            "id": sid,
+            "name": name,
+            "status": status or "BUILD",
+            "metadata": metadata or {},
+            "_flavor": fl,
+            "image": {"id": image_id} if not bdm else "",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "_t": time.time(),
+            "_ip": f"10.{len(self.order) // 62500 % 250}.{len(self.order) // 250 % 250}.{len(self.order) % 250 + 2}",
+            "user_data": user_data,
+            "bdm": bdm,
+            "tenant_id": self.project_id,
+        }
         if fault:
             s["status"], s["fault"] = "ERROR", {"code": 500, "message": fault, "created": s["created"]}
         with self.lock:
@@ -172,7 +207,9 @@ class FakeOpenStack:
         networks = s.get("networks")
         for net in networks if isinstance(networks, list) else ():  # "auto" / "none", or [{"uuid": ...}]
             if net.get("uuid") not in self.networks:
-                return 400, {"badRequest": {"code": 400, "message": f"Network {net.get('uuid')} could not be found."}}
+                return 400, {
+                    "badRequest": {"code": 400, "message": f"Network {net.get('uuid')} could not be found."}
+                }
         fl = self.flavors[s["flavorRef"]]
         with self.lock:  # quota check and insert are one step, as in Nova
             n, cores, ram = self.used()

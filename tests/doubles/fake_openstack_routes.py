@@ -85,9 +85,15 @@ def neutron(st, path: str, q: dict, base: str):
 
 def identity(st, method: str, path: str, raw: bytes, base: str, token: str | None = None):
     if method == "GET" and path in ("/identity", "/identity/v3"):
-        v3 = {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-              "links": [{"rel": "self", "href": f"{base}/identity/v3/"}],
-              "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}  # fmt: skip
+        v3 = {
+            "id": "v3.14",
+            "status": "stable",
+            "updated": "2020-04-07T00:00:00Z",
+            "links": [{"rel": "self", "href": f"{base}/identity/v3/"}],
+            "media-types": [
+                {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
+            ],
+        }
         return 200, ({"version": v3} if path.endswith("v3") else {"versions": {"values": [v3]}}), None
     if method == "POST" and path == "/identity/v3/auth/tokens":
         ident = json.loads(raw)["auth"]["identity"]
@@ -97,8 +103,17 @@ def identity(st, method: str, path: str, raw: bytes, base: str, token: str | Non
             ac = ident.get("application_credential", {})
             ok = st.app_creds.get(ac.get("id")) == ac.get("secret")
         if not ok:
-            return 401, {"error": {"code": 401, "title": "Unauthorized",
-                                   "message": "The request you have made requires authentication."}}, None  # fmt: skip
+            return (
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "title": "Unauthorized",
+                        "message": "The request you have made requires authentication.",
+                    }
+                },
+                None,
+            )
         token = uuid.uuid4().hex
         st.tokens.add(token)
         body = token_body(base, st.project_id, st.project)
@@ -113,15 +128,33 @@ def identity(st, method: str, path: str, raw: bytes, base: str, token: str | Non
         user, cred = match.groups()
         if user != "u1":
             return 403, {"error": {"code": 403, "title": "Forbidden", "message": "not the owner"}}, None
-        return 200, {"application_credential": {
-            "id": cred, "name": "cs", "user_id": user, "project_id": st.project_id, "unrestricted": False,
-            "expires_at": st.app_cred_expiry.get(cred), "roles": [{"id": "r1", "name": "member"}]}}, None
+        return (
+            200,
+            {
+                "application_credential": {
+                    "id": cred,
+                    "name": "cs",
+                    "user_id": user,
+                    "project_id": st.project_id,
+                    "unrestricted": False,
+                    "expires_at": st.app_cred_expiry.get(cred),
+                    "roles": [{"id": "r1", "name": "member"}],
+                }
+            },
+            None,
+        )
     return NOT_FOUND
 
 
 def nova_version(base: str) -> dict:
-    return {"id": "v2.1", "status": "CURRENT", "version": "2.96", "min_version": "2.1",
-            "updated": "2013-07-23T11:33:21Z", "links": [{"rel": "self", "href": f"{base}/compute/v2.1/"}]}  # fmt: skip
+    return {
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": "2.96",
+        "min_version": "2.1",
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": f"{base}/compute/v2.1/"}],
+    }
 
 
 def list_servers(st, q: dict, base: str, path: str):
@@ -172,10 +205,26 @@ def nova(st, method: str, path: str, q: dict, raw: bytes, base: str):
         return (200, {"flavor": flavor_view(f)}, None) if f else NOT_FOUND
     if path == "/limits":
         n, cores, ram = st.used()
-        return 200, {"limits": {"rate": [], "absolute": {
-            "maxTotalInstances": st.quota["instances"], "totalInstancesUsed": n, "maxTotalCores": st.quota["cores"],
-            "totalCoresUsed": cores, "maxTotalRAMSize": st.quota["ram"], "totalRAMUsed": ram,
-            "maxTotalKeypairs": 100, "maxServerMeta": 128, "maxImageMeta": 128}}}, None  # fmt: skip
+        return (
+            200,
+            {
+                "limits": {
+                    "rate": [],
+                    "absolute": {
+                        "maxTotalInstances": st.quota["instances"],
+                        "totalInstancesUsed": n,
+                        "maxTotalCores": st.quota["cores"],
+                        "totalCoresUsed": cores,
+                        "maxTotalRAMSize": st.quota["ram"],
+                        "totalRAMUsed": ram,
+                        "maxTotalKeypairs": 100,
+                        "maxServerMeta": 128,
+                        "maxImageMeta": 128,
+                    },
+                }
+            },
+            None,
+        )
     if path == "/os-keypairs":
         if method == "POST":
             return create_keypair(st, json.loads(raw).get("keypair", {}))
@@ -223,20 +272,41 @@ def create_keypair(st, kp: dict):
             None,
         )
     digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    st.keypairs[name] = {"name": name, "public_key": public_key, "type": kp.get("type", "ssh"),
-                         "fingerprint": ":".join(digest[i : i + 2] for i in range(0, 32, 2))}  # fmt: skip
+    st.keypairs[name] = {
+        "name": name,
+        "public_key": public_key,
+        "type": kp.get("type", "ssh"),
+        "fingerprint": ":".join(digest[i : i + 2] for i in range(0, 32, 2)),
+    }
     return 200, {"keypair": st.keypairs[name]}, None
 
 
 def cinder(st, path: str, base: str):
-    version = {"id": "v3.0", "status": "CURRENT", "version": "3.70", "min_version": "3.0",
-               "links": [{"rel": "self", "href": f"{base}/volume/v3/"}]}  # fmt: skip
+    version = {
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": "3.70",
+        "min_version": "3.0",
+        "links": [{"rel": "self", "href": f"{base}/volume/v3/"}],
+    }
     if path in ("/volume", "/volume/v3", f"/volume/v3/{st.project_id}"):
         return 200, {"versions": [version]} if path == "/volume" else {"version": version}, None
     if path == f"/volume/v3/{st.project_id}/limits":
-        return 200, {"limits": {"rate": [], "absolute": {
-            "maxTotalVolumes": st.volume_quota["volumes"], "totalVolumesUsed": st.volumes_used()[0],
-            "maxTotalVolumeGigabytes": st.volume_quota["gigabytes"], "totalGigabytesUsed": st.volumes_used()[1]}}}, None  # fmt: skip
+        return (
+            200,
+            {
+                "limits": {
+                    "rate": [],
+                    "absolute": {
+                        "maxTotalVolumes": st.volume_quota["volumes"],
+                        "totalVolumesUsed": st.volumes_used()[0],
+                        "maxTotalVolumeGigabytes": st.volume_quota["gigabytes"],
+                        "totalGigabytesUsed": st.volumes_used()[1],
+                    },
+                }
+            },
+            None,
+        )
     return NOT_FOUND
 
 
@@ -260,8 +330,12 @@ def admin(st, path: str, body: dict):
     """Remote control for a fake running in its own process (benchmarks)."""
     if path == "/_fake/seed":
         meta = body.get("metadata") or {}
-        st.seed(body["count"], body.get("prefix", "vm"),
-                lambda name: {k: v.replace("{name}", name) for k, v in meta.items()}, body.get("flavor_id", "1"))  # fmt: skip
+        st.seed(
+            body["count"],
+            body.get("prefix", "vm"),
+            lambda name: {k: v.replace("{name}", name) for k, v in meta.items()},
+            body.get("flavor_id", "1"),
+        )
         return 200, {"servers": len(st.servers)}, None
     if path == "/_fake/config":
         for key in ("quota", "capacity_cores", "build_seconds", "max_limit"):

@@ -20,8 +20,11 @@ import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-VALIDATION = {"MOTO_ENABLE_AMI_VALIDATION": "true", "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
-              "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true"}  # fmt: skip
+VALIDATION = {
+    "MOTO_ENABLE_AMI_VALIDATION": "true",
+    "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
+    "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
+}
 
 
 class MotoEc2:
@@ -142,8 +145,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.state.seen.append(action)
         rule = self.state.take(action)
         if rule:
-            xml = (f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{rule.code}</Code>'
-                   f"<Message>{rule.message}</Message></Error></Errors><RequestID>fault-1</RequestID></Response>").encode()  # fmt: skip
+            xml = (
+                f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{rule.code}</Code>'
+                f"<Message>{rule.message}</Message></Error></Errors><RequestID>fault-1</RequestID></Response>"
+            ).encode()
             return self.reply(rule.status, xml, [("Content-Type", "text/xml")])
         conn = http.client.HTTPConnection(*self.state.upstream, timeout=300)
         conn.request("POST", self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})

@@ -127,8 +127,13 @@ class _Service:
 
     def __init__(self, venv: Path, which: str, d: Path):
         log = open(d / f"{which}.stderr", "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([str(venv / "bin/python"), str(SERVE), which, str(d)], stdout=subprocess.PIPE,
-                                     stderr=log, text=True, cwd=d)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [str(venv / "bin/python"), str(SERVE), which, str(d)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=d,
+        )
         line = self.proc.stdout.readline().strip()
         if not line.isdigit():
             self.stop()
@@ -162,8 +167,21 @@ def build_template(venv: Path, d: Path) -> None:
     _manage(venv, d, "fernet_setup", *me)
     _manage(venv, d, "credential_setup", *me)
     url = f"http://{KEYSTONE_PLACEHOLDER}v3/"
-    _manage(venv, d, "bootstrap", "--bootstrap-password", ADMIN_PASSWORD, "--bootstrap-region-id", "RegionOne",
-            "--bootstrap-admin-url", url, "--bootstrap-public-url", url, "--bootstrap-internal-url", url)  # fmt: skip
+    _manage(
+        venv,
+        d,
+        "bootstrap",
+        "--bootstrap-password",
+        ADMIN_PASSWORD,
+        "--bootstrap-region-id",
+        "RegionOne",
+        "--bootstrap-admin-url",
+        url,
+        "--bootstrap-public-url",
+        url,
+        "--bootstrap-internal-url",
+        url,
+    )
     _run([str(venv / "bin/glance-manage"), "--config-file", str(d / "glance-api.conf"), "db_sync"])
     keystone = _Service(venv, "keystone", d)
     try:
@@ -198,8 +216,12 @@ def _accounts(admin) -> None:
     admin.identity.assign_project_role_to_user(service, glance, admin_role)
     image = admin.identity.create_service(type="image", name="glance")
     for interface in ("public", "internal", "admin"):
-        admin.identity.create_endpoint(service_id=image.id, interface=interface, region_id="RegionOne",
-                                       url=f"http://{GLANCE_PLACEHOLDER}")  # fmt: skip
+        admin.identity.create_endpoint(
+            service_id=image.id,
+            interface=interface,
+            region_id="RegionOne",
+            url=f"http://{GLANCE_PLACEHOLDER}",
+        )
     project = admin.identity.create_project(name=PROJECT, domain_id="default")
     user = admin.identity.create_user(
         name=USER, password=PASSWORD, domain_id="default", default_project_id=project.id
@@ -212,10 +234,19 @@ def _connect(auth_url: str, username: str, password: str, project: str):
     from openstack.connection import Connection
 
     region = openstack.config.get_cloud_region(
-        load_yaml_config=False, load_envvars=False, auth_type="password", region_name="RegionOne",
-        auth={"auth_url": auth_url, "username": username, "password": password, "project_name": project,
-              "user_domain_name": "Default", "project_domain_name": "Default"},
-    )  # fmt: skip
+        load_yaml_config=False,
+        load_envvars=False,
+        auth_type="password",
+        region_name="RegionOne",
+        auth={
+            "auth_url": auth_url,
+            "username": username,
+            "password": password,
+            "project_name": project,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    )
     return Connection(config=region)
 
 
@@ -265,8 +296,15 @@ class RealOpenStack:
         return f"http://127.0.0.1:{self.glance_port}"
 
     def user_auth(self) -> dict:
-        return {"auth_url": self.auth_url, "project_name": PROJECT, "username": USER, "password": PASSWORD,
-                "user_domain_name": "Default", "project_domain_name": "Default", "region_name": "RegionOne"}  # fmt: skip
+        return {
+            "auth_url": self.auth_url,
+            "project_name": PROJECT,
+            "username": USER,
+            "password": PASSWORD,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+            "region_name": "RegionOne",
+        }
 
     def admin(self):
         if self._admin is None:
@@ -294,8 +332,10 @@ class RealOpenStack:
         known = self._tokens.get(token)
         if known and time.monotonic() - known[1] < 30:
             return known[0]
-        req = urllib.request.Request(f"{self.auth_url}/auth/tokens", headers={
-            "X-Auth-Token": self.admin().session.get_token(), "X-Subject-Token": token})  # fmt: skip
+        req = urllib.request.Request(
+            f"{self.auth_url}/auth/tokens",
+            headers={"X-Auth-Token": self.admin().session.get_token(), "X-Subject-Token": token},
+        )
         try:
             ok = urllib.request.urlopen(req, timeout=10).status == 200
         except urllib.error.HTTPError:

@@ -19,8 +19,15 @@ JOB = {"cores": 1, "ram_mb": 900, "duration_s": 3600}
 
 
 def use_application_credential(mixed, monkeypatch, expires_in: timedelta | None) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_OS", json.dumps({"conn_type": "generic", "extra": {
-        "application_credential_id": "ac-1", "application_credential_secret": "ac-secret"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_FAULT_OS",
+        json.dumps(
+            {
+                "conn_type": "generic",
+                "extra": {"application_credential_id": "ac-1", "application_credential_secret": "ac-secret"},
+            }
+        ),
+    )
     when = None if expires_in is None else datetime.now(UTC) + expires_in
     mixed.nova.app_cred_expiry["ac-1"] = when.strftime("%Y-%m-%dT%H:%M:%S.000000") if when else None
 
@@ -30,7 +37,9 @@ def limits(world) -> CloudLimits:
         return s.get(CloudLimits, ("atlas", "os"))
 
 
-def test_an_application_credential_expiring_in_3_days_stops_booting_with_an_alert(mixed, monkeypatch, tmp_path):
+def test_an_application_credential_expiring_in_3_days_stops_booting_with_an_alert(
+    mixed, monkeypatch, tmp_path
+):
     use_application_credential(mixed, monkeypatch, timedelta(days=3))
     w = mixed.world
     w.submit(1, target_alias="to-os", **JOB)
@@ -40,7 +49,9 @@ def test_an_application_credential_expiring_in_3_days_stops_booting_with_an_aler
     assert row.credential_expires_at - datetime.now(UTC) > timedelta(days=2, hours=23)
     assert mixed.nova.servers == {}  # nothing booted there
     with session_scope(w.engine) as s:
-        reasons = {(p.subject, p.reason) for p in s.scalars(select(PlanSkip).where(PlanSkip.cloud_name == "os"))}
+        reasons = {
+            (p.subject, p.reason) for p in s.scalars(select(PlanSkip).where(PlanSkip.cloud_name == "os"))
+        }
     assert ("cloud:os", "credential_expiring") in reasons
     sent = [a for a in alerts(tmp_path) if a["key"] == "skip:atlas/os:credential_expiring"]
     assert len(sent) == 1 and "expires" in sent[0]["body"]
@@ -52,8 +63,12 @@ def test_one_expiring_in_30_days_boots_and_a_password_notes_its_token(mixed, mon
     w.submit(1, target_alias="to-os", **JOB)
     w.run(60)
     assert len(mixed.nova.servers) == 1
-    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_OS", json.dumps(
-        {"conn_type": "generic", "login": "u", "password": "pw", "extra": {"project_name": "htc"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_FAULT_OS",
+        json.dumps(
+            {"conn_type": "generic", "login": "u", "password": "pw", "extra": {"project_name": "htc"}}
+        ),
+    )
     w.run(60)
     row = limits(w)
     assert row.credential_kind == "password" and row.credential_expires_at is None
@@ -64,7 +79,11 @@ def test_a_typed_expiry_overrides_keystone(mixed, monkeypatch):
     use_application_credential(mixed, monkeypatch, None)  # Keystone: never expires
     w = mixed.world
     with session_scope(w.engine) as s:
-        s.execute(update(Cloud).where(Cloud.name == "os").values(credential_expiry=datetime.now(UTC) + timedelta(days=1)))
+        s.execute(
+            update(Cloud)
+            .where(Cloud.name == "os")
+            .values(credential_expiry=datetime.now(UTC) + timedelta(days=1))
+        )
     w.submit(1, target_alias="to-os", **JOB)
     w.run(60)
     assert mixed.nova.servers == {}

@@ -33,7 +33,9 @@ def public_ami(ec2) -> dict:
 
 def test_ec2_boots_a_public_ami_named_by_its_id(mixed):
     ami = public_ami(mixed.ec2)
-    assert ami["Public"] and ami["OwnerId"] != mixed.ec2.describe_images(Owners=["self"])["Images"][0]["OwnerId"]
+    assert (
+        ami["Public"] and ami["OwnerId"] != mixed.ec2.describe_images(Owners=["self"])["Images"][0]["OwnerId"]
+    )
     set_image(mixed.world, "aws", ami["ImageId"])
     mixed.world.submit(1, target_alias="to-aws", **JOB)
     mixed.world.run(60)
@@ -61,8 +63,15 @@ def test_a_public_ami_is_never_found_by_its_name(mixed):
 def test_openstack_boots_a_glance_uuid_and_refuses_an_ambiguous_name(mixed):
     image_id = str(uuid.uuid4())
     twin_id = str(uuid.uuid4())
-    base = dict(status="active", visibility="public", checksum="1" * 32, size=1024, disk_format="qcow2",
-                container_format="bare", created_at="2024-01-01T00:00:00Z")  # fmt: skip
+    base = dict(
+        status="active",
+        visibility="public",
+        checksum="1" * 32,
+        size=1024,
+        disk_format="qcow2",
+        container_format="bare",
+        created_at="2024-01-01T00:00:00Z",
+    )
     mixed.nova.images[image_id] = dict(id=image_id, name="cernvm5", **base)
     mixed.nova.images[twin_id] = dict(id=twin_id, name="cernvm5", **base)
     set_image(mixed.world, "os", image_id)

@@ -70,8 +70,15 @@ def test_the_jobs_owner_network_and_part_reach_the_vm(mixed, tmp_path, cloud):
     user_data, subnet = prepare(mixed, tmp_path)
     network = f"os:private,aws:{subnet}"
     w = mixed.world
-    w.submit(1, target_alias=f"to-{cloud}", owner="alice@site", cores=1, ram_mb=900, duration_s=3600,
-             attrs={"VMNetwork": network, "VMUserData": user_data})  # fmt: skip
+    w.submit(
+        1,
+        target_alias=f"to-{cloud}",
+        owner="alice@site",
+        cores=1,
+        ram_mb=900,
+        duration_s=3600,
+        attrs={"VMNetwork": network, "VMUserData": user_data},
+    )
     w.run(60)
     with session_scope(w.engine) as s:
         [request] = s.scalars(select(BootRequest).where(BootRequest.cloud_name == cloud)).all()
@@ -97,8 +104,14 @@ def test_the_jobs_owner_network_and_part_reach_the_vm(mixed, tmp_path, cloud):
 def test_a_part_from_a_place_the_site_does_not_allow_is_a_skip_reason(mixed, tmp_path):
     prepare(mixed, tmp_path)
     w = mixed.world
-    w.submit(1, target_alias="to-os", owner="alice@site", cores=1, ram_mb=900,
-             attrs={"VMUserData": "/etc/shadow:text/x-shellscript"})  # fmt: skip
+    w.submit(
+        1,
+        target_alias="to-os",
+        owner="alice@site",
+        cores=1,
+        ram_mb=900,
+        attrs={"VMUserData": "/etc/shadow:text/x-shellscript"},
+    )
     record = w.cycle()
     assert record["plan"]["summary"]["skips"].get("user_data_refused") == 1
     assert record["plan"]["clouds"] == []  # nothing booted, no cloud called

@@ -23,7 +23,9 @@ def test_a_spot_cloud_is_compared_at_its_current_spot_price_not_our_bid(mixed):
     w = mixed.world
     with session_scope(w.engine) as s:
         s.execute(update(Cloud).where(Cloud.name == "aws").values(spot_price=0.05))  # our bid
-    w.submit(1, target_alias="to-aws", attrs={"VMMaximumPrice": 0.01}, **JOB)  # below the bid, above the market
+    w.submit(
+        1, target_alias="to-aws", attrs={"VMMaximumPrice": 0.01}, **JOB
+    )  # below the bid, above the market
     w.run(60)
     [instance] = mixed.aws_instances()
     assert instance.get("InstanceLifecycle") == "spot"
@@ -37,7 +39,9 @@ def test_a_spot_cloud_is_compared_at_its_current_spot_price_not_our_bid(mixed):
 def test_configured_flavour_prices_meet_the_jobs_maximum(mixed, maximum):
     w = mixed.world
     with session_scope(w.engine) as s:
-        s.execute(update(Cloud).where(Cloud.name == "os").values(flavor_prices={"m1.small": 0.02, "c8.large": 0.16}))
+        s.execute(
+            update(Cloud).where(Cloud.name == "os").values(flavor_prices={"m1.small": 0.02, "c8.large": 0.16})
+        )
     w.submit(1, target_alias="to-os", attrs={"VMMaximumPrice": maximum}, **JOB)
     w.run(60)
     if maximum < 0.02:

@@ -52,14 +52,32 @@ def mixed(tmp_path, monkeypatch, moto_ec2) -> Iterator[Mixed]:
     moto_server.reset()
     nova = FakeOpenStack().start()
     proxy = FaultProxy(moto_server.url).start()
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_server.url,
-                       aws_access_key_id="AKIATEST", aws_secret_access_key="test-secret")  # fmt: skip
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=moto_server.url,
+        aws_access_key_id="AKIATEST",
+        aws_secret_access_key="test-secret",
+    )
     ami = ec2.register_image(Name="cvm", RootDeviceName="/dev/sda1", VirtualizationType="hvm")["ImageId"]
     assert ami
-    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_OS", json.dumps(
-        {"conn_type": "generic", "login": "u", "password": "pw", "extra": {"project_name": "htc"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_AWS", json.dumps(
-        {"conn_type": "aws", "login": "AKIATEST", "password": "test-secret", "extra": {"region_name": "us-east-1"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_FAULT_OS",
+        json.dumps(
+            {"conn_type": "generic", "login": "u", "password": "pw", "extra": {"project_name": "htc"}}
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_FAULT_AWS",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIATEST",
+                "password": "test-secret",
+                "extra": {"region_name": "us-east-1"},
+            }
+        ),
+    )
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
     url = f"sqlite:///{tmp_path / 'state.db'}"
     monkeypatch.setenv("CLOUDSCHEDULER_DB_URL", url)
@@ -71,10 +89,34 @@ def mixed(tmp_path, monkeypatch, moto_ec2) -> Iterator[Mixed]:
     site_world = World.create(url, doc)
     with session_scope(site_world.engine) as s:
         # Real clouds in a group with a simulated pool: a test-only mix the configuration refuses.
-        s.add(Cloud(group_name="atlas", name="os", cloud_type="openstack", auth_url=nova.auth_url, project="htc",
-                    connection_id="cs_fault_os", vm_image="cernvm4", rate_per_second=50, rate_burst=50, priority=2))
-        s.add(Cloud(group_name="atlas", name="aws", cloud_type="amazon", region="us-east-1", auth_url=proxy.url,
-                    connection_id="cs_fault_aws", vm_image="cvm", rate_per_second=50, rate_burst=50, priority=2))
+        s.add(
+            Cloud(
+                group_name="atlas",
+                name="os",
+                cloud_type="openstack",
+                auth_url=nova.auth_url,
+                project="htc",
+                connection_id="cs_fault_os",
+                vm_image="cernvm4",
+                rate_per_second=50,
+                rate_burst=50,
+                priority=2,
+            )
+        )
+        s.add(
+            Cloud(
+                group_name="atlas",
+                name="aws",
+                cloud_type="amazon",
+                region="us-east-1",
+                auth_url=proxy.url,
+                connection_id="cs_fault_aws",
+                vm_image="cvm",
+                rate_per_second=50,
+                rate_burst=50,
+                priority=2,
+            )
+        )
         s.flush()
         for name in ("os", "aws", "sim"):
             s.add(AliasCloud(group_name="atlas", alias=f"to-{name}", cloud_name=name))

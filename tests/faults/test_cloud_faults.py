@@ -52,8 +52,17 @@ def test_a_hung_endpoint_times_out_and_does_not_hold_the_others(mixed, monkeypat
     from tests.doubles.fake_openstack import Fault
 
     # The per-request timeout from the connection (default 60 s), short here to keep the tier fast.
-    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_OS", json.dumps(
-        {"conn_type": "generic", "login": "u", "password": "pw", "extra": {"project_name": "htc", "timeout": 5}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_FAULT_OS",
+        json.dumps(
+            {
+                "conn_type": "generic",
+                "login": "u",
+                "password": "pw",
+                "extra": {"project_name": "htc", "timeout": 5},
+            }
+        ),
+    )
     w = mixed.world
     w.run(30)  # first polls: every cloud known and fresh
     mixed.nova.faults.append(Fault("POST", r"/servers$", 0, times=10**6, delay_s=120))
@@ -94,8 +103,16 @@ def test_nova_quota_refusal_backs_the_flavour_and_the_cloud_off(mixed):
     from tests.doubles.fake_openstack import Fault
 
     w = mixed.world
-    mixed.nova.faults.append(Fault("POST", r"/servers$", 403, "Quota exceeded for instances: Requested 1, "
-                                   "but already used 10 of 10 instances", times=10**6, wrapper="forbidden"))
+    mixed.nova.faults.append(
+        Fault(
+            "POST",
+            r"/servers$",
+            403,
+            "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances",
+            times=10**6,
+            wrapper="forbidden",
+        )
+    )
     w.submit(1, target_alias="to-os", **JOB)
     w.run(60)  # an attempt at 30 s; at 60 s the 60 s back-off still holds
     with session_scope(w.engine) as s:
@@ -111,16 +128,29 @@ def test_rejected_credentials_name_the_cloud_keep_the_secret_and_do_not_storm(mi
     import json
 
     w = mixed.world
-    monkeypatch.setenv("AIRFLOW_CONN_CS_FAULT_OS", json.dumps(
-        {"conn_type": "generic", "login": "u", "password": "wrong-s3cret", "extra": {"project_name": "htc"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_FAULT_OS",
+        json.dumps(
+            {
+                "conn_type": "generic",
+                "login": "u",
+                "password": "wrong-s3cret",
+                "extra": {"project_name": "htc"},
+            }
+        ),
+    )
     w.submit(1, target_alias="to-os", **JOB)
     w.run(600)
     with session_scope(w.engine) as s:
         status = s.get(PollStatus, "cloud/atlas/os")
     assert not status.ok and "os" in status.error and "wrong-s3cret" not in status.error
-    auths = sum(n for key, n in mixed.nova.requests.items() if key.startswith("POST /identity/v3/auth/tokens"))
+    auths = sum(
+        n for key, n in mixed.nova.requests.items() if key.startswith("POST /identity/v3/auth/tokens")
+    )
     polls = 600 // 60
-    assert auths <= polls + 1, f"{auths} authentication attempts for {polls} polls: a rejected credential is retried"
+    assert auths <= polls + 1, (
+        f"{auths} authentication attempts for {polls} polls: a rejected credential is retried"
+    )
     assert mixed.nova_servers() == []
 
 
@@ -148,7 +178,9 @@ def test_boot_task_killed_after_the_cloud_accepted_gives_one_vm(mixed, cloud):
     adapter, _ = cycle._adapter("atlas", cloud, w.engine, w.now)
     with session_scope(w.engine) as s:
         request = s.scalars(select(BootRequest).where(BootRequest.cloud_name == cloud)).one()
-        made = adapter.create_vms(build_spec(s, request, cycle.settings_now()), request.count)  # then "killed"
+        made = adapter.create_vms(
+            build_spec(s, request, cycle.settings_now()), request.count
+        )  # then "killed"
     assert all(r.ok for r in made)
     outcome = cycle.act_on(work, w.now)  # Airflow's retry of the task
     cycle.release_run(planned["lease"])

@@ -76,8 +76,12 @@ def test_database_connections_dropped_mid_cycle_then_the_next_cycle_reconciles(p
         cycle.poll_cloud(c["group"], c["cloud"], w.now)
     planned = cycle.plan_cycle(now=w.now)  # intents recorded ...
     name = w.url.rsplit("/", 1)[-1]
-    with get_engine(w.url.rsplit("/", 1)[0] + "/postgres").connect() as admin:  # ... then the server "restarts"
-        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+    with get_engine(
+        w.url.rsplit("/", 1)[0] + "/postgres"
+    ).connect() as admin:  # ... then the server "restarts"
+        admin.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+        )
         admin.commit()
     for work in cycle.work_items(planned):
         cycle.act_on(work, w.now)  # pool_pre_ping reconnects
@@ -112,8 +116,9 @@ def test_lost_state_is_rebuilt_by_adoption_no_vm_is_forgotten(mixed):
     w.run(60)
     assert {v.vm_id for v in live_vms(w)} == before, "every tagged VM adopted, none booted twice"
     w.run(900 + 120)  # adopted VMs are managed again: each is deleted or retired by the usual rules
-    names = set(mixed.nova_servers()) | {t["Value"] for i in mixed.aws_instances() for t in i.get("Tags", [])
-                                         if t["Key"] == "cs_vm_id"}
+    names = set(mixed.nova_servers()) | {
+        t["Value"] for i in mixed.aws_instances() for t in i.get("Tags", []) if t["Key"] == "cs_vm_id"
+    }
     assert not names & before, "the adopted VMs that never registered were deleted after vm_come_alive"
     with session_scope(w.engine) as s:
         sim = s.scalars(select(SimInstance).where(SimInstance.name.in_(before))).one()
@@ -126,7 +131,9 @@ def test_a_startd_that_dies_gets_its_vm_deleted_and_counted(world, tmp_path):
     [vm] = live_vms(world)
     with session_scope(world.engine) as s:  # the startd crashes and never comes back
         s.execute(delete(SimStartd).where(SimStartd.machine == vm.vm_id))
-        s.execute(SimInstance.__table__.update().where(SimInstance.name == vm.vm_id).values(never_register=True))
+        s.execute(
+            SimInstance.__table__.update().where(SimInstance.name == vm.vm_id).values(never_register=True)
+        )
     world.run(3 * 3600)
     with session_scope(world.engine) as s:
         inst = s.scalars(select(SimInstance).where(SimInstance.name == vm.vm_id)).one()

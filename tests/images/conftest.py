@@ -18,10 +18,20 @@ from include.store.db import session_scope
 
 
 def clouds_doc(a: dict, b: dict, images: list | None = None, group: dict | None = None) -> dict:
-    return {"groups": [{"name": "atlas", "pool": {"kind": "htcondor", "collector": "cm.example.org"},
-                        "images": images or [], **(group or {}),
-                        "clouds": [{"name": "a", "type": "openstack", "connection_id": "os_a", **a},
-                                   {"name": "b", "type": "openstack", "connection_id": "os_b", **b}]}]}  # fmt: skip
+    return {
+        "groups": [
+            {
+                "name": "atlas",
+                "pool": {"kind": "htcondor", "collector": "cm.example.org"},
+                "images": images or [],
+                **(group or {}),
+                "clouds": [
+                    {"name": "a", "type": "openstack", "connection_id": "os_a", **a},
+                    {"name": "b", "type": "openstack", "connection_id": "os_b", **b},
+                ],
+            }
+        ]
+    }
 
 
 def configure(engine, doc: dict) -> None:

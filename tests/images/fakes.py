@@ -25,8 +25,19 @@ class MemoryGlance:
         return image.image_id
 
     def _view(self, i: dict) -> StoredImage:
-        return StoredImage(i["id"], i["name"], i["status"], i.get("checksum"), i.get("size"), i.get("algo"),
-                           i.get("hash"), i["disk_format"], i["container_format"], "private", dict(i["props"]))  # fmt: skip
+        return StoredImage(
+            i["id"],
+            i["name"],
+            i["status"],
+            i.get("checksum"),
+            i.get("size"),
+            i.get("algo"),
+            i.get("hash"),
+            i["disk_format"],
+            i["container_format"],
+            "private",
+            dict(i["props"]),
+        )
 
     def find(self, name: str) -> list[StoredImage]:
         self.calls.append(f"find {name}")
@@ -39,8 +50,14 @@ class MemoryGlance:
     def create(self, name, disk_format, container_format, properties) -> StoredImage:
         self.calls.append(f"create {name}")
         iid = str(uuid.uuid4())
-        self.images[iid] = {"id": iid, "name": name, "status": "queued", "disk_format": disk_format,
-                            "container_format": container_format, "props": dict(properties)}  # fmt: skip
+        self.images[iid] = {
+            "id": iid,
+            "name": name,
+            "status": "queued",
+            "disk_format": disk_format,
+            "container_format": container_format,
+            "props": dict(properties),
+        }
         return self._view(self.images[iid])
 
     def upload(self, image_id, source, size, on_chunk=None) -> None:
@@ -54,8 +71,13 @@ class MemoryGlance:
                 on_chunk(chunk)
             data += chunk
         self.data[image_id] = data
-        self.images[image_id].update(status="active", size=len(data), checksum=hashlib.md5(data).hexdigest(),
-                                     algo="sha512", hash=hashlib.sha512(data).hexdigest())  # fmt: skip
+        self.images[image_id].update(
+            status="active",
+            size=len(data),
+            checksum=hashlib.md5(data).hexdigest(),
+            algo="sha512",
+            hash=hashlib.sha512(data).hexdigest(),
+        )
 
     @contextmanager
     def download(self, image_id, offset=0):

@@ -30,8 +30,16 @@ def put(engine, cache: ImageCache, data: bytes, used: datetime, name: str = "img
     part.write_bytes(data)
     cache.publish(part, digest.checksum)
     with session_scope(engine) as s:
-        record(s, digest, name=name, disk_format="raw", container_format="bare", origin="test", group="atlas",
-               now=used)  # fmt: skip
+        record(
+            s,
+            digest,
+            name=name,
+            disk_format="raw",
+            container_format="bare",
+            origin="test",
+            group="atlas",
+            now=used,
+        )
     return digest.checksum
 
 
@@ -102,12 +110,18 @@ def test_an_upload_streams_into_the_cache_detects_its_format_and_is_stored_once(
     iso = bytearray(64 * 1024)
     iso[0x8001:0x8006] = b"CD001"
     assert [detect_disk_format(h) for h in (b"QFI\xfb..", b"KDMV", bytes(iso), b"\0" * 100)] == [
-        "qcow2", "vmdk", "iso", "raw"]  # fmt: skip
+        "qcow2",
+        "vmdk",
+        "iso",
+        "raw",
+    ]
     data = bytes(iso) + os.urandom(3 << 20)
-    first = ingest(sqlite_engine, cache, settings, io.BytesIO(data), group="atlas", name="boot.iso", actor="bob",
-                   now=NOW)  # fmt: skip
-    again = ingest(sqlite_engine, cache, settings, io.BytesIO(data), group="atlas", name="boot.iso", actor="bob",
-                   now=NOW)  # fmt: skip
+    first = ingest(
+        sqlite_engine, cache, settings, io.BytesIO(data), group="atlas", name="boot.iso", actor="bob", now=NOW
+    )
+    again = ingest(
+        sqlite_engine, cache, settings, io.BytesIO(data), group="atlas", name="boot.iso", actor="bob", now=NOW
+    )
     assert (first.disk_format, first.size, first.already_cached, again.already_cached) == (
         "iso",
         len(data),
@@ -125,14 +139,30 @@ def test_an_upload_streams_into_the_cache_detects_its_format_and_is_stored_once(
         )
 
 
-@pytest.mark.parametrize(("name", "disk", "container", "data"), [
-    ("", None, "bare", b"x"), (" padded", None, "bare", b"x"), ("ok", "exe", "bare", b"x"),
-    ("ok", None, "zip", b"x"), ("ok", None, "bare", b""),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "disk", "container", "data"),
+    [
+        ("", None, "bare", b"x"),
+        (" padded", None, "bare", b"x"),
+        ("ok", "exe", "bare", b"x"),
+        ("ok", None, "zip", b"x"),
+        ("ok", None, "bare", b""),
+    ],
+)
 def test_bad_uploads_are_refused_with_a_reason(sqlite_engine, cache, settings, name, disk, container, data):
     with pytest.raises(UploadError):
-        ingest(sqlite_engine, cache, settings, io.BytesIO(data), group="atlas", name=name, actor="bob", now=NOW,
-               disk_format=disk, container_format=container)  # fmt: skip
+        ingest(
+            sqlite_engine,
+            cache,
+            settings,
+            io.BytesIO(data),
+            group="atlas",
+            name=name,
+            actor="bob",
+            now=NOW,
+            disk_format=disk,
+            container_format=container,
+        )
     assert cache.files() == []
 
 

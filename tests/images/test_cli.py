@@ -17,8 +17,18 @@ from include.store.db import make_engine, session_scope
 from include.store.models import AuditEntry, ImageTransfer
 
 ROOT = Path(__file__).resolve().parents[2]
-SITE = {"groups": [{"name": "atlas", "pool": {"kind": "htcondor", "collector": "cm"}, "clouds": [
-    {"name": n, "type": "openstack", "auth_url": f"http://{n}/v3", "connection_id": f"os_{n}"} for n in ("a", "b")]}]}  # fmt: skip
+SITE = {
+    "groups": [
+        {
+            "name": "atlas",
+            "pool": {"kind": "htcondor", "collector": "cm"},
+            "clouds": [
+                {"name": n, "type": "openstack", "auth_url": f"http://{n}/v3", "connection_id": f"os_{n}"}
+                for n in ("a", "b")
+            ],
+        }
+    ]
+}
 
 
 @pytest.fixture
@@ -27,8 +37,14 @@ def cli(tmp_path):
     env = {**os.environ, "CLOUDSCHEDULER_DB_URL": db, "CLOUDSCHEDULER_IMAGE_CACHE": str(tmp_path / "cache")}
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "include.cli.main", *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "include.cli.main", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert (done.returncode == 0) == ok, (done.stdout, done.stderr)
         return done
 

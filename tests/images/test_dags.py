@@ -21,24 +21,55 @@ def test_dags_distribute_images_and_keys_between_two_real_clouds(two_glances, tm
     a, b = two_glances
     user = a.real.user_auth()
     for name, data in (("ticked", b"t" * 300_000), ("manual", b"m" * 200_000)):
-        a.real.user().image.create_image(name=name, data=data, disk_format="raw", container_format="bare",
-                                         allow_duplicates=True, wait=True)  # fmt: skip
+        a.real.user().image.create_image(
+            name=name, data=data, disk_format="raw", container_format="bare", allow_duplicates=True, wait=True
+        )
     public_key = generate_keypair("ops")[1]
-    site = {"groups": [{"name": "atlas", "pool": {"kind": "htcondor", "collector": "cm.example.org"},
-                        "images": [{"name": "ticked", "clouds": ["b"]}],
-                        "keys": [{"name": "ops", "public_key": public_key, "clouds": ["a", "b"]}],
-                        "clouds": [{"name": n, "type": "openstack", "auth_url": s.real.auth_url, "project": "htc",
-                                    "region": "RegionOne", "connection_id": f"os_{n}"}
-                                   for n, s in (("a", a), ("b", b))]}]}  # fmt: skip
+    site = {
+        "groups": [
+            {
+                "name": "atlas",
+                "pool": {"kind": "htcondor", "collector": "cm.example.org"},
+                "images": [{"name": "ticked", "clouds": ["b"]}],
+                "keys": [{"name": "ops", "public_key": public_key, "clouds": ["a", "b"]}],
+                "clouds": [
+                    {
+                        "name": n,
+                        "type": "openstack",
+                        "auth_url": s.real.auth_url,
+                        "project": "htc",
+                        "region": "RegionOne",
+                        "connection_id": f"os_{n}",
+                    }
+                    for n, s in (("a", a), ("b", b))
+                ],
+            }
+        ]
+    }
     conn = json.dumps({"conn_type": "generic", "login": user["username"], "password": user["password"]})
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "PYTHONPATH": str(ROOT),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-           "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
-           "CLOUDSCHEDULER_IMAGE_CACHE": str(tmp_path / "cache"), "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts"),
-           "AIRFLOW_CONN_OS_A": conn, "AIRFLOW_CONN_OS_B": conn, "CS_TEST_SITE": json.dumps(site)}  # fmt: skip
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "images" / "dag_run.py")], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=420)  # fmt: skip
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "PYTHONPATH": str(ROOT),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CLOUDSCHEDULER_IMAGE_CACHE": str(tmp_path / "cache"),
+        "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts"),
+        "AIRFLOW_CONN_OS_A": conn,
+        "AIRFLOW_CONN_OS_B": conn,
+        "CS_TEST_SITE": json.dumps(site),
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "images" / "dag_run.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
     steps = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert result.returncode == 0, (steps, result.stderr[-3000:])
     assert [s["state"] for s in steps] == ["success"] * 6, steps

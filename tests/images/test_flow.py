@@ -28,16 +28,29 @@ DATA = b"cernvm " * 50_000
 
 
 def doc(images=None, group_image=None, cloud_b_image=None, b_enabled=True) -> dict:
-    return {"groups": [{
-        "name": "atlas", "pool": {"kind": "htcondor", "collector": "cm"}, "images": images or [],
-        "vm_defaults": {"image": group_image},
-        "clouds": [
-            {"name": "a", "type": "openstack", "auth_url": "http://a/v3", "connection_id": "os_a"},
-            {"name": "b", "type": "openstack", "auth_url": "http://b/v3", "connection_id": "os_b",
-             "enabled": b_enabled, "vm": {"image": cloud_b_image}},
-            {"name": "c", "type": "openstack", "auth_url": "http://c/v3", "connection_id": "os_c"},
-            {"name": "aws", "type": "amazon", "region": "us-east-1", "connection_id": "aws"},
-        ]}]}  # fmt: skip
+    return {
+        "groups": [
+            {
+                "name": "atlas",
+                "pool": {"kind": "htcondor", "collector": "cm"},
+                "images": images or [],
+                "vm_defaults": {"image": group_image},
+                "clouds": [
+                    {"name": "a", "type": "openstack", "auth_url": "http://a/v3", "connection_id": "os_a"},
+                    {
+                        "name": "b",
+                        "type": "openstack",
+                        "auth_url": "http://b/v3",
+                        "connection_id": "os_b",
+                        "enabled": b_enabled,
+                        "vm": {"image": cloud_b_image},
+                    },
+                    {"name": "c", "type": "openstack", "auth_url": "http://c/v3", "connection_id": "os_c"},
+                    {"name": "aws", "type": "amazon", "region": "us-east-1", "connection_id": "aws"},
+                ],
+            }
+        ]
+    }
 
 
 class Flow:
@@ -59,15 +72,31 @@ class Flow:
             for cloud, glance in self.glance.items():
                 for i in glance.images.values():
                     if i["status"] == "active":
-                        s.add(CloudImage(group_name="atlas", cloud_name=cloud, image_id=i["id"], name=i["name"],
-                                         checksum=i["checksum"], size=i["size"], created_at=self.now))  # fmt: skip
+                        s.add(
+                            CloudImage(
+                                group_name="atlas",
+                                cloud_name=cloud,
+                                image_id=i["id"],
+                                name=i["name"],
+                                checksum=i["checksum"],
+                                size=i["size"],
+                                created_at=self.now,
+                            )
+                        )
 
     def plan(self) -> dict:
         return tasks.plan_images(self.now, engine=self.engine, settings=self.settings)
 
     def copy(self, transfer_id, holder="t") -> dict:
-        ctx = Context(self.engine, ImageCache(self.settings.cache_dir), self.settings, self.stores, holder, "cs",
-                      lambda: self.now)  # fmt: skip
+        ctx = Context(
+            self.engine,
+            ImageCache(self.settings.cache_dir),
+            self.settings,
+            self.stores,
+            holder,
+            "cs",
+            lambda: self.now,
+        )
         return run_transfer(ctx, transfer_id)
 
     def run(self) -> list[dict]:
@@ -89,13 +118,23 @@ def flow(store_engine, settings):
 
 
 def test_wanted_are_the_ticks_and_each_openstack_clouds_default_image(flow):
-    configure(flow.engine, doc(images=[{"name": "sl7", "clouds": ["aws", "c"]}], group_image="cvm",
-                               cloud_b_image="0c5a3e4e-3bd5-4e5e-9d52-6d3b3c1d1f00"))  # fmt: skip
+    configure(
+        flow.engine,
+        doc(
+            images=[{"name": "sl7", "clouds": ["aws", "c"]}],
+            group_image="cvm",
+            cloud_b_image="0c5a3e4e-3bd5-4e5e-9d52-6d3b3c1d1f00",
+        ),
+    )
     with session_scope(flow.engine) as s:
         wants = {(w.cloud, w.name, w.reason) for w in load_wants(s)}
     # b names an image id (one cloud's copy: not replicable); EC2 takes no copies
-    assert wants == {("aws", "sl7", "matrix"), ("c", "sl7", "matrix"), ("a", "cvm", "default"),
-                     ("c", "cvm", "default")}  # fmt: skip
+    assert wants == {
+        ("aws", "sl7", "matrix"),
+        ("c", "sl7", "matrix"),
+        ("a", "cvm", "default"),
+        ("c", "cvm", "default"),
+    }
 
 
 def test_copies_once_then_steady_and_untick_removes_only_our_copy(flow):
@@ -133,8 +172,16 @@ def test_two_targets_share_one_download(flow):
 
 def test_an_uploaded_file_is_distributed_from_the_cache(flow):
     cache = ImageCache(flow.settings.cache_dir)
-    up = ingest(flow.engine, cache, flow.settings, io.BytesIO(b"QFI\xfb" + DATA), group="atlas", name="mine",
-                actor="alice", now=flow.now)  # fmt: skip
+    up = ingest(
+        flow.engine,
+        cache,
+        flow.settings,
+        io.BytesIO(b"QFI\xfb" + DATA),
+        group="atlas",
+        name="mine",
+        actor="alice",
+        now=flow.now,
+    )
     assert up.disk_format == "qcow2" and up.checksum == hashlib.md5(b"QFI\xfb" + DATA).hexdigest()
     with session_scope(flow.engine) as s:
         tick(s, "atlas", "mine", up.checksum, ["b", "c"], "alice")
@@ -182,8 +229,9 @@ def test_a_transfer_that_keeps_failing_alerts_once_and_waits_for_an_operator(flo
 def test_distribute_now_ticks_audited_and_returns_only_the_chosen_clouds(flow):
     flow.glance["a"].add("cvm", DATA)
     flow.observe()
-    ids = tasks.distribute_now("atlas", "cvm", None, ["b"], "airflow:bob", flow.now, engine=flow.engine,
-                               settings=flow.settings)  # fmt: skip
+    ids = tasks.distribute_now(
+        "atlas", "cvm", None, ["b"], "airflow:bob", flow.now, engine=flow.engine, settings=flow.settings
+    )
     [row] = flow.rows()
     assert ids == [row.id] and row.cloud_name == "b" and row.reason == "matrix"
     from include.store.models import AuditEntry
@@ -232,8 +280,10 @@ def test_concurrent_transfers_of_one_image_download_it_once(flow):
 
     source.download = slow
     results = {}
-    threads = [threading.Thread(target=lambda i=i: results.update({i: flow.copy(i, holder=f"w{i}")}), name=f"w{i}")
-               for i in ids]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda i=i: results.update({i: flow.copy(i, holder=f"w{i}")}), name=f"w{i}")
+        for i in ids
+    ]
     for t in threads:
         t.start()
     for t in threads:

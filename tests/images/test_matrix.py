@@ -14,13 +14,31 @@ CLOUDS = {("g", "a"), ("g", "b"), ("g", "c")}
 
 
 def plan(wants, seen=(), cached=(), rows=(), unsupported=None, due=True, downloadable=CLOUDS):
-    return diff(wants, seen, cached, rows, unsupported=unsupported or {}, downloadable=set(downloadable), now=NOW,
-                max_attempts=3, defaults_due=due)  # fmt: skip
+    return diff(
+        wants,
+        seen,
+        cached,
+        rows,
+        unsupported=unsupported or {},
+        downloadable=set(downloadable),
+        now=NOW,
+        max_attempts=3,
+        defaults_due=due,
+    )
 
 
 def seen(cloud, name="cvm", checksum="c1", image_id=None, days_old=1):
-    return Seen("g", cloud, image_id or f"{cloud}-{name}-{checksum}", name, checksum, 100, "raw", "bare",
-                NOW - timedelta(days=days_old))  # fmt: skip
+    return Seen(
+        "g",
+        cloud,
+        image_id or f"{cloud}-{name}-{checksum}",
+        name,
+        checksum,
+        100,
+        "raw",
+        "bare",
+        NOW - timedelta(days=days_old),
+    )
 
 
 def row(id_, cloud="b", state="pending", checksum="c1", name="cvm", **kw):
@@ -85,8 +103,13 @@ def test_a_copy_that_vanished_is_copied_again():
 
 
 def test_unticked_rows_are_dropped_and_only_images_we_placed_are_removed():
-    rows = [row(1, state="done", placed=True), row(2, state="done", placed=False, cloud="c"),
-            row(3, state="pending", name="x"), row(4, state="claimed", name="y"), row(5, state="error", name="z")]  # fmt: skip
+    rows = [
+        row(1, state="done", placed=True),
+        row(2, state="done", placed=False, cloud="c"),
+        row(3, state="pending", name="x"),
+        row(4, state="claimed", name="y"),
+        row(5, state="error", name="z"),
+    ]
     p = plan([], [seen("b"), seen("c")], rows=rows)
     assert p.remove == [1] and sorted(p.delete) == [2, 3, 5] and p.update == [] and p.create == []
 

@@ -30,8 +30,18 @@ def engine(store_engine):
 
 def add(engine, state="pending", name="cvm", checksum="c1", **kw) -> int:
     with session_scope(engine) as s:
-        row = ImageTransfer(group_name="atlas", cloud_name="b", image_name=name, checksum=checksum, state=state,
-                            source_cloud="a", source_image_id="img-1", created_at=NOW, updated_at=NOW, **kw)  # fmt: skip
+        row = ImageTransfer(
+            group_name="atlas",
+            cloud_name="b",
+            image_name=name,
+            checksum=checksum,
+            state=state,
+            source_cloud="a",
+            source_image_id="img-1",
+            created_at=NOW,
+            updated_at=NOW,
+            **kw,
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -71,8 +81,12 @@ def test_a_claim_is_exclusive_even_when_workers_race(engine):
 def test_a_silent_holder_is_taken_over_after_its_lease(engine):
     transfer_id = add(engine)
     job = transfers.claim(engine, transfer_id, "w1", NOW, SETTINGS.lease_ttl)
-    assert transfers.claim(engine, transfer_id, "w2", NOW + SETTINGS.lease_ttl - timedelta(seconds=1),
-                           SETTINGS.lease_ttl) is None  # fmt: skip
+    assert (
+        transfers.claim(
+            engine, transfer_id, "w2", NOW + SETTINGS.lease_ttl - timedelta(seconds=1), SETTINGS.lease_ttl
+        )
+        is None
+    )
     later = NOW + SETTINGS.lease_ttl + timedelta(seconds=1)
     assert transfers.claim(engine, transfer_id, "w2", later, SETTINGS.lease_ttl) is not None
     beat = transfers.Heartbeat(engine, job, "w1", SETTINGS, lambda: later)
@@ -143,8 +157,10 @@ def test_operator_retry_and_clear(engine):
 
 def test_a_removed_cloud_takes_its_transfers_along(engine):
     add(engine)
-    configure(engine, clouds_doc({"auth_url": "http://a.example/v3"}, {"auth_url": "http://b.example/v3"})
-              | {"groups": []})  # fmt: skip
+    configure(
+        engine,
+        clouds_doc({"auth_url": "http://a.example/v3"}, {"auth_url": "http://b.example/v3"}) | {"groups": []},
+    )
     with session_scope(engine) as s:
         assert s.query(ImageTransfer).count() == 0
 

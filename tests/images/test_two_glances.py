@@ -35,9 +35,13 @@ class Killed(BaseException):
 def world(two_glances, sqlite_engine, settings):
     a, b = two_glances
     stacks = {"a": a, "b": b}
-    configure(sqlite_engine, clouds_doc(
-        {"auth_url": a.real.auth_url, "project": "htc", "region": "RegionOne"},
-        {"auth_url": b.real.auth_url, "project": "htc", "region": "RegionOne"}))  # fmt: skip
+    configure(
+        sqlite_engine,
+        clouds_doc(
+            {"auth_url": a.real.auth_url, "project": "htc", "region": "RegionOne"},
+            {"auth_url": b.real.auth_url, "project": "htc", "region": "RegionOne"},
+        ),
+    )
     return World(sqlite_engine, settings, stacks)
 
 
@@ -57,8 +61,9 @@ class World:
 
     def seed(self, cloud: str, name: str, data: bytes) -> str:
         conn = self.stacks[cloud].real.user()
-        image = conn.image.create_image(name=name, data=data, disk_format="raw", container_format="bare",
-                                        allow_duplicates=True, wait=True)  # fmt: skip
+        image = conn.image.create_image(
+            name=name, data=data, disk_format="raw", container_format="bare", allow_duplicates=True, wait=True
+        )
         return image.id
 
     def images(self, cloud: str, name: str) -> list:
@@ -76,8 +81,13 @@ class World:
         return tasks.plan_images(self.now, engine=self.engine, settings=self.settings)
 
     def copy(self, transfer_id: int, holder: str = "test", stores=None) -> dict:
-        ctx = tasks.context(holder, engine=self.engine, settings=self.settings, secrets_for=self.secrets,
-                            clock=lambda: self.now)  # fmt: skip
+        ctx = tasks.context(
+            holder,
+            engine=self.engine,
+            settings=self.settings,
+            secrets_for=self.secrets,
+            clock=lambda: self.now,
+        )
         if stores is not None:
             ctx = replace(ctx, stores=stores(ctx.stores))
         return run_transfer(ctx, transfer_id)
@@ -153,8 +163,12 @@ def test_corrupt_cache_file_is_detected_after_upload_and_the_retry_downloads_aga
     world.poll()
     removal = world.plan()["removals"]
     assert removal == [first]
-    assert tasks.remove_image(first, "test", engine=world.engine, settings=world.settings,
-                              secrets_for=world.secrets)["outcome"] == "removed"  # fmt: skip
+    assert (
+        tasks.remove_image(
+            first, "test", engine=world.engine, settings=world.settings, secrets_for=world.secrets
+        )["outcome"]
+        == "removed"
+    )
     assert world.images("b", "flipped") == []
     cache = ImageCache(world.settings.cache_dir)
     checksum = hashlib.md5(data).hexdigest()

@@ -45,7 +45,9 @@ def test_an_editor_uploads_and_distributes_with_an_audit_trail(store, login, cac
     assert (cache_dir / f"{md5}.img").read_bytes() == DATA
     with Session(store) as s:
         assert sorted((t.image_name, t.cloud_name, t.checksum) for t in s.scalars(select(ImageTarget))) == [
-            ("cernvm5", "arbutus", md5), ("cernvm5", "cedar", md5)]  # fmt: skip
+            ("cernvm5", "arbutus", md5),
+            ("cernvm5", "cedar", md5),
+        ]
         entry = s.get(ImageCacheEntry, md5)
         assert (entry.disk_format, entry.origin, entry.group_name) == ("qcow2", "upload by alice", "atlas")
         assert "alice" in {a.actor for a in s.scalars(select(AuditEntry))}
@@ -56,7 +58,12 @@ def test_json_clients_get_the_checksum(store, login):  # noqa: F811 - fixtures i
     assert resp.status_code == 201
     body = resp.json()
     assert (body["name"], body["checksum"], body["size"], body["disk_format"], body["clouds"]) == (
-        "cvm.qcow2", hashlib.md5(DATA).hexdigest(), len(DATA), "raw", [])  # fmt: skip
+        "cvm.qcow2",
+        hashlib.md5(DATA).hexdigest(),
+        len(DATA),
+        "raw",
+        [],
+    )
 
 
 def test_refusals(store, login, app, cache_dir):  # noqa: F811

@@ -58,15 +58,41 @@ class Site:
         moto.reset()
 
     def configure(self, keys: list[dict], sim_keys: list[dict] | None = None) -> None:
-        clouds = [{"name": "nova", "type": "openstack", "auth_url": self.nova.auth_url, "project": "htc",
-                   "connection_id": "os_nova"},
-                  {"name": "aws", "type": "amazon", "region": "us-east-1", "auth_url": self.moto.url,
-                   "connection_id": "aws"}]  # fmt: skip
-        doc = {"groups": [{"name": "atlas", "pool": {"kind": "htcondor", "collector": "cm"}, "keys": keys,
-                           "clouds": clouds}]}  # fmt: skip
+        clouds = [
+            {
+                "name": "nova",
+                "type": "openstack",
+                "auth_url": self.nova.auth_url,
+                "project": "htc",
+                "connection_id": "os_nova",
+            },
+            {
+                "name": "aws",
+                "type": "amazon",
+                "region": "us-east-1",
+                "auth_url": self.moto.url,
+                "connection_id": "aws",
+            },
+        ]
+        doc = {
+            "groups": [
+                {
+                    "name": "atlas",
+                    "pool": {"kind": "htcondor", "collector": "cm"},
+                    "keys": keys,
+                    "clouds": clouds,
+                }
+            ]
+        }
         if sim_keys is not None:
-            doc["groups"].append({"name": "demo", "pool": {"kind": "simulated"}, "keys": sim_keys,
-                                  "clouds": [{"name": "sim", "type": "simulated", "simulation": {}}]})  # fmt: skip
+            doc["groups"].append(
+                {
+                    "name": "demo",
+                    "pool": {"kind": "simulated"},
+                    "keys": sim_keys,
+                    "clouds": [{"name": "sim", "type": "simulated", "simulation": {}}],
+                }
+            )
         with session_scope(self.engine) as s:
             apply_config(s, parse_document(doc), actor="test")
 
@@ -76,14 +102,21 @@ class Site:
         return ConnectionSecrets(login="AKIAEXAMPLE", password="secret")
 
     def sync(self) -> dict[str, dict]:
-        return {c["cloud"]: sync_keys(c["group"], c["cloud"], engine=self.engine, secrets_for=self.secrets)
-                for c in key_clouds(self.engine)}  # fmt: skip
+        return {
+            c["cloud"]: sync_keys(c["group"], c["cloud"], engine=self.engine, secrets_for=self.secrets)
+            for c in key_clouds(self.engine)
+        }
 
     def ec2(self):
         import boto3
 
-        return boto3.client("ec2", region_name="us-east-1", endpoint_url=self.moto.url,
-                            aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="secret")  # fmt: skip
+        return boto3.client(
+            "ec2",
+            region_name="us-east-1",
+            endpoint_url=self.moto.url,
+            aws_access_key_id="AKIAEXAMPLE",
+            aws_secret_access_key="secret",
+        )
 
     def placements(self) -> dict[tuple[str, str], tuple[str, bool]]:
         with session_scope(self.engine) as s:
@@ -123,9 +156,13 @@ def test_plan_imports_missing_reports_conflicts_and_deletes_only_our_unchanged_k
     plan = plan_keys(
         {"new": mine, "same": mine, "clash": mine},
         {"same": fp, "clash": "11:22", "old": fp, "replaced": "33:44", "legacy": fp},
-        {"same": Placement(fp, True), "old": Placement(fp, True), "replaced": Placement(fp, True),
-         "legacy": Placement(fp, False)},
-    )  # fmt: skip
+        {
+            "same": Placement(fp, True),
+            "old": Placement(fp, True),
+            "replaced": Placement(fp, True),
+            "legacy": Placement(fp, False),
+        },
+    )
     assert (
         plan.create == ["new"]
         and plan.present == {"same": (fp, True)}
@@ -170,12 +207,19 @@ def test_a_different_key_under_the_name_is_reported_once_and_never_overwritten(s
 
 def test_unticking_deletes_only_keypairs_we_imported(site):
     ours, shared = rsa_public_key(), generate_keypair("shared")[1]
-    site.nova.keypairs["shared"] = {"name": "shared", "public_key": shared,
-                                    "fingerprint": sorted(f for f in fingerprints(shared) if ":" in f)[0]}  # fmt: skip
+    site.nova.keypairs["shared"] = {
+        "name": "shared",
+        "public_key": shared,
+        "fingerprint": sorted(f for f in fingerprints(shared) if ":" in f)[0],
+    }
     nova_fp = ":".join(f"{b:02x}" for b in hashlib.md5(base64.b64decode(shared.split()[1])).digest())
     site.nova.keypairs["shared"]["fingerprint"] = nova_fp
-    site.configure([{"name": "ops", "public_key": ours, "clouds": ["nova", "aws"]},
-                    {"name": "shared", "public_key": shared, "clouds": ["nova"]}])  # fmt: skip
+    site.configure(
+        [
+            {"name": "ops", "public_key": ours, "clouds": ["nova", "aws"]},
+            {"name": "shared", "public_key": shared, "clouds": ["nova"]},
+        ]
+    )
     site.sync()
     assert site.placements()[("nova", "shared")] == ("present", False)  # it was there before us
     site.configure([])  # both keys removed from the configuration
@@ -198,9 +242,13 @@ def test_a_cloud_that_replaced_our_key_keeps_it(site):
 def test_import_errors_are_per_key_and_simulated_clouds_are_unsupported(site):
     ecdsa = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEXAMPLE= x"
     good = rsa_public_key()
-    site.configure([{"name": "good", "public_key": good, "clouds": ["nova"]},
-                    {"name": "bad", "public_key": ecdsa, "clouds": ["nova"]}],
-                   sim_keys=[{"name": "good", "public_key": good, "clouds": ["sim"]}])  # fmt: skip
+    site.configure(
+        [
+            {"name": "good", "public_key": good, "clouds": ["nova"]},
+            {"name": "bad", "public_key": ecdsa, "clouds": ["nova"]},
+        ],
+        sim_keys=[{"name": "good", "public_key": good, "clouds": ["sim"]}],
+    )
     results = site.sync()
     assert results["nova"]["created"] == ["good"] and "bad" in results["nova"]["errors"]
     assert "unsupported" in results["sim"]

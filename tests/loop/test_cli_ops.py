@@ -29,13 +29,32 @@ def test_vm_list_shows_states_and_filters(busy_world, capsys):
 def test_vm_update_records_intents_and_audits(busy_world, capsys):
     with session_scope(busy_world.engine) as s:
         first = sorted(s.scalars(select(Vm.vm_id)))[0]
-    assert main(["vm", "update", "-g", "atlas", "--vm-option", "retire", "--vm-hosts", first, "--actor", "cli:bob"]) == 0
+    assert (
+        main(
+            [
+                "vm",
+                "update",
+                "-g",
+                "atlas",
+                "--vm-option",
+                "retire",
+                "--vm-hosts",
+                first,
+                "--actor",
+                "cli:bob",
+            ]
+        )
+        == 0
+    )
     assert f"retire {first}" in capsys.readouterr().out
     assert main(["vm", "update", "-g", "atlas", "-vo", "retain", "-vh", "1"]) == 0
     assert "1 VM(s) marked" in capsys.readouterr().out, "one already retiring, one kept: one more"
     with session_scope(busy_world.engine) as s:
         retiring = {v.vm_id for v in s.scalars(select(Vm).where(Vm.retire_requested_at.is_not(None)))}
-        audited = {(a.actor, a.object_key) for a in s.scalars(select(AuditEntry).where(AuditEntry.action == "vm.retire"))}
+        audited = {
+            (a.actor, a.object_key)
+            for a in s.scalars(select(AuditEntry).where(AuditEntry.action == "vm.retire"))
+        }
     assert len(retiring) == 2 and first in retiring, "retain 1 keeps one VM: the most valuable"
     assert ("cli:bob", first) in audited
 
@@ -51,7 +70,10 @@ def test_cloud_update_and_status(busy_world, capsys):
     assert main(["cloud", "update", "-g", "atlas", "-cn", "west", "--paused", "yes"]) == 0
     assert main(["cloud", "update", "-g", "atlas", "-cn", "east", "--enabled", "no"]) == 0
     with session_scope(busy_world.engine) as s:
-        assert (s.get(Cloud, ("atlas", "east")).enabled, s.get(Cloud, ("atlas", "west")).paused) == (False, True)
+        assert (s.get(Cloud, ("atlas", "east")).enabled, s.get(Cloud, ("atlas", "west")).paused) == (
+            False,
+            True,
+        )
     capsys.readouterr()
     assert main(["cloud", "list"]) == 0
     listed = capsys.readouterr().out

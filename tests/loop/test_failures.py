@@ -26,8 +26,10 @@ def vm_clouds(world) -> list[str]:
 
 def test_capacity_errors_back_the_cloud_off_then_disable_it_and_alert(state_url, tmp_path, monkeypatch):
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
-    doc = site(groups__0__clouds__0__simulation__failures={"capacity_error_rate": 1.0},
-               groups__0__clouds__1__simulation__quota_cores=0)  # west: no room, only east is a candidate
+    doc = site(
+        groups__0__clouds__0__simulation__failures={"capacity_error_rate": 1.0},
+        groups__0__clouds__1__simulation__quota_cores=0,
+    )  # west: no room, only east is a candidate
     doc["settings"].update(backoff_base=30, boot_failure_threshold=3)
     world = World.create(state_url, doc)
     world.submit(2)
@@ -47,7 +49,9 @@ def test_capacity_errors_back_the_cloud_off_then_disable_it_and_alert(state_url,
 
 def test_demand_moves_to_the_next_cloud_when_the_first_is_out_of_capacity(state_url, tmp_path, monkeypatch):
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
-    world = World.create(state_url, site(groups__0__clouds__0__simulation__failures={"capacity_error_rate": 1.0}))
+    world = World.create(
+        state_url, site(groups__0__clouds__0__simulation__failures={"capacity_error_rate": 1.0})
+    )
     world.submit(2)
     world.run(120)
     assert vm_clouds(world) == ["west", "west"]
@@ -93,8 +97,10 @@ def test_a_broken_template_refuses_that_cloud_only(state_url, tmp_path, monkeypa
 
 def test_vms_that_never_register_are_deleted_counted_and_alerted(state_url, tmp_path, monkeypatch):
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
-    doc = site(groups__0__clouds__0__simulation__failures={"never_register_rate": 1.0},
-               groups__0__clouds__1__simulation__quota_cores=0)
+    doc = site(
+        groups__0__clouds__0__simulation__failures={"never_register_rate": 1.0},
+        groups__0__clouds__1__simulation__quota_cores=0,
+    )
     doc["settings"].update(vm_come_alive=300)
     world = World.create(state_url, doc)
     world.submit(1)

@@ -26,7 +26,10 @@ def test_whole_workflow_stage_by_stage(world):
     assert first["plan"]["summary"]["vms_booted"] == 6
     with session_scope(world.engine) as s:
         requests = s.scalars(select(BootRequest)).all()
-        assert {(r.cloud_name, r.count, r.state) for r in requests} == {("east", 4, "done"), ("west", 2, "done")}
+        assert {(r.cloud_name, r.count, r.state) for r in requests} == {
+            ("east", 4, "done"),
+            ("west", 2, "done"),
+        }
     # East's quota is 32 cores = 4 VMs of 8: the other 2 go to the next cloud by priority.
     assert sorted(v.cloud_name for v in vms(world)) == ["east"] * 4 + ["west"] * 2
     assert all(v.cloud_vm_id for v in vms(world)), "every create recorded its cloud id"
@@ -40,7 +43,9 @@ def test_whole_workflow_stage_by_stage(world):
 
     # Stage 3: the negotiator matches the jobs; they run.
     world.run_until(lambda w: w.counts()["jobs"].get(2) == 6, limit_s=300)
-    assert not any(r["plan"]["summary"]["vms_booted"] for r in world.log[1:]), "no second boot for the same jobs"
+    assert not any(r["plan"]["summary"]["vms_booted"] for r in world.log[1:]), (
+        "no second boot for the same jobs"
+    )
 
     # Stage 4: jobs finish; VMs idle past keep-alive (120 s) are retired through the pool...
     done = world.run_until(lambda w: w.counts()["jobs"].get(2, 0) == 0, limit_s=600)

@@ -18,25 +18,51 @@ T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 SITE = {
     "settings": {"max_boot_per_cycle": 5},
-    "groups": [{
-        "name": "atlas", "pool": {"kind": "simulated"}, "other_submitters": ["ALL"],
-        "vm_defaults": {"image": "cvm", "keep_alive": 120},
-        "metadata": [{"name": "worker.yaml.j2", "text": (
-            "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
-            "    cs_vm_id = \"{{ cs_vm_id }}\"\n    group_name = \"{{ cs_group_name }}\"\n"
-            "    cloud_name = \"{{ cs_cloud_name }}\"\n    flavor = \"{{ cs_flavor }}\"\n")}],
-        "clouds": [
-            {"name": "east", "type": "simulated", "priority": 0,
-             "simulation": {"boot_delay_s": 40, "register_delay_s": 15, "quota_cores": 32,
-                            "flavors": [{"name": "c8", "cores": 8, "ram_mb": 32000, "disk_gb": 50.0}],
-                            "images": ["cvm"]}},
-            {"name": "west", "type": "simulated", "priority": 1,
-             "simulation": {"boot_delay_s": 40, "register_delay_s": 15, "quota_cores": 64,
-                            "flavors": [{"name": "w8", "cores": 8, "ram_mb": 32000, "disk_gb": 50.0}],
-                            "images": ["cvm"]}},
-        ],
-    }],
-}  # fmt: skip
+    "groups": [
+        {
+            "name": "atlas",
+            "pool": {"kind": "simulated"},
+            "other_submitters": ["ALL"],
+            "vm_defaults": {"image": "cvm", "keep_alive": 120},
+            "metadata": [
+                {
+                    "name": "worker.yaml.j2",
+                    "text": (
+                        "#cloud-config\nwrite_files:\n- path: /etc/condor/config.d/50-cs.conf\n  content: |\n"
+                        '    cs_vm_id = "{{ cs_vm_id }}"\n    group_name = "{{ cs_group_name }}"\n'
+                        '    cloud_name = "{{ cs_cloud_name }}"\n    flavor = "{{ cs_flavor }}"\n'
+                    ),
+                }
+            ],
+            "clouds": [
+                {
+                    "name": "east",
+                    "type": "simulated",
+                    "priority": 0,
+                    "simulation": {
+                        "boot_delay_s": 40,
+                        "register_delay_s": 15,
+                        "quota_cores": 32,
+                        "flavors": [{"name": "c8", "cores": 8, "ram_mb": 32000, "disk_gb": 50.0}],
+                        "images": ["cvm"],
+                    },
+                },
+                {
+                    "name": "west",
+                    "type": "simulated",
+                    "priority": 1,
+                    "simulation": {
+                        "boot_delay_s": 40,
+                        "register_delay_s": 15,
+                        "quota_cores": 64,
+                        "flavors": [{"name": "w8", "cores": 8, "ram_mb": 32000, "disk_gb": 50.0}],
+                        "images": ["cvm"],
+                    },
+                },
+            ],
+        }
+    ],
+}
 
 
 def site(**changes) -> dict:
@@ -117,6 +143,7 @@ class World:
                 "vms": dict(s.execute(select(Vm.status, func.count()).group_by(Vm.status)).all()),
                 "jobs": dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all()),
                 "machines": s.scalar(select(func.count()).select_from(Machine)),
-                "instances": dict(s.execute(select(SimInstance.status, func.count())
-                                            .group_by(SimInstance.status)).all()),
+                "instances": dict(
+                    s.execute(select(SimInstance.status, func.count()).group_by(SimInstance.status)).all()
+                ),
             }

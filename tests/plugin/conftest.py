@@ -124,7 +124,8 @@ def form_fields(html: str, action_endswith: str) -> list[tuple[str, str]]:
 
     soup = BeautifulSoup(html, "html.parser")
     form = next(
-        f for f in soup.find_all("form", method="post")
+        f
+        for f in soup.find_all("form", method="post")
         if f.get("action", "").split("?")[0].endswith(action_endswith)
     )
     out: list[tuple[str, str]] = []

@@ -57,13 +57,27 @@ def test_forged_expired_and_revoked_tokens_are_refused(app, auth_manager, login)
     assert Client(app, token=token).get("/status").status_code == 403
 
 
-@pytest.mark.parametrize("path", [
-    "/status?group=belle2", "/status/body?group=belle2", "/api/status?group=belle2", "/vms?group=belle2",
-    "/plots?group=belle2", "/api/series?group=belle2", "/groups/belle2/clouds", "/groups/belle2/clouds/melbourne",
-    "/groups/belle2/clouds/new", "/groups/belle2/aliases", "/groups/belle2/defaults", "/groups/belle2/images",
-    "/groups/belle2/keys", "/groups/belle2/metadata?name=condor-worker.yaml.j2", "/audit?group=belle2",
-    "/groups/nosuch/clouds",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/status?group=belle2",
+        "/status/body?group=belle2",
+        "/api/status?group=belle2",
+        "/vms?group=belle2",
+        "/plots?group=belle2",
+        "/api/series?group=belle2",
+        "/groups/belle2/clouds",
+        "/groups/belle2/clouds/melbourne",
+        "/groups/belle2/clouds/new",
+        "/groups/belle2/aliases",
+        "/groups/belle2/defaults",
+        "/groups/belle2/images",
+        "/groups/belle2/keys",
+        "/groups/belle2/metadata?name=condor-worker.yaml.j2",
+        "/audit?group=belle2",
+        "/groups/nosuch/clouds",
+    ],
+)
 def test_a_user_of_another_group_gets_403(login, path):
     response = login("alice").get(path)
     assert response.status_code == 403, response.text
@@ -136,23 +150,26 @@ def test_pages_carry_a_strict_content_security_policy(login):
     assert "<script>" not in response.text  # no inline script anywhere
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/groups/belle2/clouds/flaky/action", {"action": "drain"}),
-    ("/groups/belle2/vms/action", {"action": "retire", "vm_id": "x"}),
-    ("/groups/belle2/clouds/new", {"name": "x", "type": "simulated"}),
-    ("/groups/belle2/clouds/flaky", {"priority": "1"}),
-    ("/groups/belle2/clouds/flaky/exclusions", {}),
-    ("/groups/belle2/clouds/flaky/delete", {"confirm": "yes"}),
-    ("/groups/belle2/aliases", {}),
-    ("/groups/belle2/defaults", {}),
-    ("/groups/belle2/metadata", {"name": "x.yaml", "text": "a: 1"}),
-    ("/groups/belle2/metadata/order", {}),
-    ("/groups/belle2/metadata/delete", {"name": "condor-worker.yaml.j2"}),
-    ("/groups/belle2/images", {}),
-    ("/groups/belle2/keys", {}),
-    ("/groups/belle2/keys/add", {"name": "k", "public_key": "ssh-ed25519 AAAA x"}),
-    ("/groups/belle2/keys/delete", {"name": "k"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/groups/belle2/clouds/flaky/action", {"action": "drain"}),
+        ("/groups/belle2/vms/action", {"action": "retire", "vm_id": "x"}),
+        ("/groups/belle2/clouds/new", {"name": "x", "type": "simulated"}),
+        ("/groups/belle2/clouds/flaky", {"priority": "1"}),
+        ("/groups/belle2/clouds/flaky/exclusions", {}),
+        ("/groups/belle2/clouds/flaky/delete", {"confirm": "yes"}),
+        ("/groups/belle2/aliases", {}),
+        ("/groups/belle2/defaults", {}),
+        ("/groups/belle2/metadata", {"name": "x.yaml", "text": "a: 1"}),
+        ("/groups/belle2/metadata/order", {}),
+        ("/groups/belle2/metadata/delete", {"name": "condor-worker.yaml.j2"}),
+        ("/groups/belle2/images", {}),
+        ("/groups/belle2/keys", {}),
+        ("/groups/belle2/keys/add", {"name": "k", "public_key": "ssh-ed25519 AAAA x"}),
+        ("/groups/belle2/keys/delete", {"name": "k"}),
+    ],
+)
 def test_writes_to_another_group_are_403_and_change_nothing(login, store, path, data):
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session

@@ -118,15 +118,18 @@ def test_saving_a_cloud_is_validated_applied_and_audited(store, login):
     assert detail["cores_ctl"] == [64, 48] and detail["priority"] == [0, 3]
 
 
-@pytest.mark.parametrize("changes, field, words", [
-    ({"limits__cores_ctl": "-5"}, "limits.cores_ctl", "greater than or equal to -1"),
-    ({"priority": "first"}, "priority", "valid integer"),
-    ({"spot_price": "0.5"}, "spot_price", "amazon clouds only"),
-    ({"type": "openstack"}, "type", "cannot serve a 'simulated' pool"),
-    ({"auth_url": "http://127.0.0.1:9/v3"}, "auth_url", "where the cloud's credentials are sent"),
-    ({"credential_expiry": "next tuesday"}, "credential_expiry", "isoformat"),
-    ({"rate_limit__burst": "5"}, "rate_limit.per_second", "valid number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        ({"limits__cores_ctl": "-5"}, "limits.cores_ctl", "greater than or equal to -1"),
+        ({"priority": "first"}, "priority", "valid integer"),
+        ({"spot_price": "0.5"}, "spot_price", "amazon clouds only"),
+        ({"type": "openstack"}, "type", "cannot serve a 'simulated' pool"),
+        ({"auth_url": "http://127.0.0.1:9/v3"}, "auth_url", "where the cloud's credentials are sent"),
+        ({"credential_expiry": "next tuesday"}, "credential_expiry", "isoformat"),
+        ({"rate_limit__burst": "5"}, "rate_limit.per_second", "valid number"),
+    ],
+)
 def test_a_bad_value_is_shown_next_to_its_field_and_changes_nothing(store, login, changes, field, words):
     alice = login("alice")
     fields = form_fields(alice.get(CLOUD).text, "/clouds/arbutus")

@@ -10,8 +10,12 @@ from hypothesis import strategies as st
 
 from tests.plugin.conftest import form_fields, with_values
 
-TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["-1", "0", "1e309", "nan", "true", "<script>x</script>",
-                                                        "9" * 30, " ", "a,b,,c", "2026-13-40T99:00"]))  # fmt: skip
+TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["-1", "0", "1e309", "nan", "true", "<script>x</script>", "9" * 30, " ", "a,b,,c", "2026-13-40T99:00"]
+    ),
+)
 
 
 @pytest.fixture
@@ -34,11 +38,20 @@ def test_random_cloud_field_values(alice, changes):
         assert "field-error" in response.text or "flash error" in response.text
 
 
-@pytest.mark.parametrize("path", [
-    "/vms?group=atlas&state=%3Cb%3E", "/status?group=%00", "/groups/atlas/clouds/%2e%2e", "/plots?group=atlas&range=",
-    "/groups/atlas/metadata?name=%00&cloud=nope", "/api/series?group=atlas&range=%27%3B--", "/config/nothing",
-    "/groups/atlas/images?public=maybe", "/audit?group=" + "x" * 500,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/vms?group=atlas&state=%3Cb%3E",
+        "/status?group=%00",
+        "/groups/atlas/clouds/%2e%2e",
+        "/plots?group=atlas&range=",
+        "/groups/atlas/metadata?name=%00&cloud=nope",
+        "/api/series?group=atlas&range=%27%3B--",
+        "/config/nothing",
+        "/groups/atlas/images?public=maybe",
+        "/audit?group=" + "x" * 500,
+    ],
+)
 def test_odd_paths_and_parameters_are_4xx(alice, path):
     response = alice.get(path)
     assert 400 <= response.status_code < 500, (path, response.status_code)

@@ -16,14 +16,34 @@ IMAGES = "/groups/atlas/images"
 
 def seed_images(engine) -> None:
     with Session(engine) as s:
-        s.add_all([
-            CloudImage(group_name="atlas", cloud_name="arbutus", image_id="i1", name="cernvm4-micro-2020.07-1",
-                       checksum="aa11", visibility="private"),
-            CloudImage(group_name="atlas", cloud_name="arbutus", image_id="i2", name="centos7-worker",
-                       checksum="bb22", visibility="private"),
-            CloudImage(group_name="atlas", cloud_name="cedar", image_id="i3", name="ubuntu-22.04", checksum="cc33",
-                       visibility="public"),
-        ])  # fmt: skip
+        s.add_all(
+            [
+                CloudImage(
+                    group_name="atlas",
+                    cloud_name="arbutus",
+                    image_id="i1",
+                    name="cernvm4-micro-2020.07-1",
+                    checksum="aa11",
+                    visibility="private",
+                ),
+                CloudImage(
+                    group_name="atlas",
+                    cloud_name="arbutus",
+                    image_id="i2",
+                    name="centos7-worker",
+                    checksum="bb22",
+                    visibility="private",
+                ),
+                CloudImage(
+                    group_name="atlas",
+                    cloud_name="cedar",
+                    image_id="i3",
+                    name="ubuntu-22.04",
+                    checksum="cc33",
+                    visibility="public",
+                ),
+            ]
+        )
         s.commit()
 
 
@@ -120,17 +140,45 @@ def test_each_cell_shows_its_transfer_state(store, login):
 
     seed_images(store)
     with Session(store) as s:
-        s.add_all([
-            ImageTarget(group_name="atlas", image_name="centos7-worker", cloud_name="cedar", checksum="bb22"),
-            ImageTransfer(group_name="atlas", cloud_name="cedar", image_name="centos7-worker", checksum="bb22",
-                          state="claimed", phase="uploading", size=1000, bytes_done=400, source_cloud="arbutus"),
-            ImageTarget(group_name="atlas", image_name="cernvm4-micro-2020.07-1", cloud_name="cedar", checksum="aa11"),
-            ImageTransfer(group_name="atlas", cloud_name="cedar", image_name="cernvm4-micro-2020.07-1",
-                          checksum="aa11", state="error", attempts=2, message="checksum mismatch after upload"),
-        ])  # fmt: skip
+        s.add_all(
+            [
+                ImageTarget(
+                    group_name="atlas", image_name="centos7-worker", cloud_name="cedar", checksum="bb22"
+                ),
+                ImageTransfer(
+                    group_name="atlas",
+                    cloud_name="cedar",
+                    image_name="centos7-worker",
+                    checksum="bb22",
+                    state="claimed",
+                    phase="uploading",
+                    size=1000,
+                    bytes_done=400,
+                    source_cloud="arbutus",
+                ),
+                ImageTarget(
+                    group_name="atlas",
+                    image_name="cernvm4-micro-2020.07-1",
+                    cloud_name="cedar",
+                    checksum="aa11",
+                ),
+                ImageTransfer(
+                    group_name="atlas",
+                    cloud_name="cedar",
+                    image_name="cernvm4-micro-2020.07-1",
+                    checksum="aa11",
+                    state="error",
+                    attempts=2,
+                    message="checksum mismatch after upload",
+                ),
+            ]
+        )
         s.commit()
     soup = BeautifulSoup(login("alice").get(IMAGES).text, "html.parser")
-    badges = {(b.find_parent("tr")["data-name"], b.text, b.get("title")) for b in soup.select("#image-matrix .badge")
-              if b.text != "public"}  # fmt: skip
+    badges = {
+        (b.find_parent("tr")["data-name"], b.text, b.get("title"))
+        for b in soup.select("#image-matrix .badge")
+        if b.text != "public"
+    }
     assert ("centos7-worker", "claimed", "uploading 40%") in badges
     assert ("cernvm4-micro-2020.07-1", "error", "attempt 2: checksum mismatch after upload") in badges

@@ -16,8 +16,17 @@ def test_anyone_sees_the_totals_of_groups_that_publish_and_nothing_else(app, sto
     pages_public._cache.clear()
     with Session(store) as s:
         s.execute(update(Group).where(Group.name == "atlas").values(public_visibility=True))
-        s.add(Vm(vm_id="atlas-arbutus-secretive-1", group_name="atlas", cloud_name="arbutus", status="active",
-                 cores=8, ram_mb=16000, error="boom: internal detail"))
+        s.add(
+            Vm(
+                vm_id="atlas-arbutus-secretive-1",
+                group_name="atlas",
+                cloud_name="arbutus",
+                status="active",
+                cores=8,
+                ram_mb=16000,
+                error="boom: internal detail",
+            )
+        )
         s.commit()
     anonymous = Client(app, token=None)
     page = anonymous.get("/public")

@@ -139,22 +139,13 @@ def test_vm_actions_record_intents_and_audit(observed, login):
 def test_cloud_actions_drain_pause_enable(observed, login):
     alice = login("alice")
     for action in ("pause", "drain", "enable"):
-        assert (
-            alice.post("/groups/atlas/clouds/cedar/action", {"action": action}).status_code
-            == 303
-        )
+        assert alice.post("/groups/atlas/clouds/cedar/action", {"action": action}).status_code == 303
         with Session(observed) as s:
             c = s.get(Cloud, ("atlas", "cedar"))
             state = (c.enabled, c.paused)
         assert state == {"pause": (True, True), "drain": (False, True), "enable": (True, False)}[action]
-    assert (
-        alice.post("/groups/atlas/clouds/nope/action", {"action": "drain"}).status_code
-        == 400
-    )
-    assert (
-        alice.post("/groups/atlas/clouds/cedar/action", {"action": "explode"}).status_code
-        == 400
-    )
+    assert alice.post("/groups/atlas/clouds/nope/action", {"action": "drain"}).status_code == 400
+    assert alice.post("/groups/atlas/clouds/cedar/action", {"action": "explode"}).status_code == 400
     with Session(observed) as s:
         actions = list(
             s.scalars(

@@ -15,8 +15,13 @@ def moto_ami(moto_ec2) -> str:
     """An AMI that moto ships (validation is on, so a made-up id would be refused)."""
     import boto3
 
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_ec2.url,
-                       aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=moto_ec2.url,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
     return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"])[0]
 
 
@@ -73,8 +78,9 @@ def real_openstack(tmp_path_factory) -> Iterator:
     try:
         real.register_service("compute", "nova", f"{fake.url}/compute/v2.1")
         real.register_service("network", "neutron", f"{fake.url}/network")
-        image = real.user().image.create_image(name="cernvm4", data=b"\0" * 4096, disk_format="raw",
-                                               container_format="bare", wait=True)  # fmt: skip
+        image = real.user().image.create_image(
+            name="cernvm4", data=b"\0" * 4096, disk_format="raw", container_format="bare", wait=True
+        )
         fake.images = {image.id: {"id": image.id, "name": "cernvm4"}}  # what Nova would find in Glance
         yield real, fake, image.id
     finally:

@@ -27,8 +27,15 @@ class Harness:
 
     def spec(self, request_id: str | None = None, **kw) -> VmSpec:
         rid = request_id or f"r{uuid.uuid4().hex[:8]}"
-        return VmSpec(group="g1", cloud=self.cloud, request_id=rid, flavor=self.flavor, image=self.image,
-                      user_data=lambda vm_id: f'cs_vm_id = "{vm_id}"'.encode(), **kw)  # fmt: skip
+        return VmSpec(
+            group="g1",
+            cloud=self.cloud,
+            request_id=rid,
+            flavor=self.flavor,
+            image=self.image,
+            user_data=lambda vm_id: f'cs_vm_id = "{vm_id}"'.encode(),
+            **kw,
+        )
 
 
 class SimHarness(Harness):
@@ -157,8 +164,13 @@ class Ec2Harness(Harness):
         moto.reset()
         self.image = ami
         self.proxy = FaultProxy(moto.url).start()
-        self.raw = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto.url,
-                                aws_access_key_id="AKIATEST", aws_secret_access_key="test-secret")  # fmt: skip
+        self.raw = boto3.client(
+            "ec2",
+            region_name="us-east-1",
+            endpoint_url=moto.url,
+            aws_access_key_id="AKIATEST",
+            aws_secret_access_key="test-secret",
+        )
         self.creds = Ec2Credentials("AKIATEST", "test-secret", "us-east-1", endpoint_url=self.proxy.url)
         self.adapter = Ec2Cloud(self.cloud, self.creds)
 
@@ -183,9 +195,12 @@ class Ec2Harness(Harness):
         return Ec2Cloud(self.cloud, self.creds)
 
     def count_named(self, name: str) -> int:
-        pages = self.raw.get_paginator("describe_instances").paginate(Filters=[
-            {"Name": "tag:Name", "Values": [name]},
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])  # fmt: skip
+        pages = self.raw.get_paginator("describe_instances").paginate(
+            Filters=[
+                {"Name": "tag:Name", "Values": [name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        )
         return sum(len(r["Instances"]) for p in pages for r in p["Reservations"])
 
     def user_data_attrs(self, vm_id: str) -> dict:
@@ -198,8 +213,13 @@ class Ec2Harness(Harness):
     def seed(self, n: int, prefix: str) -> None:
         for start in range(0, n, 250):
             k = min(250, n - start)
-            self.raw.run_instances(ImageId=self.image, InstanceType=self.flavor, MinCount=k, MaxCount=k,
-                                   TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "seed", "Value": prefix}]}])  # fmt: skip
+            self.raw.run_instances(
+                ImageId=self.image,
+                InstanceType=self.flavor,
+                MinCount=k,
+                MaxCount=k,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "seed", "Value": prefix}]}],
+            )
 
     def close(self) -> None:
         self.proxy.stop()

@@ -13,9 +13,20 @@ NOW = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def test_bulk_insert_round_trips_awkward_values(session):
-    rows = [{"vm_id": f"v-{i}", "group_name": "g1", "cloud_name": "c1", "requested_at": NOW, "status": "active",
-             "error": None if i % 2 else "tab\there\\back\nnewline \\N", "ips": [f"10.0.0.{i % 250}", "::1"],
-             "created_at": NOW, "spot": bool(i % 3)} for i in range(700)]  # fmt: skip
+    rows = [
+        {
+            "vm_id": f"v-{i}",
+            "group_name": "g1",
+            "cloud_name": "c1",
+            "requested_at": NOW,
+            "status": "active",
+            "error": None if i % 2 else "tab\there\\back\nnewline \\N",
+            "ips": [f"10.0.0.{i % 250}", "::1"],
+            "created_at": NOW,
+            "spot": bool(i % 3),
+        }
+        for i in range(700)
+    ]
     bulk_insert(session, Vm.__table__, rows)
     session.commit()
     got = {v.vm_id: v for v in session.scalars(select(Vm))}

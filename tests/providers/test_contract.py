@@ -13,7 +13,7 @@ from include.providers.base import (
     QuotaError,
     VmStatus,
     classify_fault,
-)  # fmt: skip
+)
 
 
 def test_adapter_implements_the_protocol(harness):

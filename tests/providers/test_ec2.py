@@ -40,8 +40,16 @@ def test_run_instances_tags_user_data_key_groups_and_spot(ec2, moto_ami):
     cloud, proxy, raw = ec2
     raw.create_key_pair(KeyName="k1")
     sg = raw.create_security_group(GroupName="workers", Description="w")["GroupId"]
-    (r,) = cloud.create_vms(spec(moto_ami, keypair="k1", security_groups=(sg,), spot_price=0.05,
-                                 user_data=lambda vm_id: b"hello " + vm_id.encode()), 1)  # fmt: skip
+    (r,) = cloud.create_vms(
+        spec(
+            moto_ami,
+            keypair="k1",
+            security_groups=(sg,),
+            spot_price=0.05,
+            user_data=lambda vm_id: b"hello " + vm_id.encode(),
+        ),
+        1,
+    )
     inst = raw.describe_instances(InstanceIds=[r.cloud_vm_id])["Reservations"][0]["Instances"][0]
     tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
     assert tags["Name"] == "r1-1" and tags["cs_vm_id"] == "r1-1" and tags["cs_request"] == "r1"

@@ -14,8 +14,17 @@ from include.store.models import Cloud
 
 
 def os_cloud(**kw) -> Cloud:
-    values = {"group_name": "g1", "name": "c1", "cloud_type": "openstack", "project": "htc", "connection_id": "os_c1",
-              "rate_per_second": None, "rate_burst": None, "ca_bundle": None, **kw}  # fmt: skip
+    values = {
+        "group_name": "g1",
+        "name": "c1",
+        "cloud_type": "openstack",
+        "project": "htc",
+        "connection_id": "os_c1",
+        "rate_per_second": None,
+        "rate_burst": None,
+        "ca_bundle": None,
+        **kw,
+    }
     return Cloud(**values)
 
 

@@ -16,12 +16,20 @@ def test_application_credential_from_real_keystone(real_openstack):
     fake.reset()
     cred_id, secret = real.create_application_credential("cs-app-1")
     auth = real.user_auth()
-    creds = OpenStackCredentials(auth_url=auth["auth_url"], application_credential_id=cred_id,
-                                 application_credential_secret=secret, region_name="RegionOne")  # fmt: skip
+    creds = OpenStackCredentials(
+        auth_url=auth["auth_url"],
+        application_credential_id=cred_id,
+        application_credential_secret=secret,
+        region_name="RegionOne",
+    )
     cloud = OpenStackCloud("c1", creds)
     assert cloud.list_vms() == []
-    bad = OpenStackCloud("c1", OpenStackCredentials(auth["auth_url"], application_credential_id=cred_id,
-                                                    application_credential_secret="not-" + secret))  # fmt: skip
+    bad = OpenStackCloud(
+        "c1",
+        OpenStackCredentials(
+            auth["auth_url"], application_credential_id=cred_id, application_credential_secret="not-" + secret
+        ),
+    )
     with pytest.raises(AuthError, match="cloud c1: authentication failed") as info:
         bad.list_vms()
     assert secret not in str(info.value)

@@ -27,8 +27,12 @@ def spec(**kw):
 
 def test_server_body_carries_name_metadata_network_keypair_groups_and_user_data(fake_openstack):
     blob = gzip.compress(b"#cloud-config\n")
-    adapter(fake_openstack).create_vms(spec(network="private", keypair="default", security_groups=("default",),
-                                            user_data=lambda vm_id: blob), 1)  # fmt: skip
+    adapter(fake_openstack).create_vms(
+        spec(
+            network="private", keypair="default", security_groups=("default",), user_data=lambda vm_id: blob
+        ),
+        1,
+    )
     (server,) = fake_openstack.servers.values()
     assert server["name"] == "r1-1" and server["_flavor"]["name"] == "c8.large"
     assert server["metadata"] == {
@@ -44,13 +48,27 @@ def test_server_body_carries_name_metadata_network_keypair_groups_and_user_data(
 def test_boot_volume_is_a_block_device_mapping_from_the_image(fake_openstack):
     adapter(fake_openstack).create_vms(spec(boot_volume_gb=48, boot_volume_type="ssd"), 1)
     (server,) = fake_openstack.servers.values()
-    assert server["bdm"] == [{"boot_index": 0, "uuid": "img-1", "source_type": "image", "destination_type": "volume",
-                              "volume_size": 48, "delete_on_termination": True, "volume_type": "ssd"}]  # fmt: skip
+    assert server["bdm"] == [
+        {
+            "boot_index": 0,
+            "uuid": "img-1",
+            "source_type": "image",
+            "destination_type": "volume",
+            "volume_size": 48,
+            "delete_on_termination": True,
+            "volume_type": "ssd",
+        }
+    ]
 
 
 def test_application_credential_login(fake_openstack):
-    cloud = adapter(fake_openstack, username=None, password=None, application_credential_id="ac-1",
-                    application_credential_secret="ac-secret")  # fmt: skip
+    cloud = adapter(
+        fake_openstack,
+        username=None,
+        password=None,
+        application_credential_id="ac-1",
+        application_credential_secret="ac-secret",
+    )
     assert cloud.limits().instances_max == -1
 
 

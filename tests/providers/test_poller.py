@@ -19,7 +19,7 @@ from include.providers.base import (
     SecurityGroup,
     TransientError,
     VmStatus,
-)  # fmt: skip
+)
 from include.providers.poller import poll_cloud
 from include.store.models import (
     CloudFlavor,
@@ -30,7 +30,7 @@ from include.store.models import (
     PollStatus,
     Setting,
     Vm,
-)  # fmt: skip
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -43,8 +43,18 @@ def ours(vm_id: str, status=VmStatus.ACTIVE, group="g1", cloud="c1", deployment=
         "cs_deployment": deployment,
         "cs_request": vm_id.rsplit("-", 1)[0],
     }
-    return CloudVm(cloud_vm_id=f"id-{vm_id}", name=vm_id, status=status, cloud_status=str(status).upper(),
-                   flavor="m1", cores=2, ram_mb=4096, tags=tags, created_at=NOW - timedelta(hours=1), **kw)  # fmt: skip
+    return CloudVm(
+        cloud_vm_id=f"id-{vm_id}",
+        name=vm_id,
+        status=status,
+        cloud_status=str(status).upper(),
+        flavor="m1",
+        cores=2,
+        ram_mb=4096,
+        tags=tags,
+        created_at=NOW - timedelta(hours=1),
+        **kw,
+    )
 
 
 def foreign(name: str, cores=4, status=VmStatus.ACTIVE) -> CloudVm:
@@ -89,8 +99,16 @@ def vm_rows(session) -> dict[str, Vm]:
 
 
 def test_snapshot_adopts_our_vms_and_counts_foreign_usage(session):
-    cloud = StubCloud(vms=[ours("r1-1"), ours("r1-2", VmStatus.BUILDING), foreign("outsider"),
-                           ours("x-1", deployment="other"), ours("y-1", group="g2"), foreign("dead", status=VmStatus.GONE)])  # fmt: skip
+    cloud = StubCloud(
+        vms=[
+            ours("r1-1"),
+            ours("r1-2", VmStatus.BUILDING),
+            foreign("outsider"),
+            ours("x-1", deployment="other"),
+            ours("y-1", group="g2"),
+            foreign("dead", status=VmStatus.GONE),
+        ]
+    )
     result = poll_cloud(session, "g1", "c1", cloud, NOW)
     session.commit()
     assert result.ok and result.adopted == 2 and result.foreign == 3
@@ -118,12 +136,34 @@ def test_snapshot_adopts_our_vms_and_counts_foreign_usage(session):
 
 
 def test_unlisted_vm_becomes_gone_unless_young_and_bookkeeping_is_kept(session):
-    session.add_all([
-        Vm(vm_id="old-1", group_name="g1", cloud_name="c1", status="active", requested_at=NOW - timedelta(minutes=10),
-           retire_requested_at=NOW - timedelta(minutes=1), retire_count=2, manual=True),
-        Vm(vm_id="new-1", group_name="g1", cloud_name="c1", status="requested", requested_at=NOW - timedelta(seconds=90)),
-        Vm(vm_id="other-1", group_name="g1", cloud_name="c2", status="active", requested_at=NOW - timedelta(hours=1)),
-    ])  # fmt: skip
+    session.add_all(
+        [
+            Vm(
+                vm_id="old-1",
+                group_name="g1",
+                cloud_name="c1",
+                status="active",
+                requested_at=NOW - timedelta(minutes=10),
+                retire_requested_at=NOW - timedelta(minutes=1),
+                retire_count=2,
+                manual=True,
+            ),
+            Vm(
+                vm_id="new-1",
+                group_name="g1",
+                cloud_name="c1",
+                status="requested",
+                requested_at=NOW - timedelta(seconds=90),
+            ),
+            Vm(
+                vm_id="other-1",
+                group_name="g1",
+                cloud_name="c2",
+                status="active",
+                requested_at=NOW - timedelta(hours=1),
+            ),
+        ]
+    )
     session.commit()
     result = poll_cloud(session, "g1", "c1", StubCloud(), NOW)
     session.commit()
@@ -229,8 +269,13 @@ def test_intent_create_poll_cycle_on_the_simulated_cloud(store_engine):
     from include.store.db import session_scope
 
     clock = {"now": NOW}
-    sim = SimulatedCloud("c1", "g1", store_engine, {"boot_delay_s": 60, "flavors": [{"name": "m1", "cores": 2, "ram_mb": 4000}]},
-                         clock=lambda: clock["now"])  # fmt: skip
+    sim = SimulatedCloud(
+        "c1",
+        "g1",
+        store_engine,
+        {"boot_delay_s": 60, "flavors": [{"name": "m1", "cores": 2, "ram_mb": 4000}]},
+        clock=lambda: clock["now"],
+    )
     spec = VmSpec(group="g1", cloud="c1", request_id="r9", flavor="m1", image="img")
     with session_scope(store_engine) as s:
         s.add_all(

@@ -14,7 +14,7 @@ from include.providers.userdata import (
     collate_metadata,
     decode_user_data,
     template_variables,
-)  # fmt: skip
+)
 from include.store.models import Cloud, CloudMetadata, Group, GroupMetadata, MetadataExclusion
 
 CONDOR = (
@@ -23,9 +23,14 @@ CONDOR = (
 
 
 def test_parts_render_per_vm_in_mime_gzip():
-    build = UserDataBuilder("c1", [MetadataPart("boot.sh", "#!/bin/sh\n# a comment\necho hi\n", "text/x-shellscript"),
-                                   MetadataPart("condor.yaml.j2", "#cloud-config\n" + CONDOR)],
-                            {"cs_group_name": "atlas", "cs_condor_host": "cm.example.org"})  # fmt: skip
+    build = UserDataBuilder(
+        "c1",
+        [
+            MetadataPart("boot.sh", "#!/bin/sh\n# a comment\necho hi\n", "text/x-shellscript"),
+            MetadataPart("condor.yaml.j2", "#cloud-config\n" + CONDOR),
+        ],
+        {"cs_group_name": "atlas", "cs_condor_host": "cm.example.org"},
+    )
     blob = build("req-1")
     assert blob[:2] == b"\x1f\x8b" and gzip.decompress(blob).startswith(b"Content-Type: multipart/mixed")
     parts = decode_user_data(blob)
@@ -72,16 +77,18 @@ def test_collation_order_exclusions_and_disabled(session):
     session.flush()
     session.add(Cloud(group_name="g1", name="c1", cloud_type="simulated"))
     session.flush()
-    session.add_all([
-        GroupMetadata(group_name="g1", name="b.yaml", priority=1, text="gb"),
-        GroupMetadata(group_name="g1", name="a.yaml", priority=1, text="ga"),
-        GroupMetadata(group_name="g1", name="first.yaml", priority=0, text="g0"),
-        GroupMetadata(group_name="g1", name="off.yaml", enabled=False, text="off"),
-        GroupMetadata(group_name="g1", name="excluded.yaml", text="ex"),
-        MetadataExclusion(group_name="g1", cloud_name="c1", metadata_name="excluded.yaml"),
-        CloudMetadata(group_name="g1", cloud_name="c1", name="a.yaml", priority=1, text="ca"),
-        CloudMetadata(group_name="g1", cloud_name="c1", name="z.yaml", priority=0, text="cz"),
-    ])  # fmt: skip
+    session.add_all(
+        [
+            GroupMetadata(group_name="g1", name="b.yaml", priority=1, text="gb"),
+            GroupMetadata(group_name="g1", name="a.yaml", priority=1, text="ga"),
+            GroupMetadata(group_name="g1", name="first.yaml", priority=0, text="g0"),
+            GroupMetadata(group_name="g1", name="off.yaml", enabled=False, text="off"),
+            GroupMetadata(group_name="g1", name="excluded.yaml", text="ex"),
+            MetadataExclusion(group_name="g1", cloud_name="c1", metadata_name="excluded.yaml"),
+            CloudMetadata(group_name="g1", cloud_name="c1", name="a.yaml", priority=1, text="ca"),
+            CloudMetadata(group_name="g1", cloud_name="c1", name="z.yaml", priority=0, text="cz"),
+        ]
+    )
     session.commit()
     job = MetadataPart("job.sh", "echo job", "text/x-shellscript")
     parts = collate_metadata(session, "g1", "c1", [job])
@@ -93,8 +100,13 @@ def test_collation_order_exclusions_and_disabled(session):
         ("a.yaml", "ca"),
         ("b.yaml", "gb"),
     ]
-    values = template_variables(session.get(Group, "g1"), session.get(Cloud, ("g1", "c1")), deployment="cs",
-                                flavor="m1", users=["alice@example.org", "bob"])  # fmt: skip
+    values = template_variables(
+        session.get(Group, "g1"),
+        session.get(Cloud, ("g1", "c1")),
+        deployment="cs",
+        flavor="m1",
+        users=["alice@example.org", "bob"],
+    )
     assert values["cs_condor_host"] == "cm.example.org" and values["cs_user"] == "alice"
     assert values["cs_start_owners"] == '(Owner == "alice") || (Owner == "bob")'
     assert values["cs_cloud_type"] == "simulated" and values["cs_deployment"] == "cs"

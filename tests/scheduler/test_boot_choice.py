@@ -293,8 +293,15 @@ def test_the_plan_says_why_nothing_booted():
     assert summary["idle_jobs"] == 6 and summary["skips"] == {"cloud_disabled": 2}
 
 
-@pytest.mark.parametrize("user_data", ["extra.yaml:cloud-config", "/etc/shadow:text/x-shellscript",
-                                       "/srv/parts/../../etc/shadow", "https://evil.example/x:cloud-config"])
+@pytest.mark.parametrize(
+    "user_data",
+    [
+        "extra.yaml:cloud-config",
+        "/etc/shadow:text/x-shellscript",
+        "/srv/parts/../../etc/shadow",
+        "https://evil.example/x:cloud-config",
+    ],
+)
 def test_user_data_from_a_place_the_site_does_not_allow_is_refused(user_data):
     snap = snapshot(jobs=idle_jobs(2, cores=8, user_data=user_data))
     result = plan(snap, replace(POLICY, job_user_data_places=("/srv/parts/", "https://parts.example/")), NOW)
@@ -304,11 +311,14 @@ def test_user_data_from_a_place_the_site_does_not_allow_is_refused(user_data):
 
 
 def test_an_image_is_found_by_id_and_an_ambiguous_name_names_both_ids():
-    by_id = snapshot(clouds=[cloud("c1", images=("cernvm4", "ami-0abc"))], jobs=idle_jobs(1, cores=8, image="ami-0abc"))
+    by_id = snapshot(
+        clouds=[cloud("c1", images=("cernvm4", "ami-0abc"))], jobs=idle_jobs(1, cores=8, image="ami-0abc")
+    )
     (boot,) = plan(by_id, POLICY, NOW).boots
     assert boot.image == "ami-0abc"
-    twice = replace(cloud("c1", images=("cernvm4", "img-1", "img-2")),
-                    ambiguous_images=(("cernvm4", ("img-1", "img-2")),))
+    twice = replace(
+        cloud("c1", images=("cernvm4", "img-1", "img-2")), ambiguous_images=(("cernvm4", ("img-1", "img-2")),)
+    )
     result = plan(snapshot(clouds=[twice], jobs=idle_jobs(1, cores=8, image="cernvm4")), POLICY, NOW)
     [skip] = [s for s in result.skips if s.jobs]
     assert skip.reason == S.IMAGE_AMBIGUOUS and "img-1 and img-2" in skip.detail

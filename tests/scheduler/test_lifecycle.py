@@ -387,4 +387,7 @@ def test_an_unused_vm_is_kept_while_idle_jobs_it_could_take_wait():
     assert one(waiting, jobs=idle_jobs(1, cores=1, ram_mb=1000)) is None
     other_alias = vm("v2", state="fresh", age=900, idle_for=400, target_alias="west")
     assert one(other_alias, jobs=idle_jobs(1, cores=1, ram_mb=1000, target_alias="east")) == (
-        "retire", R.KEEP_ALIVE, False), "jobs of another alias cannot run on it"
+        "retire",
+        R.KEEP_ALIVE,
+        False,
+    ), "jobs of another alias cannot run on it"

@@ -79,24 +79,50 @@ def site_doc(atlas_keystone: str, belle2_keystone: str) -> dict:
     return {
         "users": {"eve": {"belle2": "editor"}, "alice": {"atlas": "editor"}, "victor": {"belle2": "viewer"}},
         "groups": [
-            {"name": "atlas", "pool": {"kind": "htcondor", "collector": "cm.atlas.example.org:9618"},
-             "vm_defaults": {"image": "cernvm4"},
-             "clouds": [
-                 {"name": "os", "type": "openstack", "project": "htc", "connection_id": "cs_cloud_atlas_os"},
-                 {"name": "aws", "type": "amazon", "region": "us-east-1", "connection_id": "cs_cloud_atlas_aws"},
-             ]},
-            {"name": "belle2", "pool": {"kind": "htcondor", "collector": "cm.belle2.example.org:9618"},
-             "vm_defaults": {"image": "cernvm4"},
-             "clouds": [
-                 {"name": "os", "type": "openstack", "project": "htc", "connection_id": "cs_cloud_belle2_os"},
-             ]},
+            {
+                "name": "atlas",
+                "pool": {"kind": "htcondor", "collector": "cm.atlas.example.org:9618"},
+                "vm_defaults": {"image": "cernvm4"},
+                "clouds": [
+                    {
+                        "name": "os",
+                        "type": "openstack",
+                        "project": "htc",
+                        "connection_id": "cs_cloud_atlas_os",
+                    },
+                    {
+                        "name": "aws",
+                        "type": "amazon",
+                        "region": "us-east-1",
+                        "connection_id": "cs_cloud_atlas_aws",
+                    },
+                ],
+            },
+            {
+                "name": "belle2",
+                "pool": {"kind": "htcondor", "collector": "cm.belle2.example.org:9618"},
+                "vm_defaults": {"image": "cernvm4"},
+                "clouds": [
+                    {
+                        "name": "os",
+                        "type": "openstack",
+                        "project": "htc",
+                        "connection_id": "cs_cloud_belle2_os",
+                    },
+                ],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 class Site:
     def __init__(self, engine, atlas_nova, belle2_nova, moto_url: str):
-        self.engine, self.atlas_nova, self.belle2_nova, self.moto_url = engine, atlas_nova, belle2_nova, moto_url
+        self.engine, self.atlas_nova, self.belle2_nova, self.moto_url = (
+            engine,
+            atlas_nova,
+            belle2_nova,
+            moto_url,
+        )
 
 
 @pytest.fixture
@@ -114,21 +140,39 @@ def site(tmp_path, monkeypatch, moto_ec2) -> Iterator[Site]:
     get_engine.cache_clear()
     migrate.upgrade(url)
     conns = {
-        "CS_CLOUD_ATLAS_OS": {"conn_type": "generic", "host": atlas_nova.auth_url, "login": "u",
-                              "password": ATLAS_PASSWORD},
-        "CS_CLOUD_ATLAS_AWS": {"conn_type": "aws", "login": "AKIAATLAS", "password": ATLAS_AWS_SECRET,
-                               "extra": {"endpoint_url": moto_ec2.url}},
-        "CS_CLOUD_BELLE2_OS": {"conn_type": "generic", "host": belle2_nova.auth_url, "login": "u",
-                               "password": BELLE2_PASSWORD},
-        "CS_CLOUD_BELLE2_SPARE": {"conn_type": "generic", "host": belle2_nova.auth_url, "login": "u",
-                                  "password": BELLE2_PASSWORD},
+        "CS_CLOUD_ATLAS_OS": {
+            "conn_type": "generic",
+            "host": atlas_nova.auth_url,
+            "login": "u",
+            "password": ATLAS_PASSWORD,
+        },
+        "CS_CLOUD_ATLAS_AWS": {
+            "conn_type": "aws",
+            "login": "AKIAATLAS",
+            "password": ATLAS_AWS_SECRET,
+            "extra": {"endpoint_url": moto_ec2.url},
+        },
+        "CS_CLOUD_BELLE2_OS": {
+            "conn_type": "generic",
+            "host": belle2_nova.auth_url,
+            "login": "u",
+            "password": BELLE2_PASSWORD,
+        },
+        "CS_CLOUD_BELLE2_SPARE": {
+            "conn_type": "generic",
+            "host": belle2_nova.auth_url,
+            "login": "u",
+            "password": BELLE2_PASSWORD,
+        },
         "CS_CONDOR_ATLAS": {"conn_type": "generic", "password": POOL_TOKEN},
-    }  # fmt: skip
+    }
     for name, conn in conns.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
     engine = get_engine(url)
     with session_scope(engine) as s:
-        apply_config(s, parse_document(site_doc(atlas_nova.auth_url, belle2_nova.auth_url)), actor="test-setup")
+        apply_config(
+            s, parse_document(site_doc(atlas_nova.auth_url, belle2_nova.auth_url)), actor="test-setup"
+        )
     yield Site(engine, atlas_nova, belle2_nova, moto_ec2.url)
     atlas_nova.stop()
     belle2_nova.stop()

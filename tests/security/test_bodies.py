@@ -59,12 +59,18 @@ def served(app, monkeypatch):
     thread.join(5)
 
 
-def post_huge(port: int, path: str, token: str, *, chunked: bool = False, limit: int = 64 * MIB) -> tuple[int, int]:
+def post_huge(
+    port: int, path: str, token: str, *, chunked: bool = False, limit: int = 64 * MIB
+) -> tuple[int, int]:
     """POST a 1 GB body (announced, or chunked) until the server answers; (status, bytes we got to send)."""
     conn = socket.create_connection(("127.0.0.1", port))
     length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {GB}"
-    conn.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                  f"Content-Type: application/x-www-form-urlencoded\r\n{length}\r\n\r\n").encode())  # fmt: skip
+    conn.sendall(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n{length}\r\n\r\n"
+        ).encode()
+    )
     block = b"a=" + b"x" * (64 * 1024 - 2)
     sent, answer = 0, b""
     conn.settimeout(0.05)
@@ -100,8 +106,11 @@ def post_routes(app) -> list[str]:
     from fastapi.routing import APIRoute
 
     values = {"group": "belle2", "cloud": "os"}
-    return sorted(re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], r.path) for r in app.routes
-                  if isinstance(r, APIRoute) and "POST" in r.methods)  # fmt: skip
+    return sorted(
+        re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], r.path)
+        for r in app.routes
+        if isinstance(r, APIRoute) and "POST" in r.methods
+    )
 
 
 def test_a_viewer_gets_403_before_a_byte_of_1_gb_is_read(app, served, auth_manager):
@@ -126,11 +135,15 @@ def test_an_editor_is_capped_announced_or_streamed(app, served, auth_manager, lo
     status, _ = post_huge(port, url, token)
     assert status == 413 and counting.read[path] == 0  # announced too large: refused unread
     status, sent = post_huge(port, url, token, chunked=True)
-    assert status == 413 and counting.read[path] <= MIB + 64 * 1024, counting.read[path]  # cut while streaming
+    assert status == 413 and counting.read[path] <= MIB + 64 * 1024, counting.read[
+        path
+    ]  # cut while streaming
     print(f"\nchunked 1 GB to {path}: the app read {counting.read[path]:,} bytes, the client sent {sent:,}")
 
 
-def test_uploads_have_their_own_cap_and_a_full_cache_says_so(app, served, auth_manager, login, tmp_path, monkeypatch):
+def test_uploads_have_their_own_cap_and_a_full_cache_says_so(
+    app, served, auth_manager, login, tmp_path, monkeypatch
+):
     counting, port = served
     eve = login("eve")
     token = token_for(auth_manager, "eve", "user")
@@ -140,13 +153,19 @@ def test_uploads_have_their_own_cap_and_a_full_cache_says_so(app, served, auth_m
 
     from cloudscheduler.bodylimit import caps
 
-    assert caps({"CLOUDSCHEDULER_FORM_MAX_KB": "64", "CLOUDSCHEDULER_UPLOAD_MAX_GB": "2"}) == (64 * 1024, 2 * GB)
+    assert caps({"CLOUDSCHEDULER_FORM_MAX_KB": "64", "CLOUDSCHEDULER_UPLOAD_MAX_GB": "2"}) == (
+        64 * 1024,
+        2 * GB,
+    )
     with pytest.raises(ValueError, match="CLOUDSCHEDULER_UPLOAD_MAX_GB must be a positive number"):
         caps({"CLOUDSCHEDULER_UPLOAD_MAX_GB": "lots"})
 
     monkeypatch.setenv("CLOUDSCHEDULER_IMAGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CLOUDSCHEDULER_IMAGE_CACHE_MAX_GB", "0.000001")  # a 1 kB cache: full at once
     data = b"QFI\xfb" + b"\0" * 4096
-    response = eve.http.post(f"{path}?csrf={quote(eve.csrf())}", data={"name": "big"},
-                             files={"file": ("big.qcow2", data, "application/octet-stream")})  # fmt: skip
+    response = eve.http.post(
+        f"{path}?csrf={quote(eve.csrf())}",
+        data={"name": "big"},
+        files={"file": ("big.qcow2", data, "application/octet-stream")},
+    )
     assert response.status_code == 507 and "the image cache cannot hold" in response.text

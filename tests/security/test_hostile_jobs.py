@@ -43,8 +43,10 @@ def test_16_kib_of_hostile_requirements_is_read_in_under_50_ms(kind):
 
 def test_a_whole_job_ad_with_such_requirements_is_read_quickly():
     literal = '\\"' * 4096  # a ClassAd string of 4,096 quotes: 8 KiB escaped in the unparsed text
-    ad = classad2.ClassAd(f'[ GlobalJobId = "s#1.0#1"; JobStatus = 1; '
-                          f'Requirements = (group_name == "atlas") && (Foo == "{literal}") ]')  # fmt: skip
+    ad = classad2.ClassAd(
+        f'[ GlobalJobId = "s#1.0#1"; JobStatus = 1; '
+        f'Requirements = (group_name == "atlas") && (Foo == "{literal}") ]'
+    )
     requirement_targets.cache_clear()
     began = time.perf_counter()
     record = job_record(ad, pool="p", schedd="s", defaults={})

@@ -22,13 +22,20 @@ def deep(levels: int) -> str:
     return "settings:\n  x: " + "[" * levels + "]" * levels + "\n"
 
 
-LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-) + "settings: {deployment_id: *i}\n"
+LAUGHS = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "settings: {deployment_id: *i}\n"
+)
 
 HOSTILE: dict[str, tuple[bytes, str]] = {
     "a stray second groups key": ((GOOD + "groups:\n").encode(), "key 'groups' appears twice"),
-    "a duplicate setting": (b"settings:\n  max_boot_per_cycle: 5\n  max_boot_per_cycle: 500\n", "appears twice"),
+    "a duplicate setting": (
+        b"settings:\n  max_boot_per_cycle: 5\n  max_boot_per_cycle: 500\n",
+        "appears twice",
+    ),
     "nested 10,000 deep": (deep(10_000).encode(), "nested deeper than 32 levels"),
     "nested 40 deep": (deep(40).encode(), "nested deeper than 32 levels"),
     "not UTF-8": (GOOD.encode().replace(b"atlas", b"atl\xe9s", 1), "not UTF-8"),
@@ -36,17 +43,29 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "a billion laughs": (LAUGHS.encode(), "expands to more than"),
     "NUL in a submitter": (GOOD.replace("- ALL", '- "AL\\0L"').encode(), "U+0000"),
     "ESC in a collector": (
-        GOOD.replace("kind: simulated", 'kind: htcondor\n    collector: "cm\\e[2Jx.org"', 1).encode(), "U+001B"),
+        GOOD.replace("kind: simulated", 'kind: htcondor\n    collector: "cm\\e[2Jx.org"', 1).encode(),
+        "U+001B",
+    ),
     "a newline in a keyname": (
-        GOOD.replace("image: cvm\n", 'image: cvm\n    keyname: "k\\nSTART = True"\n', 1).encode(), "U+000A"),
-    "a right-to-left override in an image": (GOOD.replace("image: cvm", 'image: "cvm\\u202e"', 1).encode(),
-                                             "U+202E"),
-}  # fmt: skip
+        GOOD.replace("image: cvm\n", 'image: cvm\n    keyname: "k\\nSTART = True"\n', 1).encode(),
+        "U+000A",
+    ),
+    "a right-to-left override in an image": (
+        GOOD.replace("image: cvm", 'image: "cvm\\u202e"', 1).encode(),
+        "U+202E",
+    ),
+}
 
 
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "include.cli.main", *args], capture_output=True, text=True,
-                          env=env, check=False, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "include.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,9 @@ def test_the_embedded_stack_keeps_its_files_private(tmp_path):
     old.chmod(0o644)  # as an older checkout left it
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CLOUDSCHEDULER_DB_URL"))}
     env["CS_RUN_DIR"] = str(run)
-    done = subprocess.run([sys.executable, "-c", SETUP], env=env, capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     made = {p.relative_to(run).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in (run, *run.rglob("*"))}
     assert {"airflow/airflow.db", "state.db", "airflow/jwt_secret"} <= set(made), sorted(made)

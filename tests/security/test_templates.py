@@ -26,12 +26,12 @@ HOSTILE = {
     "method width": "{{ 'a'.ljust(1000000000) }}",
     "format width": "{{ '%0999999999d' % 1 }}",
     "endless loops": "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
-                     "{% endfor %}{% endfor %}{% endfor %}",
+    "{% endfor %}{% endfor %}{% endfor %}",
     "doubling": "{% set ns = namespace(s='a') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
     "recursion": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
     "output": "{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}",
     "escape": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-}  # fmt: skip
+}
 
 
 def with_template(doc: dict, text: str, group: int = 0) -> dict:
@@ -60,9 +60,18 @@ def test_the_ui_shows_the_refusal_next_to_the_text(tmp_path, monkeypatch, auth_m
     world = two_group_world(tmp_path, monkeypatch)
     eve = Client(create_app(engine=world.engine), token_for(auth_manager, "eve", "user"))
     page = "/groups/belle2/metadata"
-    response = eve.post("/groups/belle2/metadata", {"original": "", "name": "evil.yaml.j2", "enabled": "on",
-                                                    "priority": "0", "mime_type": "cloud-config",
-                                                    "text": HOSTILE["power"]}, page=page)  # fmt: skip
+    response = eve.post(
+        "/groups/belle2/metadata",
+        {
+            "original": "",
+            "name": "evil.yaml.j2",
+            "enabled": "on",
+            "priority": "0",
+            "mime_type": "cloud-config",
+            "text": HOSTILE["power"],
+        },
+        page=page,
+    )
     assert response.status_code == 422 and "over the template limits" in response.text
 
 
@@ -80,8 +89,10 @@ def two_group_world(tmp_path, monkeypatch) -> World:
 
 
 # Passes validation (rendered there for the sample VM id) and loops for ever on a real VM.
-ONLY_AT_BOOT = ("{% if cs_vm_id != 'atlas-sample-1' %}{% for i in range(10000) %}{% for j in range(10000) %}"
-                "{% for k in range(10000) %}{% endfor %}{% endfor %}{% endfor %}{% endif %}")  # fmt: skip
+ONLY_AT_BOOT = (
+    "{% if cs_vm_id != 'atlas-sample-1' %}{% for i in range(10000) %}{% for j in range(10000) %}"
+    "{% for k in range(10000) %}{% endfor %}{% endfor %}{% endfor %}{% endif %}"
+)
 
 
 def test_a_template_that_hangs_only_at_boot_costs_one_refused_boot(tmp_path, monkeypatch):
@@ -116,14 +127,17 @@ def test_a_template_that_hangs_only_at_boot_costs_one_refused_boot(tmp_path, mon
     assert outcomes["belle2/east"]["created"] and not outcomes["belle2/east"]["errors"]
     assert timings["atlas/east"] < 8 and timings["belle2/east"] < 2, timings
     with session_scope(world.engine) as s:
-        failed = s.scalars(select(BootRequest).where(BootRequest.group_name == "atlas",
-                                                     BootRequest.state == "failed")).all()  # fmt: skip
+        failed = s.scalars(
+            select(BootRequest).where(BootRequest.group_name == "atlas", BootRequest.state == "failed")
+        ).all()
     assert failed and "evil.yaml.j2" in failed[-1].error
 
 
 def test_a_template_cannot_read_a_secret_back_through_its_error(tmp_path, monkeypatch):
     world = two_group_world(tmp_path, monkeypatch)
-    monkeypatch.setenv("AIRFLOW_CONN_CS_CONDOR_ATLAS", json.dumps({"conn_type": "generic", "password": POOL_TOKEN}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_CONDOR_ATLAS", json.dumps({"conn_type": "generic", "password": POOL_TOKEN})
+    )
     leak = "{% if cs_vm_id != 'atlas-sample-1' %}{{ {}[cs_condor_token] }}{% endif %}"
     with session_scope(world.engine) as s:
         cfg = export_config(s).model_dump(mode="python")

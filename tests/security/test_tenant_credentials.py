@@ -31,11 +31,12 @@ def test_an_editor_cannot_point_any_group_credentials_at_her_server(site, login,
     before = export_hash(site.engine)
     attempts = {
         "auth_url": eve.post(BELLE2_CLOUD, cloud_form(eve, auth_url=listener.url), page=BELLE2_CLOUD),
-        "connection_id": eve.post(BELLE2_CLOUD, cloud_form(eve, connection_id="cs_cloud_atlas_os"),
-                                  page=BELLE2_CLOUD),
+        "connection_id": eve.post(
+            BELLE2_CLOUD, cloud_form(eve, connection_id="cs_cloud_atlas_os"), page=BELLE2_CLOUD
+        ),
         "ca_bundle": eve.post(BELLE2_CLOUD, cloud_form(eve, ca_bundle="/tmp/eve-ca.pem"), page=BELLE2_CLOUD),
         "type": eve.post(BELLE2_CLOUD, cloud_form(eve, type="amazon", region="us-east-1"), page=BELLE2_CLOUD),
-    }  # fmt: skip
+    }
     for field, response in attempts.items():
         assert response.status_code == 422, field
         assert f'data-field="{field}"' in response.text, field  # the refusal sits next to the field
@@ -44,17 +45,48 @@ def test_an_editor_cannot_point_any_group_credentials_at_her_server(site, login,
 
     new = "/groups/belle2/clouds/new"
     created = [
-        eve.post(new, {"name": "grab", "type": "openstack", "connection_id": "cs_cloud_atlas_os",
-                       "priority": "0", "spot_price": "-1", "limits.cores_ctl": "-1", "limits.cores_softmax": "-1",
-                       "limits.ram_ctl": "-1", "limits.max_vms": "-1"}, page=new),
-        eve.post(new, {"name": "grab2", "type": "amazon", "region": "us-east-1", "connection_id": "cs_cloud_atlas_aws",
-                       "auth_url": listener.url, "priority": "0", "spot_price": "-1", "limits.cores_ctl": "-1",
-                       "limits.cores_softmax": "-1", "limits.ram_ctl": "-1", "limits.max_vms": "-1"}, page=new),
-    ]  # fmt: skip
+        eve.post(
+            new,
+            {
+                "name": "grab",
+                "type": "openstack",
+                "connection_id": "cs_cloud_atlas_os",
+                "priority": "0",
+                "spot_price": "-1",
+                "limits.cores_ctl": "-1",
+                "limits.cores_softmax": "-1",
+                "limits.ram_ctl": "-1",
+                "limits.max_vms": "-1",
+            },
+            page=new,
+        ),
+        eve.post(
+            new,
+            {
+                "name": "grab2",
+                "type": "amazon",
+                "region": "us-east-1",
+                "connection_id": "cs_cloud_atlas_aws",
+                "auth_url": listener.url,
+                "priority": "0",
+                "spot_price": "-1",
+                "limits.cores_ctl": "-1",
+                "limits.cores_softmax": "-1",
+                "limits.ram_ctl": "-1",
+                "limits.max_vms": "-1",
+            },
+            page=new,
+        ),
+    ]
     assert [r.status_code for r in created] == [422, 422]
     defaults = "/groups/belle2/defaults"
-    pool = eve.post(defaults, with_values(form_fields(eve.get(defaults).text, defaults),
-                                          pool__collector=f"127.0.0.1:{listener.port}"), page=defaults)  # fmt: skip
+    pool = eve.post(
+        defaults,
+        with_values(
+            form_fields(eve.get(defaults).text, defaults), pool__collector=f"127.0.0.1:{listener.port}"
+        ),
+        page=defaults,
+    )
     assert pool.status_code == 422 and 'data-field="pool.collector"' in pool.text
     atlas = eve.post("/groups/atlas/clouds/os", {"auth_url": listener.url}, page=BELLE2_CLOUD)
     assert atlas.status_code == 403  # another group's cloud: not even a form
@@ -69,8 +101,13 @@ def test_an_editor_cannot_point_any_group_credentials_at_her_server(site, login,
 def test_the_editor_may_use_the_connections_the_operator_gave_her_group(site, login, listener):
     eve = login("eve")
     new = "/groups/belle2/clouds/new"
-    fields = with_values(cloud_form(eve, new), name="spare", type="openstack", connection_id="cs_cloud_belle2_spare",
-                         project="htc")  # fmt: skip
+    fields = with_values(
+        cloud_form(eve, new),
+        name="spare",
+        type="openstack",
+        connection_id="cs_cloud_belle2_spare",
+        project="htc",
+    )
     assert ("auth_url", "") not in fields  # shown, but disabled for an editor: the browser does not send it
     response = eve.post(new, fields, page=new)
     assert response.status_code == 303, response.text
@@ -81,8 +118,11 @@ def test_the_editor_may_use_the_connections_the_operator_gave_her_group(site, lo
 
 def test_a_site_operator_may_repoint_but_the_connection_still_decides(site, login, listener):
     olga = login("olga", "op")
-    response = olga.post("/groups/atlas/clouds/os", cloud_form(olga, "/groups/atlas/clouds/os",
-                                                               auth_url=listener.url), page="/groups/atlas/clouds/os")
+    response = olga.post(
+        "/groups/atlas/clouds/os",
+        cloud_form(olga, "/groups/atlas/clouds/os", auth_url=listener.url),
+        page="/groups/atlas/clouds/os",
+    )
     assert response.status_code == 303  # a site operator may change it ...
     results = poll_everything()
     error = results["atlas/os"]["error"]
@@ -105,8 +145,11 @@ def test_yaml_applied_as_an_editor_obeys_the_same_rule(site):
     with pytest.raises(ConfigError) as refused, session_scope(site.engine) as s:
         apply_config(s, parse_document(doc), actor="eve", authority=eve)
     found = {(p.obj, p.field) for p in refused.value.problems}
-    assert found == {("group 'belle2' / cloud 'os'", "connection_id"), ("group 'atlas'", "(group)"),
-                     ("settings", "connection_rule")}  # fmt: skip
+    assert found == {
+        ("group 'belle2' / cloud 'os'", "connection_id"),
+        ("group 'atlas'", "(group)"),
+        ("settings", "connection_rule"),
+    }
 
 
 def test_validate_reports_clouds_outside_their_groups_allowance(tmp_path):
@@ -121,11 +164,17 @@ def test_validate_reports_clouds_outside_their_groups_allowance(tmp_path):
     doc["groups"][1]["clouds"][0]["connection_id"] = "openstack_belle2"  # an older site's name
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(doc))
-    out = subprocess.run([sys.executable, "-m", "include.cli.main", "config", "validate", str(path)],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "include.cli.main", "config", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr  # existing configurations keep working ...
-    assert "warning: group 'belle2' / cloud 'os': field 'connection_id': Connection 'openstack_belle2' is " \
-           "outside the group's allowance (names matching 'cs_cloud_belle2_*'" in out.stderr  # fmt: skip
+    assert (
+        "warning: group 'belle2' / cloud 'os': field 'connection_id': Connection 'openstack_belle2' is "
+        "outside the group's allowance (names matching 'cs_cloud_belle2_*'" in out.stderr
+    )
 
 
 def test_no_secret_in_any_error_row_or_result(site, login, monkeypatch):
@@ -137,8 +186,17 @@ def test_no_secret_in_any_error_row_or_result(site, login, monkeypatch):
     from include.store.db import session_scope
     from include.store.models import PollStatus
 
-    monkeypatch.setenv("AIRFLOW_CONN_CS_CLOUD_ATLAS_OS", json.dumps(
-        {"conn_type": "generic", "host": site.atlas_nova.auth_url, "login": "u", "password": ATLAS_PASSWORD + "x"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CS_CLOUD_ATLAS_OS",
+        json.dumps(
+            {
+                "conn_type": "generic",
+                "host": site.atlas_nova.auth_url,
+                "login": "u",
+                "password": ATLAS_PASSWORD + "x",
+            }
+        ),
+    )
     results = poll_everything()
     assert results["atlas/os"]["ok"] is False
     text = json.dumps(results)

@@ -43,8 +43,14 @@ def make_settings(geoip_db):
     tag = uuid.uuid4().hex[:10]
 
     def make(**overrides) -> ShoalSettings:
-        values = {"geoip_db": geoip_db, "exchange": f"shoal-test-{tag}", "queue": f"cs-shoal-test-{tag}",
-                  "verify_urls": CLIENT_URLS, "verify_timeout": 2.0, "snapshot_ttl": 0.0}  # fmt: skip
+        values = {
+            "geoip_db": geoip_db,
+            "exchange": f"shoal-test-{tag}",
+            "queue": f"cs-shoal-test-{tag}",
+            "verify_urls": CLIENT_URLS,
+            "verify_timeout": 2.0,
+            "snapshot_ttl": 0.0,
+        }
         return ShoalSettings(**(values | overrides))
 
     return make

@@ -38,12 +38,15 @@ def write_geoip(path: Path) -> Path:
         ip_version=4, database_type="GeoIP2-City", languages=["en"], description="shoal tests"
     )
     for city, (network, (lat, lon), iso, country, continent) in PLACES.items():
-        writer.insert_network(IPSet([network]), {
-            "city": {"names": {"en": city.title()}},
-            "country": {"iso_code": iso, "names": {"en": country}},
-            "continent": {"code": continent},
-            "location": {"latitude": MmdbF64(lat), "longitude": MmdbF64(lon), "time_zone": "UTC"},
-        })  # fmt: skip
+        writer.insert_network(
+            IPSet([network]),
+            {
+                "city": {"names": {"en": city.title()}},
+                "country": {"iso_code": iso, "names": {"en": country}},
+                "continent": {"code": continent},
+                "location": {"latitude": MmdbF64(lat), "longitude": MmdbF64(lon), "time_zone": "UTC"},
+            },
+        )
     writer.to_db_file(str(path))
     return path
 
@@ -150,8 +153,9 @@ class Squid:
         conf = workdir / "squid.conf"
         conf.write_text(SQUID_CONF.format(ip=ip, port=self.port, dir=workdir, origin=origin_port))
         binary = shutil.which("squid") or "/usr/sbin/squid"
-        self.process = subprocess.Popen([binary, "-f", str(conf), "-N"], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.process = subprocess.Popen(
+            [binary, "-f", str(conf), "-N"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             wait_port(ip, self.port)
         except TimeoutError:

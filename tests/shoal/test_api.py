@@ -16,8 +16,14 @@ from include.shoal.service import ShoalService
 
 
 def beat(uuid, ip="192.0.2.2", **fields) -> bytes:
-    body = {"uuid": uuid, "hostname": f"{uuid}.example.org", "squid_port": 3128, "public_ip": ip,
-            "timestamp": time.time(), "load": 0.0}  # fmt: skip
+    body = {
+        "uuid": uuid,
+        "hostname": f"{uuid}.example.org",
+        "squid_port": 3128,
+        "public_ip": ip,
+        "timestamp": time.time(),
+        "load": 0.0,
+    }
     return json.dumps(body | fields).encode()
 
 
@@ -63,8 +69,11 @@ def test_nearest_shapes_and_counts(api):
 
 def test_all_lists_every_live_cache_in_registration_order(api):
     data = get(api + "/all").json()
-    assert [d["hostname"] for d in data.values()] == ["geneva.example.org", "tokyo.example.org",
-                                                      "chicago.example.org"]  # fmt: skip
+    assert [d["hostname"] for d in data.values()] == [
+        "geneva.example.org",
+        "tokyo.example.org",
+        "chicago.example.org",
+    ]
     assert get(api + "/all/3/").json() == data
 
 
@@ -77,16 +86,38 @@ def test_wpad(api):
     )
 
 
-@pytest.mark.parametrize("path", ["/nearest/abc", "/nearest/-1", "/nearest/1.5", "/nearest/%00", "/nearest/7/x",
-                                  "/all/x", "/nope", "/nearest/\u0661", "/..%2f..%2fetc/passwd"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nearest/abc",
+        "/nearest/-1",
+        "/nearest/1.5",
+        "/nearest/%00",
+        "/nearest/7/x",
+        "/all/x",
+        "/nope",
+        "/nearest/\u0661",
+        "/..%2f..%2fetc/passwd",
+    ],
+)
 def test_odd_paths_are_404_not_500(api, path):
     response = get(api + path)
     assert response.status_code == 404
     assert "Traceback" not in response.text
 
 
-@pytest.mark.parametrize("path", ["/nearest/" + "9" * 5000, "/nearest?count=abc&x=%ff", "/all?page=-5",
-                                  "/?page=99999999999999999999", "/?page=abc", "/0", "/3?page=2"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nearest/" + "9" * 5000,
+        "/nearest?count=abc&x=%ff",
+        "/all?page=-5",
+        "/?page=99999999999999999999",
+        "/?page=abc",
+        "/0",
+        "/3?page=2",
+    ],
+)
 def test_odd_numbers_and_params_are_answered(api, path):
     response = get(api + path)
     assert response.status_code == 200, response.text
@@ -126,6 +157,13 @@ def test_the_plugin_app_serves_these_routes():
 
     paths = {route.path for route in create_app().routes}
     assert URL_PREFIX == "/cloudscheduler"
-    for path in ("/shoal/nearest", "/shoal/nearest/{n}/", "/shoal/nearestverified/{n}", "/shoal/all",
-                 "/shoal/wpad.dat", "/shoal/", "/shoal/{size}"):  # fmt: skip
+    for path in (
+        "/shoal/nearest",
+        "/shoal/nearest/{n}/",
+        "/shoal/nearestverified/{n}",
+        "/shoal/all",
+        "/shoal/wpad.dat",
+        "/shoal/",
+        "/shoal/{size}",
+    ):
         assert path in paths

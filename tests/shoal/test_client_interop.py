@@ -53,8 +53,18 @@ def run_client(script: Path, server: str, home: Path, *args: str) -> subprocess.
 
 
 def beat(uuid: str, ip: str, port: int) -> bytes:
-    return json.dumps({"uuid": uuid, "hostname": f"{uuid}.example.org", "squid_port": str(port), "verified": False,
-                       "max_load": -112, "public_ip": ip, "timestamp": time.time(), "load": 0.0}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "uuid": uuid,
+            "hostname": f"{uuid}.example.org",
+            "squid_port": str(port),
+            "verified": False,
+            "max_load": -112,
+            "public_ip": ip,
+            "timestamp": time.time(),
+            "load": 0.0,
+        }
+    ).encode()
 
 
 def test_published_client_prints_our_caches(
@@ -64,8 +74,17 @@ def test_published_client_prints_our_caches(
     settings = make_settings()
     first, second = squids("127.0.0.6"), squids("127.0.0.7")
     with Session(sqlite_engine) as session, session.begin():
-        registry.ingest(session, [beat("first", "127.0.0.6", first.port), beat("second", "127.0.0.7", second.port),
-                                  beat("deadport", "127.0.0.8", 9)], Locator(geoip_db), datetime.now(UTC), 180)  # fmt: skip
+        registry.ingest(
+            session,
+            [
+                beat("first", "127.0.0.6", first.port),
+                beat("second", "127.0.0.7", second.port),
+                beat("deadport", "127.0.0.8", 9),
+            ],
+            Locator(geoip_db),
+            datetime.now(UTC),
+            180,
+        )
     assert len(tasks.verify_caches(settings, sqlite_engine)["verified"]) == 2
     base = serve_api(ShoalService(settings, engine=lambda: sqlite_engine))
 

@@ -32,8 +32,13 @@ RUNNER = textwrap.dedent("""
 
 
 def run_dag(env: dict, dag_id: str, conf: dict | None = None) -> str:
-    result = subprocess.run([sys.executable, "-c", RUNNER, str(ROOT / "dags"), dag_id, json.dumps(conf or {})],
-                            env=env, capture_output=True, text=True, timeout=240)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(ROOT / "dags"), dag_id, json.dumps(conf or {})],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     states = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("STATE ")]
     assert states, result.stderr[-3000:]
     return states[-1]
@@ -44,20 +49,39 @@ def test_ingest_verify_alert_expire_through_airflow(tmp_path, make_settings, sql
     home = tmp_path / "airflow"
     db_url = str(sqlite_engine.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CS_SHOAL"))} | {
-        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "PYTHONPATH": str(ROOT), "CLOUDSCHEDULER_DB_URL": db_url,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "PYTHONPATH": str(ROOT),
+        "CLOUDSCHEDULER_DB_URL": db_url,
         "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts.jsonl"),
-        "CS_SHOAL_EXCHANGE": settings.exchange, "CS_SHOAL_QUEUE": settings.queue, "CS_SHOAL_GEOIP_DB": settings.geoip_db,
-        "CS_SHOAL_VERIFY_URLS": " ".join(settings.verify_urls), "CS_SHOAL_VERIFY_INTERVAL": "0",
-    }  # fmt: skip
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=240)  # fmt: skip
+        "CS_SHOAL_EXCHANGE": settings.exchange,
+        "CS_SHOAL_QUEUE": settings.queue,
+        "CS_SHOAL_GEOIP_DB": settings.geoip_db,
+        "CS_SHOAL_VERIFY_URLS": " ".join(settings.verify_urls),
+        "CS_SHOAL_VERIFY_INTERVAL": "0",
+    }
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     squid = squids("127.0.0.10")
     try:
         assert run_dag(env, "cs_shoal_ingest") == "success"  # declares the exchange agents publish to
-        body = {"uuid": "dagtest", "hostname": "dagtest.example.org", "squid_port": str(squid.port),
-                "verified": False, "max_load": -112, "public_ip": "127.0.0.10", "timestamp": time.time(), "load": 0.0}  # fmt: skip
+        body = {
+            "uuid": "dagtest",
+            "hostname": "dagtest.example.org",
+            "squid_port": str(squid.port),
+            "verified": False,
+            "max_load": -112,
+            "public_ip": "127.0.0.10",
+            "timestamp": time.time(),
+            "load": 0.0,
+        }
         amqp.publish(settings, json.dumps(body).encode())
         assert run_dag(env, "cs_shoal_ingest") == "success"
         assert run_dag(env, "cs_shoal_verify") == "success"

@@ -21,8 +21,18 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.squid]
 def agent_102_message(uuid: str, hostname: str, ip: str, port: int, load: float = 0.0) -> bytes:
     """What shoal-agent 1.0.2 publishes (key order and types of the captured message: port as a string
     from the config file, max_load -112 from a virtual NIC, verified false)."""
-    return json.dumps({"uuid": uuid, "hostname": hostname, "squid_port": str(port), "verified": False,
-                       "max_load": -112, "public_ip": ip, "timestamp": time.time(), "load": load}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "uuid": uuid,
+            "hostname": hostname,
+            "squid_port": str(port),
+            "verified": False,
+            "max_load": -112,
+            "public_ip": ip,
+            "timestamp": time.time(),
+            "load": load,
+        }
+    ).encode()
 
 
 @pytest.fixture
@@ -58,8 +68,9 @@ def get_json(url):
     return session.get(url, timeout=10).json()
 
 
-def test_advertised_verified_ranked_served_then_dies_then_expires(broker, sqlite_engine, squids, origin,
-                                                                  serve_api, tmp_path, monkeypatch):  # fmt: skip
+def test_advertised_verified_ranked_served_then_dies_then_expires(
+    broker, sqlite_engine, squids, origin, serve_api, tmp_path, monkeypatch
+):
     settings = broker(inactive_time=6, verify_interval=0, recheck_interval=0)
     sink = tmp_path / "alerts.jsonl"
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(sink))
@@ -67,10 +78,13 @@ def test_advertised_verified_ranked_served_then_dies_then_expires(broker, sqlite
 
     busy, idle = squids("127.0.0.2"), squids("127.0.0.3")
     ids = {name: uuidlib.uuid1().hex for name in ("busy", "idle", "deadport")}
-    for body in (agent_102_message(ids["busy"], "busy.example.org", "127.0.0.2", busy.port, load=40_000.0),
-                 agent_102_message(ids["idle"], "idle.example.org", "127.0.0.3", idle.port),
-                 agent_102_message(ids["deadport"], "dead.example.org", "127.0.0.4", 9),
-                 b"garbage from somebody", b'{"uuid": "no-fields"}'):  # fmt: skip
+    for body in (
+        agent_102_message(ids["busy"], "busy.example.org", "127.0.0.2", busy.port, load=40_000.0),
+        agent_102_message(ids["idle"], "idle.example.org", "127.0.0.3", idle.port),
+        agent_102_message(ids["deadport"], "dead.example.org", "127.0.0.4", 9),
+        b"garbage from somebody",
+        b'{"uuid": "no-fields"}',
+    ):
         amqp.publish(settings, body)
     began = time.monotonic()
     summary = tasks.ingest(settings, sqlite_engine)

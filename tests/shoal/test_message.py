@@ -16,14 +16,40 @@ AGENT_102 = (
     b'"squid_port": "3128", "verified": false, "max_load": -112, "public_ip": "192.0.2.2", '
     b'"timestamp": 1795549295.8526292, "load": 0.0}'
 )
-AGENT_09X = {"uuid": "a1", "hostname": "old09x.example.org", "squid_port": 3128, "public_ip": "192.0.2.3",
-             "private_ip": "10.1.2.3", "timestamp": 1795549295, "load": 12.5, "verified": False,
-             "max_load": "122000", "global_access": "False", "domain_access": "True"}  # fmt: skip
-AGENT_MASTER = {"uuid": "m1", "hostname": "newstyle.example.org", "cache_port": 6081, "private_ip": "10.0.0.5",
-                "external_ip": "198.51.100.7", "timestamp": 1795549295.0, "load": 3, "cache_type": "varnish",
-                "upstream": "cvmfs", "verified": False, "max_load": 1000}  # fmt: skip
-AGENT_2013 = {"uuid": "x", "hostname": "h.example", "squid_port": 3128, "public_ip": "192.0.2.9:3128",
-              "timestamp": 1.0e9, "load": 1}  # fmt: skip
+AGENT_09X = {
+    "uuid": "a1",
+    "hostname": "old09x.example.org",
+    "squid_port": 3128,
+    "public_ip": "192.0.2.3",
+    "private_ip": "10.1.2.3",
+    "timestamp": 1795549295,
+    "load": 12.5,
+    "verified": False,
+    "max_load": "122000",
+    "global_access": "False",
+    "domain_access": "True",
+}
+AGENT_MASTER = {
+    "uuid": "m1",
+    "hostname": "newstyle.example.org",
+    "cache_port": 6081,
+    "private_ip": "10.0.0.5",
+    "external_ip": "198.51.100.7",
+    "timestamp": 1795549295.0,
+    "load": 3,
+    "cache_type": "varnish",
+    "upstream": "cvmfs",
+    "verified": False,
+    "max_load": 1000,
+}
+AGENT_2013 = {
+    "uuid": "x",
+    "hostname": "h.example",
+    "squid_port": 3128,
+    "public_ip": "192.0.2.9:3128",
+    "timestamp": 1.0e9,
+    "load": 1,
+}
 
 
 def test_the_captured_1_0_2_message():
@@ -98,12 +124,23 @@ def test_malformed_messages_are_rejected_with_a_reason(body, reason):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(
-    st.binary(max_size=200),
-    st.dictionaries(st.sampled_from(list(AGENT_09X) + ["cache_port", "external_ip", "cache_type"]),
-                    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
-                              st.lists(st.integers(), max_size=2)), max_size=12).map(json.dumps),
-))  # fmt: skip
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(
+            st.sampled_from(list(AGENT_09X) + ["cache_port", "external_ip", "cache_type"]),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(),
+                st.floats(),
+                st.text(max_size=20),
+                st.lists(st.integers(), max_size=2),
+            ),
+            max_size=12,
+        ).map(json.dumps),
+    )
+)
 def test_parse_never_raises(body):
     result = parse(body)
     assert isinstance(result, Heartbeat | Rejection)

@@ -27,20 +27,27 @@ def test_the_observed_scores_of_the_original():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(-89, 89), st.floats(-179, 179), st.floats(-89, 89), st.floats(-179, 179),
-       st.floats(0, 300_000))  # fmt: skip
+@given(
+    st.floats(-89, 89), st.floats(-179, 179), st.floats(-89, 89), st.floats(-179, 179), st.floats(0, 300_000)
+)
 def test_vectorised_score_equals_the_scalar_formula(rlat, rlon, clat, clon, load):
     c = cache("c", latitude=clat, longitude=clon, load=load)
     w = Weights()
-    expected = (haversine_km(rlat, rlon, clat, clon) / HALF_CIRCUMFERENCE_KM * w.distload_weight
-                + (load / w.max_load) ** w.load_constant * (1 - w.distload_weight))  # fmt: skip
+    expected = haversine_km(rlat, rlon, clat, clon) / HALF_CIRCUMFERENCE_KM * w.distload_weight + (
+        load / w.max_load
+    ) ** w.load_constant * (1 - w.distload_weight)
     got = Ranker([c]).scores(Requester("192.0.2.1", rlat, rlon))[0]
     assert got == pytest.approx(expected, abs=1e-9)
 
 
 def test_order_by_distance_then_load_and_count():
-    caches = [cache("tokyo", "tokyo"), cache("geneva", "geneva"), cache("chicago", "chicago"),
-              cache("busy-local", "victoria", load=122_000), cache("local", "victoria")]  # fmt: skip
+    caches = [
+        cache("tokyo", "tokyo"),
+        cache("geneva", "geneva"),
+        cache("chicago", "chicago"),
+        cache("busy-local", "victoria", load=122_000),
+        cache("local", "victoria"),
+    ]
     assert [c.uuid for c, _, _ in rank(caches)] == ["local", "chicago", "tokyo", "geneva", "busy-local"]
     assert [c.uuid for c, _, _ in rank(caches, count=2)] == ["local", "chicago"]
     assert rank(caches, count=0) == []
@@ -52,8 +59,13 @@ def test_ties_keep_registration_order():
 
 
 def test_unverified_restricted_and_silent_caches_are_not_served_globally():
-    caches = [cache("ok"), cache("unverified", verified=False), cache("servelocal", global_access=False),
-              cache("silent", last_active=NOW - INACTIVE - 1), cache("varnish", cache_type="varnish")]  # fmt: skip
+    caches = [
+        cache("ok"),
+        cache("unverified", verified=False),
+        cache("servelocal", global_access=False),
+        cache("silent", last_active=NOW - INACTIVE - 1),
+        cache("varnish", cache_type="varnish"),
+    ]
     assert [c.uuid for c, _, _ in rank(caches)] == ["ok"]
     assert [c.uuid for c, _, _ in rank(caches, kind="cvmfs")] == ["ok", "varnish"]
 
@@ -71,8 +83,14 @@ def test_same_domain_serves_unverified_caches_as_local():
     ]
     ranked = rank(caches, requester=Requester("192.0.2.5", *COORDS["geneva"], domain="cern.example"))
     assert [(c.uuid, local) for c, _, local in ranked] == [("site", True)]
-    assert rank(caches, requester=Requester("192.0.2.5", *COORDS["geneva"], domain="cern.example"),
-                verified_only=True) == []  # fmt: skip
+    assert (
+        rank(
+            caches,
+            requester=Requester("192.0.2.5", *COORDS["geneva"], domain="cern.example"),
+            verified_only=True,
+        )
+        == []
+    )
 
 
 def test_private_network_and_nat_rules():
@@ -96,8 +114,18 @@ def test_a_verified_cache_at_the_requesters_site_is_local():
     assert [(c.uuid, local) for c, _, local in rank([site])] == [("site", False)]
 
 
-@pytest.mark.parametrize(("ip", "key"), [("10.1.2.3", "10.1"), ("172.20.1.1", "172.20"), ("192.168.7.1", "192.168"),
-                                         ("172.32.0.1", None), ("127.0.0.1", None), ("::1", None), ("junk", None),
-                                         (None, None)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("ip", "key"),
+    [
+        ("10.1.2.3", "10.1"),
+        ("172.20.1.1", "172.20"),
+        ("192.168.7.1", "192.168"),
+        ("172.32.0.1", None),
+        ("127.0.0.1", None),
+        ("::1", None),
+        ("junk", None),
+        (None, None),
+    ],
+)
 def test_private16(ip, key):
     assert private16(ip) == key

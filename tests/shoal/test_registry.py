@@ -17,8 +17,16 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def beat(uuid="u1", ts=None, **fields) -> bytes:
-    body = {"uuid": uuid, "hostname": f"{uuid}.example.org", "squid_port": "3128", "verified": False,
-            "max_load": -112, "public_ip": "192.0.2.2", "timestamp": (ts or NOW).timestamp(), "load": 0.0}  # fmt: skip
+    body = {
+        "uuid": uuid,
+        "hostname": f"{uuid}.example.org",
+        "squid_port": "3128",
+        "verified": False,
+        "max_load": -112,
+        "public_ip": "192.0.2.2",
+        "timestamp": (ts or NOW).timestamp(),
+        "load": 0.0,
+    }
     return json.dumps(body | fields).encode()
 
 
@@ -54,8 +62,12 @@ def test_new_caches_are_registered_with_geo_data(store_engine, locator):
 def test_known_uuid_refreshes_load_and_time_only(store_engine, locator):
     ingest(store_engine, [beat("u1")], locator)
     later = NOW + timedelta(seconds=30)
-    counts = ingest(store_engine, [beat("u1", ts=later, load=900.0, public_ip="203.0.113.1", squid_port=9999)],
-                    locator, now=later)  # fmt: skip
+    counts = ingest(
+        store_engine,
+        [beat("u1", ts=later, load=900.0, public_ip="203.0.113.1", squid_port=9999)],
+        locator,
+        now=later,
+    )
     assert counts == {"refreshed": 1}
     row = rows(store_engine)["u1"]
     assert (row.load, row.last_active, row.public_ip, row.port) == (900.0, later, "192.0.2.2", 3128)
@@ -71,14 +83,23 @@ def test_rejections(store_engine, locator):
         json.dumps({"uuid": "x", "hostname": "h", "timestamp": 1, "squid_port": 1}).encode(),
     ]
     counts = ingest(store_engine, bodies, locator)
-    assert counts == {"rejected:stale": 1, "rejected:private_only": 1, "rejected:not_located": 1,
-                      "rejected:no_address": 1, "rejected:not_json": 1, "rejected:missing:load": 1}  # fmt: skip
+    assert counts == {
+        "rejected:stale": 1,
+        "rejected:private_only": 1,
+        "rejected:not_located": 1,
+        "rejected:no_address": 1,
+        "rejected:not_json": 1,
+        "rejected:missing:load": 1,
+    }
     assert rows(store_engine) == {}
 
 
 def test_drifted_clock_is_accepted_and_recorded(store_engine, locator):
-    counts = ingest(store_engine, [beat("drift", ts=NOW - timedelta(seconds=60)),
-                                   beat("ahead", ts=NOW + timedelta(hours=2))], locator)  # fmt: skip
+    counts = ingest(
+        store_engine,
+        [beat("drift", ts=NOW - timedelta(seconds=60)), beat("ahead", ts=NOW + timedelta(hours=2))],
+        locator,
+    )
     assert counts == {"registered": 2}
     got = rows(store_engine)
     assert got["drift"].drift_seconds == pytest.approx(60) and got["ahead"].drift_seconds == pytest.approx(
@@ -88,8 +109,14 @@ def test_drifted_clock_is_accepted_and_recorded(store_engine, locator):
 
 
 def test_external_ip_locates_a_natted_cache_and_same_batch_repeats_refresh(store_engine, locator):
-    counts = ingest(store_engine, [beat("nat", public_ip=None, private_ip="10.1.0.5", external_ip="198.51.100.7"),
-                                   beat("nat", load=5.0)], locator)  # fmt: skip
+    counts = ingest(
+        store_engine,
+        [
+            beat("nat", public_ip=None, private_ip="10.1.0.5", external_ip="198.51.100.7"),
+            beat("nat", load=5.0),
+        ],
+        locator,
+    )
     assert counts == {"registered": 1, "refreshed": 1}
     assert rows(store_engine)["nat"].geo["city"] == "Chicago" and rows(store_engine)["nat"].load == 5.0
 

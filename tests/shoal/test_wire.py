@@ -9,8 +9,18 @@ from include.shoal.ranking import Ranker, Requester
 from include.shoal.wire import WPAD_EMPTY, Fragments, all_json, nearest_json, wpad
 from tests.shoal.builders import COORDS, cache
 
-CLIENT_KEYS = ["load", "distance", "squid_port", "last_active", "created", "external_ip", "hostname",
-               "public_ip", "private_ip", "local"]  # fmt: skip
+CLIENT_KEYS = [
+    "load",
+    "distance",
+    "squid_port",
+    "last_active",
+    "created",
+    "external_ip",
+    "hostname",
+    "public_ip",
+    "private_ip",
+    "local",
+]
 
 
 def client_parse(text: str) -> dict:
@@ -36,9 +46,24 @@ def test_nearest_is_python_default_json_keyed_by_rank_with_every_client_key():
     data = json.loads(text)
     assert text == json.dumps(data)  # separators and spacing exactly as json.dumps' defaults
     assert list(data) == ["0", "1"] and data["0"]["hostname"] == "b.example.org"
-    assert list(data["0"]) == ["created", "last_active", "hostname", "squid_port", "public_ip", "private_ip",
-                               "external_ip", "geo_data", "load", "verified", "global_access", "max_load",
-                               "local", "cache_type", "upstream", "distance"]  # fmt: skip
+    assert list(data["0"]) == [
+        "created",
+        "last_active",
+        "hostname",
+        "squid_port",
+        "public_ip",
+        "private_ip",
+        "external_ip",
+        "geo_data",
+        "load",
+        "verified",
+        "global_access",
+        "max_load",
+        "local",
+        "cache_type",
+        "upstream",
+        "distance",
+    ]
     assert data["1"]["max_load"] == -112 and "-112," in text  # an agent's int stays an int
     assert data["0"]["local"] is None and '"local": null' in text  # the client takes false as true
     parsed = client_parse(text)

@@ -34,9 +34,15 @@ def test_vm_actions_set_targets_and_audit(world):
     assert vms["v0"].retire_requested_at == NOW and vms["v0"].retire_reason == "operator"
     assert vms["v2"].kill_requested_at == NOW
     assert vms["v1"].manual is True
-    actions = [(a.actor, a.action, a.object_key) for a in world.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert actions == [("alice", "vm.retire", "v0"), ("alice", "vm.retire", "v1"), ("bob", "vm.kill", "v2"),
-                       ("alice", "vm.manctl", "v1")]
+    actions = [
+        (a.actor, a.action, a.object_key) for a in world.scalars(select(AuditEntry).order_by(AuditEntry.id))
+    ]
+    assert actions == [
+        ("alice", "vm.retire", "v0"),
+        ("alice", "vm.retire", "v1"),
+        ("bob", "vm.kill", "v2"),
+        ("alice", "vm.manctl", "v1"),
+    ]
 
 
 def test_unknown_vm_refuses_the_whole_request(world):

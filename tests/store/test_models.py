@@ -14,16 +14,29 @@ from include.store.models import AliasCloud, Cloud, CloudMetadata, Group, Timese
 def _group_and_cloud(session):
     session.add(Group(name="atlas", pool_kind="simulated", schedds=["s1"], other_submitters=["ALL"]))
     session.flush()  # no ORM relationships: parents are flushed first explicitly
-    session.add(Cloud(group_name="atlas", name="east", cloud_type="simulated",
-                      boot_volume={"gb": 20, "gb_per_core": 2, "volume_type": None}))
+    session.add(
+        Cloud(
+            group_name="atlas",
+            name="east",
+            cloud_type="simulated",
+            boot_volume={"gb": 20, "gb_per_core": 2, "volume_type": None},
+        )
+    )
     session.commit()
 
 
 def test_timestamps_come_back_as_utc_and_json_round_trips(session):
     _group_and_cloud(session)
     eastern = timezone(timedelta(hours=-5))
-    session.add(Vm(vm_id="atlas-east-0001-1", group_name="atlas", cloud_name="east",
-                   requested_at=datetime(2026, 1, 1, 7, 0, tzinfo=eastern), ips=["10.0.0.5"]))
+    session.add(
+        Vm(
+            vm_id="atlas-east-0001-1",
+            group_name="atlas",
+            cloud_name="east",
+            requested_at=datetime(2026, 1, 1, 7, 0, tzinfo=eastern),
+            ips=["10.0.0.5"],
+        )
+    )
     session.commit()
     session.expunge_all()
     vm = session.get(Vm, "atlas-east-0001-1")

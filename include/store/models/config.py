@@ -174,7 +174,9 @@ class KeyTarget(Base):
     __tablename__ = "key_targets"
     __table_args__ = (
         _cloud_fk(),
-        ForeignKeyConstraint(["group_name", "key_name"], ["keys.group_name", "keys.name"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["group_name", "key_name"], ["keys.group_name", "keys.name"], ondelete="CASCADE"
+        ),
     )
 
     group_name: Mapped[str] = mapped_column(String(NAME), primary_key=True)

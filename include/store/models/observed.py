@@ -238,7 +238,9 @@ class BootRequest(Base):
     # What the planner decided for these VMs, carried to the create call (None: a request recorded
     # before these columns existed, booted with the cloud's and group's settings).
     owners: Mapped[list[str] | None] = mapped_column(JSON)  # job owners the VMs are for, most jobs first
-    network: Mapped[str | None] = mapped_column(String(255))  # the job's VMNetwork for this cloud, else default
+    network: Mapped[str | None] = mapped_column(
+        String(255)
+    )  # the job's VMNetwork for this cloud, else default
     keyname: Mapped[str | None] = mapped_column(String(255))
     security_groups: Mapped[list[str] | None] = mapped_column(JSON)
     user_data: Mapped[str | None] = mapped_column(Text)  # the jobs' VMUserData
@@ -298,13 +300,34 @@ class PlanSkip(Base):
 
 # The measurement names of the original's InfluxDB series, one column each, so dashboards keep meaning.
 TIMESERIES_MEASUREMENTS = (
-    "jobs", "jobs_idle", "jobs_running", "jobs_completed", "jobs_held", "jobs_other", "jobs_foreign",
-    "VMs", "VMs_starting", "VMs_unregistered", "VMs_idle", "VMs_running", "VMs_retiring",
-    "VMs_manual", "VMs_in_error", "Foreign_VMs",
-    "cores_native", "cores_limit", "cores_quota", "cores_foreign",
-    "ram_native", "ram_limit", "ram_quota", "ram_foreign",
-    "slot_count", "slot_core_count", "slot_idle_core_count",
-)  # fmt: skip
+    "jobs",
+    "jobs_idle",
+    "jobs_running",
+    "jobs_completed",
+    "jobs_held",
+    "jobs_other",
+    "jobs_foreign",
+    "VMs",
+    "VMs_starting",
+    "VMs_unregistered",
+    "VMs_idle",
+    "VMs_running",
+    "VMs_retiring",
+    "VMs_manual",
+    "VMs_in_error",
+    "Foreign_VMs",
+    "cores_native",
+    "cores_limit",
+    "cores_quota",
+    "cores_foreign",
+    "ram_native",
+    "ram_limit",
+    "ram_quota",
+    "ram_foreign",
+    "slot_count",
+    "slot_core_count",
+    "slot_idle_core_count",
+)
 
 
 class TimeseriesSample(Base):
