@@ -65,9 +65,9 @@ def timed(fn) -> float:
 
 
 def bench_store(url: str, label: str, port: int, token: str, vms: int) -> bool:
+    from include.loop.cloud_poll import poll_cloud
     from include.providers.openstack import OpenStackCloud
     from include.providers.openstack_http import OpenStackCredentials
-    from include.providers.poller import poll_cloud
     from include.store import migrate
     from include.store.db import make_engine
     from include.store.models import Vm

@@ -157,7 +157,7 @@ def extraction(jobs: list[str], slots: list[str]) -> tuple[float, float]:
     import classad2
 
     from include.condor.classads import JOB_ATTRS, STARTD_ATTRS, requirements_text, values
-    from include.condor.poller import bulk
+    from include.loop.pool_poll import bulk
 
     old = classad2.ParserType.Old
     with bulk():
@@ -176,7 +176,7 @@ def extraction(jobs: list[str], slots: list[str]) -> tuple[float, float]:
 def floor(texts: list[str]) -> tuple[float, float]:
     import classad2
 
-    from include.condor.poller import bulk
+    from include.loop.pool_poll import bulk
 
     old = classad2.ParserType.Old
     with bulk():  # the same garbage-collector regime as the poll
@@ -223,8 +223,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs; the median ratio counts")
     args = ap.parse_args()
 
-    from include.condor.poller import poll_pool
     from include.condor.pools import pool_specs
+    from include.loop.pool_poll import poll_pool
     from include.store.db import session_scope
 
     rng = random.Random(6)

@@ -51,7 +51,7 @@ def main() -> int:
         os.environ["CLOUDSCHEDULER_DB_URL"] = stack["state_url"]
         from sqlalchemy import func, select
 
-        from include.condor.simulated import submit_jobs
+        from include.simulated.pool import submit_jobs
         from include.store.db import get_engine, session_scope
         from include.store.models import Job, PollStatus, SimInstance
 

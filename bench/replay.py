@@ -121,8 +121,8 @@ def main() -> int:
 
 
 def drive(engine, t0: datetime, args, arrivals) -> list[str]:
-    from include.condor.simulated import submit_jobs
     from include.loop import cycle
+    from include.simulated.pool import submit_jobs
     from include.store.db import session_scope
     from include.store.models import SimPool
 

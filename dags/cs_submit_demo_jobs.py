@@ -44,7 +44,7 @@ from include.alerting import dag_failure_callback
 def cs_submit_demo_jobs():
     @task
     def submit_jobs(params: dict) -> dict:
-        from include.condor.simulated import submit_jobs as submit
+        from include.simulated.pool import submit_jobs as submit
         from include.store.db import get_engine
         from include.store.models import utcnow
 

@@ -1,4 +1,5 @@
-"""The one module of include/ that reads Airflow Connections: it builds the adapter for a cloud row.
+"""The one module of include/ that reads Airflow Connections: a cloud's secrets (for ``include.clouds``)
+and a group's pool credentials (for its VMs' templates).
 
 Called only at task run time (never at DAG parse), so parsing makes no connection lookups.
 OpenStack connections: host = auth URL (it wins over the cloud row's ``auth_url``; a row that names
@@ -13,12 +14,9 @@ Pool credentials for the VMs of a group: Connection ``cs_condor_<group>`` (see `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from include.providers.base import CloudAdapter, ProviderError
-from include.providers.factory import ConnectionSecrets, build_adapter
-from include.providers.redaction import RedactingAdapter, Redactor, secret_values
+from include.providers.base import ProviderError
+from include.providers.factory import ConnectionSecrets
+from include.providers.redaction import secret_values
 
 
 def connection_secrets(conn_id: str, cloud_name: str) -> ConnectionSecrets:
@@ -71,18 +69,3 @@ def worker_secrets(group: str) -> dict[str, str]:
     found = {var: str(fields[key]) for key, var in WORKER_SECRET_VARS.items() if fields.get(key)}
     _mask_in_logs(found.values())
     return found
-
-
-def adapter_for(cloud_row, settings: Mapping[str, Any], *, engine=None) -> CloudAdapter:
-    """The adapter of ``cloud_row`` (a ``Cloud``); simulated clouds need no connection, only ``engine``."""
-    if cloud_row.cloud_type == "simulated":
-        return build_adapter(cloud_row, settings, engine=engine)
-    if not cloud_row.connection_id:
-        raise ProviderError(cloud_row.name, "no connection_id configured")
-    secrets = connection_secrets(cloud_row.connection_id, cloud_row.name)
-    redactor = Redactor(secret_values(secrets.password, dict(secrets.extra)))
-    try:
-        adapter = build_adapter(cloud_row, settings, secrets, engine=engine)
-    except ProviderError as err:
-        raise redactor.error(err) from None
-    return RedactingAdapter(adapter, redactor)

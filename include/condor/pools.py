@@ -8,12 +8,11 @@ names one, to run several). Nothing here imports the HTCondor bindings.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from include.condor.records import GroupSpec, JobDefaults, Pool, PoolSpec
+from include.condor.records import GroupSpec, JobDefaults, PoolSpec
 
 SIMULATED = "simulated"
 LOCAL = "local"  # an htcondor group with no collector: the one the host's condor configuration names
@@ -67,15 +66,3 @@ def pool_spec(session: Session, key: str, deployment: str = "cs") -> PoolSpec:
         if spec.key == key:
             return spec
     raise KeyError(f"no group uses pool {key!r}")
-
-
-def make_pool(spec: PoolSpec, engine, now: datetime) -> Pool:
-    """The adapter of ``spec``: the real bindings, or the simulated pool in our store (``now`` is its
-    clock for retire/forget; advance it with :func:`include.condor.negotiator.advance` before polling)."""
-    if spec.kind == SIMULATED:
-        from include.condor.simulated import SimulatedPool
-
-        return SimulatedPool(spec, engine, now)
-    from include.condor.htcondor import HTCondorPool
-
-    return HTCondorPool(spec)

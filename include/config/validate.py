@@ -12,9 +12,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from include.config import strict_input
 from include.config.schema import CloudConfig, Configuration, GroupConfig
 from include.config.settings import check_setting
+from include.config.strict_input import InputError, load, text_problems
+from include.providers.kinds import kind_of
 
 SECRET_KEYS = {
     "password",
@@ -48,8 +49,8 @@ class ConfigError(ValueError):
 
 def parse_yaml(text: str | bytes) -> Configuration:
     try:
-        raw = strict_input.load(text)
-    except strict_input.InputError as exc:
+        raw = load(text)
+    except InputError as exc:
         raise ConfigError([Problem("", exc.where, exc.message)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -62,7 +63,7 @@ def parse_document(raw: Any) -> Configuration:
     """Validate a decoded document (dict) completely; raise ConfigError with all problems found."""
     if not isinstance(raw, dict):
         raise ConfigError([Problem("", "(document)", "must be a mapping with settings, users, groups")])
-    bad_text = [Problem(*_describe(path, raw), message) for path, message in strict_input.text_problems(raw)]
+    bad_text = [Problem(*_describe(path, raw), message) for path, message in text_problems(raw)]
     if bad_text:
         raise ConfigError(bad_text)
     try:
@@ -170,15 +171,15 @@ def _check_group(g: GroupConfig) -> Iterator[Problem]:
 def _check_cloud(g: GroupConfig, c: CloudConfig, group_meta: set[str]) -> Iterator[Problem]:
     obj = f"group '{g.name}' / cloud '{c.name}'"
     # The endpoint may come from the Connection (its host), which wins where both are set.
-    required = {"openstack": ("connection_id",), "amazon": ("region", "connection_id")}
-    for field in required.get(c.type, ()):
+    kind = kind_of(c.type)
+    for field in kind.required:
         if not getattr(c, field):
             yield Problem(obj, field, f"required for a cloud of type '{c.type}'")
-    if (c.type == "simulated") != (g.pool.kind == "simulated"):
+    if kind.simulated != (g.pool.kind == "simulated"):
         yield Problem(obj, "type", f"a '{c.type}' cloud cannot serve a '{g.pool.kind}' pool")
-    if c.simulation is not None and c.type != "simulated":
+    if c.simulation is not None and not kind.simulated:
         yield Problem(obj, "simulation", "only simulated clouds take a simulation block")
-    if c.spot_price > 0 and c.type != "amazon":
+    if c.spot_price > 0 and not kind.spot:
         yield Problem(obj, "spot_price", "spot prices apply to amazon clouds only")
     yield from _duplicates(obj, "metadata", [m.name for m in c.metadata])
     for name in c.metadata_exclusions:
@@ -190,8 +191,8 @@ def _check_cloud(g: GroupConfig, c: CloudConfig, group_meta: set[str]) -> Iterat
 def _check_templates(cfg: Configuration) -> Iterator[Problem]:
     """Render every template once, under the limits it will boot with, against sample values of every
     variable, so a template that will not render is refused here and not at boot time."""
-    from include.providers.templating import check_templates
-    from include.providers.userdata import VARIABLES
+    from include.userdata.builder import VARIABLES
+    from include.userdata.templating import check_templates
 
     found = [
         (f"group '{g.name}'" + (f" / cloud '{c.name}'" if c else ""), m, g.name, c.name if c else "sample")

@@ -21,8 +21,7 @@ from include.images.hashing import ChecksumMismatch
 from include.images.place import place
 from include.images.settings import ImageSettings
 from include.images.transfers import Heartbeat, Job, LeaseLost, claim, fail, finish, set_unsupported
-from include.providers.base import ProviderError
-from include.providers.distribution import Unsupported
+from include.providers.base import ProviderError, Unsupported
 from include.store.db import session_scope
 from include.store.models import CloudImage, ImageCacheEntry, ImageTransfer, utcnow
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from include.images import matrix
 from include.images.cache import ImageCache
 from include.images.settings import ImageSettings
-from include.providers.distribution import images_unsupported
+from include.providers.kinds import kind_of
 from include.store.models import Cloud, CloudImage, Group, ImageCacheEntry, ImageTarget, ImageTransfer
 
 ID_LIKE = re.compile(
@@ -56,7 +56,7 @@ def load_wants(session: Session) -> list[matrix.Want]:
     for (group, name), cloud in sorted(clouds.items()):
         default = cloud.vm_image or groups[group].vm_image
         # An image id names one cloud's copy; it cannot be looked up elsewhere. EC2 takes no copies.
-        if cloud.cloud_type == "openstack" and default and not ID_LIKE.match(default):
+        if not kind_of(cloud.cloud_type).images_unsupported and default and not ID_LIKE.match(default):
             wants.append(matrix.Want(group, name, default, None, "default", cloud.enabled))
     return wants
 
@@ -119,7 +119,7 @@ def plan_transfers(
     session: Session, cache: ImageCache, settings: ImageSettings, now: datetime, defaults_due: bool
 ) -> Work:
     clouds = session.execute(select(Cloud.group_name, Cloud.name, Cloud.cloud_type)).all()
-    unsupported = {(g, c): why for g, c, kind in clouds if (why := images_unsupported(kind))}
+    unsupported = {(g, c): why for g, c, kind in clouds if (why := kind_of(kind).images_unsupported)}
     plan = matrix.diff(
         load_wants(session),
         load_seen(session),

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select
 
 from include.alerting import Alert, deliver
+from include.clouds import SecretsFor, image_stores
 from include.config.settings import load_settings
 from include.images.cache import ImageCache
 from include.images.cache_index import tidy
-from include.images.clouds import SecretsFor, image_stores
 from include.images.copy import Context, run_transfer
 from include.images.planning import plan_transfers, runnable
 from include.images.removal import remove_placed

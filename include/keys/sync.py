@@ -15,8 +15,7 @@ from sqlalchemy import Engine, delete, select
 
 from include.alerting import Alert, deliver
 from include.keys.plan import CONFLICT, ERROR, PRESENT, UNSUPPORTED, Placement, plan_keys
-from include.providers.base import ProviderError
-from include.providers.distribution import Unsupported
+from include.providers.base import ProviderError, Unsupported
 from include.store.db import session_scope
 from include.store.models import CloudKeypair, Key, KeyPlacement, KeyTarget
 

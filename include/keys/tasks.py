@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from include.images.clouds import SecretsFor, keypair_store
+from include.clouds import SecretsFor, keypair_store
 from include.keys.sync import sync_cloud
 from include.store.db import get_engine, session_scope
 from include.store.models import Cloud, KeyPlacement, KeyTarget, utcnow

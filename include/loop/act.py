@@ -29,11 +29,11 @@ from include.providers.base import (
     TransientError,
     VmSpec,
 )
-from include.providers.job_parts import JobPartError, job_parts
 from include.providers.redaction import Redactor
-from include.providers.userdata import UserDataBuilder, collate_metadata, site_addresses, template_variables
 from include.scheduler.states import VmStatus
 from include.store.models import BootRequest, Cloud, Group, Vm
+from include.userdata.builder import UserDataBuilder, collate_metadata, site_addresses, template_variables
+from include.userdata.job_parts import JobPartError, job_parts
 
 log = logging.getLogger(__name__)
 REQUEST_GIVE_UP = timedelta(minutes=15)  # a request the cloud never took is abandoned after this

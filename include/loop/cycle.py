@@ -33,7 +33,7 @@ def settings_now() -> dict[str, Any]:
 
 def poll_pools(now: datetime | None = None) -> list[dict[str, Any]]:
     """Advance simulated pools to now and poll every pool once (all groups sharing it)."""
-    from include.condor.poller import current_specs, poll_one
+    from include.loop.pool_poll import current_specs, poll_one
 
     now = now or utcnow()
     engine = get_engine()
@@ -55,7 +55,7 @@ def clouds_to_poll() -> list[dict[str, str]]:
 
 
 def poll_cloud(group: str, cloud: str, now: datetime | None = None) -> dict[str, Any]:
-    from include.providers.poller import poll_cloud as poll
+    from include.loop.cloud_poll import poll_cloud as poll
 
     now = now or utcnow()
     engine = get_engine()
@@ -68,21 +68,12 @@ def poll_cloud(group: str, cloud: str, now: datetime | None = None) -> dict[str,
 
 
 def _adapter(group: str, cloud: str, engine, now: datetime):
-    """The cloud's adapter; a simulated cloud runs on the cycle's clock (``now``), like the pool."""
-    from include.airflow_glue import adapter_for
+    """(the cloud's adapter, None) or (None, why not); a simulated cloud runs on the cycle's clock."""
+    from include.clouds import connect_by_name
     from include.providers.base import ProviderError
-    from include.providers.factory import build_adapter
 
-    with session_scope() as session:
-        row = session.get(Cloud, (group, cloud))
-        settings = load_settings(session)
-        if row is None:
-            return None, "cloud no longer configured"
-        session.expunge(row)
     try:
-        if row.cloud_type == "simulated":
-            return build_adapter(row, settings, engine=engine, clock=lambda: now), None
-        return adapter_for(row, settings, engine=engine), None
+        return connect_by_name(engine, group, cloud, clock=lambda: now), None
     except ProviderError as err:
         return None, err.message
 
@@ -341,8 +332,9 @@ def act_cloud(work: dict[str, Any], now: datetime | None = None) -> dict[str, An
 
 
 def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    from include.condor.pools import make_pool, pool_spec
+    from include.condor.pools import pool_spec
     from include.loop.pool import retire_vms
+    from include.pools import connect_pool
 
     now = now or utcnow()
     engine = get_engine()
@@ -357,7 +349,7 @@ def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any
         }
     with session_scope() as session:
         spec = pool_spec(session, work["pool"], load_settings(session)["deployment_id"])
-    return retire_vms(engine, make_pool(spec, engine, now), work["retires"], now).as_dict()
+    return retire_vms(engine, connect_pool(spec, engine, now), work["retires"], now).as_dict()
 
 
 def finish_cycle(
@@ -366,10 +358,10 @@ def finish_cycle(
     """Forget VMs the clouds deleted, then write this cycle's timeseries samples (every group by default);
     release the run's ``lease`` (after its acts, whatever became of them)."""
     release_run(lease)
-    from include.condor.poller import current_specs
-    from include.condor.pools import make_pool
     from include.loop.pool import forget_gone
+    from include.loop.pool_poll import current_specs
     from include.loop.timeseries import sample
+    from include.pools import connect_pool
 
     now = now or utcnow()
     engine = get_engine()
@@ -382,7 +374,7 @@ def finish_cycle(
     for spec in current_specs(engine):
         mine = [g.name for g in spec.groups if g.name in groups]
         if mine:
-            removed += forget_gone(engine, make_pool(spec, engine, now), mine, now, keep)
+            removed += forget_gone(engine, connect_pool(spec, engine, now), mine, now, keep)
     with session_scope() as session:
         samples = sample(session, now, groups)
     return {"forgotten": removed, "samples": samples}

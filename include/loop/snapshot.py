@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from include.providers.kinds import kind_of
 from include.scheduler.model import (
     Backoff,
     BootVolume,
@@ -153,7 +154,7 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
                 paused=c.paused,
                 priority=c.priority,
                 endpoint="|".join(str(x or "") for x in (c.auth_url, c.region, c.project))
-                if c.cloud_type != "simulated"
+                if kind_of(c.cloud_type).shared_endpoint
                 else None,
                 aliases=frozenset(a.alias for a in by_cloud["aliases"][key]),
                 vm=VmSettings(
@@ -207,7 +208,7 @@ def _flavor(cloud: m.Cloud, f: m.CloudFlavor) -> Flavor:
     # An EC2 instance type's disk is its instance store; the root disk is an EBS volume sized by the
     # image (and growable at launch), not by the type. Counting only instance store would push every
     # job with a disk request onto the few storage-optimised types, so EC2 disk never limits a fit.
-    disk = max(f.disk_gb, EBS_ROOT_GB) if cloud.cloud_type == "amazon" else f.disk_gb
+    disk = max(f.disk_gb, EBS_ROOT_GB) if kind_of(cloud.cloud_type).unbounded_root_disk else f.disk_gb
     return Flavor(f.name, f.cores, f.ram_mb, disk, f.ephemeral_gb, f.swap_gb, f.price)
 
 

@@ -76,6 +76,10 @@ class TransientError(ProviderError):
     """Throttled, timed out or a 5xx: retried with back-off, then raised if it persists."""
 
 
+class Unsupported(ProviderError):
+    """The cloud cannot do this through its API: a lasting state to show, not a failure to retry."""
+
+
 class ErrorKind(StrEnum):
     CAPACITY = "capacity"
     QUOTA = "quota"

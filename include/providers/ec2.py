@@ -30,11 +30,13 @@ from include.providers.base import (
     ProviderError,
     QuotaError,
     SecurityGroup,
+    Unsupported,
     VmSpec,
     VmStatus,
     client_token,
 )
 from include.providers.ec2_http import Ec2Credentials, Ec2Session, make_client
+from include.providers.kinds import kind_of
 from include.providers.ratelimit import in_flight
 
 STATUS = {
@@ -235,6 +237,15 @@ class Ec2Cloud:
             for v in a["AttributeValues"]
         ]
         return values[0] if values else -1
+
+    # --- what distribution needs -------------------------------------------------------------------
+    def image_store(self):
+        raise Unsupported(self.name, kind_of("amazon").images_unsupported or "")
+
+    def keypair_store(self):
+        from include.providers.keypairs import Ec2Keypairs
+
+        return Ec2Keypairs(self.name, client=self.api.client, bucket=self.api.bucket)
 
     # --- create / delete -----------------------------------------------------------------------
     def _image_id(self, image: str) -> str:

@@ -1,17 +1,18 @@
 """Build the adapter for a cloud row from its settings and the secrets of its Airflow Connection.
 
-Pure of Airflow: ``include/airflow_glue.py`` reads the Connection and calls :func:`build_adapter`;
-tests call it with secrets of their own.
+Pure of Airflow: ``include/clouds.py`` reads the Connection (through ``include/airflow_glue.py``) and
+calls :func:`build_adapter`; tests call it with secrets of their own. Which kind gets which adapter is
+the ``BUILDERS`` table; what else differs between kinds is data in ``kinds.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from include.providers.base import CloudAdapter, ProviderError
+from include.providers.kinds import kind_of
 from include.providers.ratelimit import TokenBucket
 
 
@@ -102,34 +103,34 @@ def ec2_credentials(cloud, secrets: ConnectionSecrets):
 
 
 def build_adapter(
-    cloud,
-    settings: Mapping[str, Any],
-    secrets: ConnectionSecrets | None = None,
-    *,
-    engine=None,
-    clock: Callable[[], datetime] | None = None,
+    cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets | None = None
 ) -> CloudAdapter:
-    """The adapter for a ``Cloud`` row; simulated clouds need ``engine`` (they live in the store)."""
-    if cloud.cloud_type == "simulated":
-        from include.providers.simulated import SimulatedCloud
-
-        kw = {"clock": clock} if clock else {}
-        return SimulatedCloud(cloud.name, cloud.group_name, engine, cloud.simulation, **kw)
+    """The adapter of a real cloud's ``Cloud`` row (``include.clouds.connect`` builds simulated ones)."""
     if secrets is None:
         raise ProviderError(cloud.name, f"connection {cloud.connection_id!r} not found")
-    if cloud.cloud_type == "openstack":
-        from include.providers.openstack import OpenStackCloud
+    build = BUILDERS.get(cloud.cloud_type)
+    if build is None:
+        raise ProviderError(cloud.name, f"unknown cloud type {cloud.cloud_type!r}")
+    return build(cloud, settings, secrets)
 
-        return OpenStackCloud(
-            cloud.name, openstack_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings)
-        )
-    if cloud.cloud_type == "amazon":
-        from include.providers.ec2 import Ec2Cloud
 
-        return Ec2Cloud(
-            cloud.name,
-            ec2_credentials(cloud, secrets),
-            bucket=rate_bucket(cloud, settings),
-            spot=bool(cloud.spot_price and cloud.spot_price > 0),
-        )
-    raise ProviderError(cloud.name, f"unknown cloud type {cloud.cloud_type!r}")
+def _openstack(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets) -> CloudAdapter:
+    from include.providers.openstack import OpenStackCloud
+
+    return OpenStackCloud(
+        cloud.name, openstack_credentials(cloud, secrets), bucket=rate_bucket(cloud, settings)
+    )
+
+
+def _ec2(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets) -> CloudAdapter:
+    from include.providers.ec2 import Ec2Cloud
+
+    return Ec2Cloud(
+        cloud.name,
+        ec2_credentials(cloud, secrets),
+        bucket=rate_bucket(cloud, settings),
+        spot=kind_of(cloud.cloud_type).spot and bool(cloud.spot_price and cloud.spot_price > 0),
+    )
+
+
+BUILDERS = {"openstack": _openstack, "amazon": _ec2}

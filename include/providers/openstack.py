@@ -207,6 +207,18 @@ class OpenStackCloud:
             volume_gb_used=volumes.get("totalGigabytesUsed", 0),
         )
 
+    # --- what distribution needs -------------------------------------------------------------------
+    def image_store(self):
+        """Glance, on this adapter's authenticated connection, for copying images to and from it."""
+        from include.providers.openstack_images import GlanceImages
+
+        return GlanceImages(self.name, conn=self.http.conn, bucket=self.http.bucket)
+
+    def keypair_store(self):
+        from include.providers.keypairs import NovaKeypairs
+
+        return NovaKeypairs(self.name, conn=self.http.conn, bucket=self.http.bucket)
+
     def _credential_expiry(self) -> tuple[str, datetime | None, datetime | None]:
         """(kind, when the credential expires, when the current token does), read from Keystone: an
         application credential's ``expires_at`` (its owner may read it, restricted or not); a password

@@ -5,7 +5,7 @@ host or an http(s) URL. Anyone who can submit a job writes this string, so a par
 place a site operator allows (``settings.job_user_data_places``: URL prefixes or directories); any
 other, and a path that climbs out of its directory, is refused here with a skip reason (before any
 boot) and the job waits with that reason shown. Pure: string checks only; the parts are read at boot
-(``include/providers/job_parts.py``).
+(``include/userdata/job_parts.py``).
 """
 
 from __future__ import annotations

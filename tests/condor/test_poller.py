@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from include.condor.classads import JOB_CONSTRAINT, job_record, load_json_ads, load_long_ads, machine_record
 from include.condor.htcondor import HTCondorPool
-from include.condor.poller import poll_pool
 from include.condor.pools import pool_specs
 from include.condor.records import GroupSpec, MachineRecord, PoolSpec, PoolUnreachable, ScheddJobs
+from include.loop.pool_poll import poll_pool
 from include.store.db import session_scope
 from include.store.models import Group, Job, Machine, PollStatus, UserGroup
 from tests.condor.builders import at

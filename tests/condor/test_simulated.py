@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from include.condor.negotiator import advance
-from include.condor.poller import current_specs, poll_one
-from include.condor.pools import make_pool
 from include.condor.records import MachineNotFound, RetireHow
-from include.condor.simulated import lock_pool, set_outage, submit_jobs
+from include.loop.pool_poll import current_specs, poll_one
+from include.pools import connect_pool
+from include.simulated.negotiator import advance
+from include.simulated.pool import lock_pool, set_outage, submit_jobs
 from include.store.db import session_scope
 from include.store.models import Job, Machine, PollStatus, SimInstance, SimJob, SimStartd
 from tests.condor.builders import T0, at, delete_vm, group, vm
@@ -25,7 +25,7 @@ def poll(engine, now):
 
 def adapter(engine, now):
     (spec,) = current_specs(engine)
-    return make_pool(spec, engine, now)
+    return connect_pool(spec, engine, now)
 
 
 def jobs(engine) -> dict:
@@ -266,9 +266,9 @@ def test_a_vm_booted_by_the_simulated_cloud_joins_with_the_demo_template(store_e
     import yaml
 
     from include.providers.base import VmSpec
-    from include.providers.simulated import SimulatedCloud
-    from include.providers.userdata import MetadataPart, UserDataBuilder
+    from include.simulated.cloud import SimulatedCloud
     from include.store.models import Cloud
+    from include.userdata.builder import MetadataPart, UserDataBuilder
     from tests.conftest import ROOT
 
     e = store_engine

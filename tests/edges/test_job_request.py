@@ -9,9 +9,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from include.providers.userdata import decode_user_data
 from include.store.db import session_scope
 from include.store.models import BootRequest, GroupMetadata, Setting
+from include.userdata.builder import decode_user_data
 
 pytestmark = pytest.mark.edges
 

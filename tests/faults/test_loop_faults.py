@@ -143,7 +143,7 @@ def test_a_startd_that_dies_gets_its_vm_deleted_and_counted(world, tmp_path):
 
 
 def test_lost_retires_are_resent_then_the_vm_is_deleted_when_idle(state_url, tmp_path, monkeypatch):
-    from include.condor.simulated import SimulatedPool
+    from include.simulated.pool import SimulatedPool
 
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
     doc = site()

@@ -18,7 +18,8 @@ from include.images.copy import Context, run_transfer
 from include.images.planning import load_wants
 from include.images.ticks import tick
 from include.images.upload import ingest
-from include.providers.distribution import Unsupported, images_unsupported
+from include.providers.base import Unsupported
+from include.providers.kinds import kind_of
 from include.store.db import session_scope
 from include.store.models import CloudImage, ImageTransfer, utcnow
 from tests.images.conftest import configure
@@ -60,7 +61,7 @@ class Flow:
 
     def stores(self, group, cloud):
         if cloud not in self.glance:
-            raise Unsupported(cloud, images_unsupported("amazon"))
+            raise Unsupported(cloud, kind_of("amazon").images_unsupported)
         return self.glance[cloud]
 
     def observe(self) -> None:

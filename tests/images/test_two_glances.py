@@ -17,8 +17,8 @@ from include.images import tasks
 from include.images.cache import ImageCache
 from include.images.copy import run_transfer
 from include.images.ticks import tick, untick
+from include.loop.cloud_poll import poll_cloud
 from include.providers.factory import build_adapter
-from include.providers.poller import poll_cloud
 from include.store.db import session_scope
 from include.store.models import Cloud, CloudImage, ImageCacheEntry, ImageTransfer, utcnow
 from tests.images.conftest import clouds_doc, configure, secrets_for

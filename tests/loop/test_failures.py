@@ -131,7 +131,7 @@ def test_operator_kill_deletes_a_busy_vm_and_manual_vms_are_left_alone(world):
 
 
 def test_stale_pool_means_no_boot_and_no_retire(world):
-    from include.condor.simulated import set_outage
+    from include.simulated.pool import set_outage
 
     world.submit(2, duration_s=30)
     world.run_until(lambda w: w.counts()["jobs"].get(4) == 2, limit_s=600)

@@ -98,7 +98,7 @@ class World:
         return get_engine(self.url)
 
     def submit(self, n: int, **kw) -> list[str]:
-        from include.condor.simulated import submit_jobs
+        from include.simulated.pool import submit_jobs
 
         kw = {"cores": 8, "ram_mb": 16000, "duration_s": 300} | kw
         return submit_jobs(self.engine, kw.pop("group", "atlas"), n, now=self.now, **kw)

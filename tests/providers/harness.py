@@ -42,7 +42,7 @@ class SimHarness(Harness):
     kind = "simulated"
 
     def __init__(self, engine):
-        from include.providers.simulated import SimulatedCloud
+        from include.simulated.cloud import SimulatedCloud
 
         self.engine = engine
         self.simulation = {"boot_delay_s": 0, "flavors": SIM_FLAVORS, "images": [self.image]}
@@ -64,7 +64,7 @@ class SimHarness(Harness):
         return self.adapter.throttle_next
 
     def bad_auth(self):
-        from include.providers.simulated import SimulatedCloud
+        from include.simulated.cloud import SimulatedCloud
 
         bad = SimulatedCloud(self.cloud, "g1", self.engine, self.simulation)
         bad.reject_auth = True
@@ -138,7 +138,7 @@ class FakeOpenStackHarness(Harness):
         return self.fake.names().count(name)
 
     def user_data_attrs(self, vm_id: str) -> dict:
-        from include.providers.simulated import startd_attrs
+        from include.simulated.cloud import startd_attrs
 
         (server,) = [s for s in self.fake.servers.values() if s["name"] == vm_id]
         return startd_attrs(base64.b64decode(server["user_data"]))
@@ -204,7 +204,7 @@ class Ec2Harness(Harness):
         return sum(len(r["Instances"]) for p in pages for r in p["Reservations"])
 
     def user_data_attrs(self, vm_id: str) -> dict:
-        from include.providers.simulated import startd_attrs
+        from include.simulated.cloud import startd_attrs
 
         (vm,) = [v for v in self.adapter.list_vms() if v.name == vm_id]
         attr = self.raw.describe_instance_attribute(InstanceId=vm.cloud_vm_id, Attribute="userData")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from include.providers.bulk import bulk_insert
+from include.store.bulk import bulk_insert
 from include.store.models import Vm
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)

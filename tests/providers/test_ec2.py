@@ -4,10 +4,11 @@ capacity errors that botocore would retry on its own but we must not."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import pytest
 
-from include.providers.base import CapacityError, VmSpec
+from include.providers.base import CapacityError, ProviderError, VmSpec
 from include.providers.ec2 import Ec2Cloud
 from include.providers.ec2_http import Ec2Credentials
 from tests.doubles.moto_ec2 import FaultProxy
@@ -82,8 +83,17 @@ def test_client_token_is_derived_from_the_vm_id(ec2, moto_ami):
     )
 
 
-def test_image_by_name(ec2, moto_ami):
+def test_image_by_name_only_among_the_accounts_own(ec2, moto_ami):
+    """A name means one of the account's own (or shared) AMIs; a public AMI must be named by its id,
+    because anyone may publish an AMI under any name."""
     cloud, _, raw = ec2
-    name = raw.describe_images(ImageIds=[moto_ami])["Images"][0]["Name"]
-    (r,) = cloud.create_vms(spec(name), 1)
+    own = raw.register_image(Name="cernvm-own", RootDeviceName="/dev/sda1", VirtualizationType="hvm")
+    (r,) = cloud.create_vms(spec("cernvm-own"), 1)
     assert r.ok
+    [reservation] = raw.describe_instances(InstanceIds=[r.cloud_vm_id])["Reservations"]
+    assert reservation["Instances"][0]["ImageId"] == own["ImageId"]
+    public_name = raw.describe_images(ImageIds=[moto_ami])["Images"][0]["Name"]
+    with pytest.raises(ProviderError, match="not found among this account's and shared AMIs"):
+        cloud.create_vms(replace(spec(public_name), request_id="r-public"), 1)
+    (by_id,) = cloud.create_vms(replace(spec(moto_ami), request_id="r-id"), 1)
+    assert by_id.ok

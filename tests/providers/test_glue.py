@@ -9,7 +9,7 @@ import pytest
 
 from include.config.settings import DEFAULTS
 from include.providers.base import AuthError, ProviderError
-from include.providers.factory import ConnectionSecrets, build_adapter, openstack_credentials, rate_bucket
+from include.providers.factory import ConnectionSecrets, openstack_credentials, rate_bucket
 from include.store.models import Cloud
 
 
@@ -59,32 +59,32 @@ def test_rate_bucket_defaults_and_overrides():
     assert (bucket.rate, bucket.burst) == (7.5, 3)
 
 
-def test_adapter_for_reads_the_airflow_connection(monkeypatch, fake_openstack):
-    from include.airflow_glue import adapter_for
+def test_connect_reads_the_airflow_connection(monkeypatch, fake_openstack):
+    from include.clouds import connect
 
     conn = {"conn_type": "generic", "host": fake_openstack.auth_url, "login": "u", "password": "pw"}
     monkeypatch.setenv("AIRFLOW_CONN_OS_C1", json.dumps(conn))
-    adapter = adapter_for(os_cloud(), DEFAULTS)
+    adapter = connect(os_cloud(), DEFAULTS)
     assert adapter.name == "c1" and adapter.limits().instances_max == -1
 
     monkeypatch.setenv("AIRFLOW_CONN_OS_C1", json.dumps({**conn, "password": "wrong-pw"}))
     with pytest.raises(AuthError) as info:
-        adapter_for(os_cloud(), DEFAULTS).list_vms()
+        connect(os_cloud(), DEFAULTS).list_vms()
     assert "wrong-pw" not in str(info.value)
 
 
 def test_missing_connection_names_the_cloud():
-    from include.airflow_glue import adapter_for
+    from include.clouds import connect
 
     with pytest.raises(ProviderError, match="cloud c1: Airflow connection 'os_missing' is not defined"):
-        adapter_for(os_cloud(connection_id="os_missing"), DEFAULTS)
+        connect(os_cloud(connection_id="os_missing"), DEFAULTS)
 
 
 def test_amazon_connection_builds_ec2(monkeypatch):
-    from include.airflow_glue import adapter_for
+    from include.clouds import connect
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_C2", "aws://AKIAEXAMPLE:se%2Fcret@/?region_name=eu-west-1")
-    adapter = adapter_for(
+    adapter = connect(
         os_cloud(name="c2", cloud_type="amazon", connection_id="aws_c2", project=None), DEFAULTS
     )
     assert adapter.creds.region_name == "eu-west-1" and adapter.creds.secret_access_key == "se/cret"
@@ -92,7 +92,9 @@ def test_amazon_connection_builds_ec2(monkeypatch):
 
 
 def test_simulated_needs_no_connection(sqlite_engine):
-    adapter = build_adapter(
+    from include.clouds import connect
+
+    adapter = connect(
         os_cloud(cloud_type="simulated", simulation={"boot_delay_s": 1}), DEFAULTS, engine=sqlite_engine
     )
     assert adapter.list_vms() == []

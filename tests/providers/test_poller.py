@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from include.loop.cloud_poll import poll_cloud
 from include.providers.base import (
     CloudVm,
     Flavor,
@@ -20,7 +21,6 @@ from include.providers.base import (
     TransientError,
     VmStatus,
 )
-from include.providers.poller import poll_cloud
 from include.store.models import (
     CloudFlavor,
     CloudImage,
@@ -265,7 +265,7 @@ def test_poll_against_the_fake_openstack_end_to_end(store_engine, fake_openstack
 def test_intent_create_poll_cycle_on_the_simulated_cloud(store_engine):
     """The control loop's order: intent rows first, then create, then the poller confirms them."""
     from include.providers.base import VmSpec
-    from include.providers.simulated import SimulatedCloud
+    from include.simulated.cloud import SimulatedCloud
     from include.store.db import session_scope
 
     clock = {"now": NOW}

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from include.providers.base import TransientError, VmSpec, VmStatus
-from include.providers.simulated import SimulatedCloud
-from include.providers.userdata import MetadataPart, UserDataBuilder
+from include.simulated.cloud import SimulatedCloud
 from include.store.db import session_scope
 from include.store.models import SimInstance
+from include.userdata.builder import MetadataPart, UserDataBuilder
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SIM = {"boot_delay_s": 60, "flavors": [{"name": "m1", "cores": 2, "ram_mb": 4000}], "images": ["img"]}

@@ -6,8 +6,9 @@ import gzip
 
 import pytest
 
-from include.providers.simulated import startd_attrs
-from include.providers.userdata import (
+from include.simulated.cloud import startd_attrs
+from include.store.models import Cloud, CloudMetadata, Group, GroupMetadata, MetadataExclusion
+from include.userdata.builder import (
     MetadataPart,
     UserDataBuilder,
     UserDataError,
@@ -15,7 +16,6 @@ from include.providers.userdata import (
     decode_user_data,
     template_variables,
 )
-from include.store.models import Cloud, CloudMetadata, Group, GroupMetadata, MetadataExclusion
 
 CONDOR = (
     'cs_vm_id = "{{ cs_vm_id }}"\ngroup_name = "{{ cs_group_name }}"\nCONDOR_HOST = {{ cs_condor_host }}\n'

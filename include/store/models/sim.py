@@ -1,7 +1,7 @@
 """The simulated cloud's own inventory: what a real cloud would hold about each instance.
 
-Written only by the simulated cloud adapter (include/providers/simulated.py); read by the simulated
-pool (include/condor/simulated.py) to let a booted instance's startd join the pool, advertising the
+Written only by the simulated cloud adapter (include/simulated/cloud.py); read by the simulated
+pool (include/simulated/pool.py) to let a booted instance's startd join the pool, advertising the
 attributes its user-data set (``startd_attrs``), as a real VM's condor configuration would.
 """
 

@@ -1,7 +1,7 @@
 """The simulated pool: the same protocol as the real one, over the queue and startds in our store.
 
 Its jobs and slots are turned into real ClassAds and normalised by the same code as a real pool's, so
-the poller cannot tell them apart. Time moves only in :func:`include.condor.negotiator.advance`; this
+the poller cannot tell them apart. Time moves only in :func:`include.simulated.negotiator.advance`; this
 module submits jobs, answers queries, takes retire and invalidate commands, and injects outages.
 """
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from include.condor.classads import RUNNING, job_record, machine_record
 from include.condor.constraints import identical
+from include.condor.pools import SIMULATED, pool_key
 from include.condor.records import (
     MachineNotFound,
     MachineRecord,
@@ -23,49 +24,17 @@ from include.condor.records import (
     RetireResult,
     ScheddJobs,
 )
-from include.store.db import session_scope
-
-DEFAULT_SCHEDD = "sim-schedd"
-UID_DOMAIN = "sim.cloudscheduler"
-MACHINE_BASICS = {"Arch": "X86_64", "OpSys": "LINUX", "HasFileTransfer": True}
-# What condor_submit adds to every job's Requirements, after the user's own clauses.
-SUBMIT_REQUIREMENTS = (
-    '(TARGET.Arch == "X86_64") && (TARGET.OpSys == "LINUX") && (TARGET.Disk >= RequestDisk) && '
-    "(TARGET.Memory >= RequestMemory) && (TARGET.Cpus >= RequestCpus)"
+from include.simulated.negotiator import evict
+from include.simulated.queue import (
+    DEFAULT_SCHEDD,
+    MACHINE_BASICS,
+    SUBMIT_REQUIREMENTS,
+    UID_DOMAIN,
+    global_job_id,
+    job_ad,
+    lock_pool,
 )
-
-
-def global_job_id(job) -> str:
-    return f"{job.schedd}#{job.cluster_id}.{job.proc_id}#{int(job.q_date.timestamp())}"
-
-
-def job_ad(job):
-    """The schedd's ad of a simulated job (a real ClassAd; Requirements a real expression)."""
-    import classad2
-
-    ad = classad2.ClassAd(
-        {
-            **(job.attrs or {}),
-            "GlobalJobId": global_job_id(job),
-            "ClusterId": job.cluster_id,
-            "ProcId": job.proc_id,
-            "JobStatus": job.status,
-            "JobUniverse": 5,
-            "Owner": job.owner,
-            "User": f"{job.owner}@{UID_DOMAIN}",
-            "RequestCpus": job.request_cpus,
-            "RequestMemory": job.request_memory_mb,
-            "RequestDisk": job.request_disk_kb,
-            "QDate": int(job.q_date.timestamp()),
-            "EnteredCurrentStatus": int(job.entered_status_at.timestamp()),
-        }
-    )
-    ad["Requirements"] = classad2.ExprTree(job.requirements)
-    if job.status == RUNNING and job.machine:
-        ad["RemoteHost"] = f"slot1_{job.slot_id}@{job.machine}"
-    if job.hold_reason:
-        ad["HoldReason"] = job.hold_reason
-    return ad
+from include.store.db import session_scope
 
 
 def slot_ads(startd, running: Sequence) -> list:
@@ -203,7 +172,6 @@ class SimulatedPool:
 
     def forget(self, machine: str) -> None:
         """Invalidate the machine's ads: its startd leaves now and a job it ran goes back to idle."""
-        from include.condor.negotiator import evict
 
         with session_scope(self.engine) as s:
             lock_pool(s, self.spec.key)
@@ -234,7 +202,6 @@ def submit_jobs(
 
     The jobs target the group (and alias) through their Requirements, as real users' submit files do;
     ``attrs`` adds job attributes such as ``VMImage``, ``VMInstanceType``, ``VMKeepAlive``, ``JobPrio``."""
-    from include.condor.pools import SIMULATED, pool_key
     from include.store.models import Group, SimJob
 
     if count < 1 or cores < 1 or ram_mb < 1 or duration_s < 0:
@@ -272,21 +239,6 @@ def submit_jobs(
         s.add_all(jobs)
         s.flush()
         return [global_job_id(j) for j in jobs]
-
-
-def lock_pool(session, key: str):
-    """The pool's row, locked for this transaction (created on first use). Serialises every writer of
-    one simulated pool: submits, advances and commands never interleave."""
-    from include.store.models import SimPool
-
-    if session.get(SimPool, key) is None:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        session.execute(insert(SimPool).values(name=key).on_conflict_do_nothing())  # column defaults apply
-    return session.get(SimPool, key, with_for_update=True, populate_existing=True)
 
 
 def set_outage(engine, key: str, parts: Sequence[str]) -> None:

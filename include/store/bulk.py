@@ -1,4 +1,5 @@
-"""Make a slice of a table equal a list of records, writing only the rows that differ.
+"""Bulk writes of the pollers, in one place: ``sync_rows`` makes a slice of a table equal a list of
+records writing only the rows that differ; ``bulk_insert`` inserts many new rows.
 
 Rows are compared in the database's own representation: the new records go through the columns' bind
 processors (what SQLAlchemy would send), the stored ones are read without result processing, so an
@@ -47,6 +48,21 @@ def sync_rows(
     if changed:  # in key order: B-tree inserts that append instead of splitting pages all over
         _insert(conn, table, fields, [new[k] for k in sorted(changed)])
     return len(changed), deleted
+
+
+def bulk_insert(session, table: Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` inside the session's transaction, in
+    bulk (COPY on PostgreSQL), with the columns' Python-side defaults filled in as INSERT would."""
+    if not rows:
+        return
+    conn = session.connection()
+    fields = [c.name for c in table.columns if c.name in rows[0] or c.default is not None]
+    defaults = {c.name: (c.default.arg(None) if c.default.is_callable else c.default.arg)
+                for c in table.columns if c.name in fields and c.name not in rows[0]}  # fmt: skip
+    encode = _encoder(table, fields, conn.dialect)
+    _insert(
+        conn, table, fields, [encode(tuple(r[f] if f in r else defaults[f] for f in fields)) for r in rows]
+    )
 
 
 def _fetch_raw(conn, statement) -> list[tuple]:
@@ -184,7 +200,11 @@ def _encoder(table: Table, fields: Sequence[str], dialect) -> Callable[[tuple], 
         for i, process, memo in converters:
             v = out[i]
             if v is not None:
-                hit = memo.get(v)
+                try:
+                    hit = memo.get(v)
+                except TypeError:  # a JSON list or dict: nothing to remember it by
+                    out[i] = process(v)
+                    continue
                 out[i] = hit if hit is not None else memo.setdefault(v, process(v))
         return tuple(out)
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session
 
+from include.loop.inventory import write_inventory, write_poll_status
 from include.providers.base import (
     TAG_ALIAS,
     TAG_CLOUD,
@@ -31,8 +32,7 @@ from include.providers.base import (
     CloudVm,
     VmStatus,
 )
-from include.providers.bulk import bulk_insert
-from include.providers.inventory import write_inventory, write_poll_status
+from include.store.bulk import bulk_insert
 from include.store.models import Vm
 
 CLOUD_FIELDS = (

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from include.condor.classads import COMPLETED, IDLE, INT_MAX, RUNNING, as_int
-from include.condor.simulated import MACHINE_BASICS, job_ad, lock_pool
+from include.condor.pools import SIMULATED, pool_key
+from include.simulated.queue import MACHINE_BASICS, job_ad, lock_pool
 from include.store.db import session_scope
 
 
@@ -353,7 +354,6 @@ def _free(sd, running) -> tuple[int, int, int]:
 
 def _instances(session, pool: str) -> tuple[dict, list]:
     """This pool's simulated VMs by instance id, and the registrations still due, in time order."""
-    from include.condor.pools import SIMULATED, pool_key
     from include.store.models import Cloud, Group, SimInstance
 
     groups = [

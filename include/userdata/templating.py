@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-CHILD_MODULE = "include.providers.templating"
+CHILD_MODULE = "include.userdata.templating"
 SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "slice", "batch", "truncate"})
 
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from include.providers.base import ProviderError
-from include.providers.templating import DEFAULT_LIMITS, RenderLimits, TemplateFailure, render_batch
+from include.userdata.templating import DEFAULT_LIMITS, RenderLimits, TemplateFailure, render_batch
 
 MIME_SUBTYPES = {"cloud-config": "cloud-config", "ucernvm-config": "ucernvm"}
 
@@ -192,7 +192,7 @@ def _subtype(mime_type: str) -> str:
 
 class UserDataBuilder:
     """Builds one VM's user-data from its id. ``prepare(vm_ids)`` renders the templates for every VM of
-    a request at once, under the limits of :mod:`include.providers.templating`, and checks each blob
+    a request at once, under the limits of :mod:`include.userdata.templating`, and checks each blob
     against the cloud's user-data limit, so a broken, slow or oversized template refuses the whole boot
     before any VM is created."""
 

@@ -34,14 +34,16 @@ from include.providers.base import (
     QuotaError,
     SecurityGroup,
     TransientError,
+    Unsupported,
     VmSpec,
     VmStatus,
 )
+from include.providers.kinds import kind_of
 from include.providers.ratelimit import retry_transient
-from include.providers.userdata import decode_user_data
 from include.store.db import session_scope
 from include.store.models import SimInstance
 from include.store.models.base import utcnow
+from include.userdata.builder import decode_user_data
 
 ASSIGNMENT = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*"([^"\n]*)"\s*$', re.M)
 STATUS = {"building": VmStatus.BUILDING, "active": VmStatus.ACTIVE, "error": VmStatus.ERROR}
@@ -214,6 +216,12 @@ class SimulatedCloud:
         return [
             Flavor(f.name, f.name, f.cores, f.ram_mb, f.disk_gb, 0.0, f.swap_gb) for f in self.sim.flavors
         ]
+
+    def image_store(self):
+        raise Unsupported(self.name, kind_of("simulated").images_unsupported or "")
+
+    def keypair_store(self):
+        raise Unsupported(self.name, kind_of("simulated").keypairs_unsupported or "")
 
     def images(self, also=()) -> list[Image]:
         self._check_up()

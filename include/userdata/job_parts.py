@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from include.providers.base import ProviderError
-from include.providers.userdata import MetadataPart
 from include.scheduler.job_user_data import allowed, entries
+from include.userdata.builder import MetadataPart
 
 MAX_PART_BYTES = 64 * 1024
 FETCH_TIMEOUT_S = 5.0

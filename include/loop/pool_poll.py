@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from include.condor.records import JobRecord, MachineRecord, Pool, PoolError, PoolSpec, ScheddJobs
-from include.condor.rowsync import sync_rows
+from include.store.bulk import sync_rows
 from include.store.db import session_scope
 
 
@@ -196,13 +196,14 @@ def current_specs(engine) -> list[PoolSpec]:
 
 def poll_one(engine, spec: PoolSpec, now: datetime) -> PollReport:
     """Advance a simulated pool to ``now`` (a real one advances by itself), then poll it."""
-    from include.condor.pools import SIMULATED, make_pool
+    from include.condor.pools import SIMULATED
+    from include.pools import connect_pool
 
     if spec.kind == SIMULATED:
-        from include.condor.negotiator import advance
+        from include.simulated.negotiator import advance
 
         advance(engine, spec.key, now)
-    return poll_pool(engine, spec, make_pool(spec, engine, now), now)
+    return poll_pool(engine, spec, connect_pool(spec, engine, now), now)
 
 
 def poll_all(engine, now: datetime) -> list[PollReport]:
