@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from include.alerting import Alert, deliver
 from include.scheduler.actions import Plan
 from include.scheduler.reasons import DeleteReason
+from include.store.freshness import CLOUD, POOL
 from include.store.models import AlertState, Backoff, PollStatus
 
 STALE_ALERT_FACTOR = 3
@@ -103,7 +104,7 @@ def _update_levels(
 def _concerns(key: str, groups: list[str]) -> bool:
     """Only this run's groups may clear an alert (another group's run evaluates its own)."""
     scope = key.split(":", 1)[1]
-    scope = scope.removeprefix("condor/").removeprefix("cloud/")
+    scope = scope.removeprefix(f"{POOL}/").removeprefix(f"{CLOUD}/")
     return scope.split("/", 1)[0] in groups
 
 

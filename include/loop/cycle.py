@@ -79,16 +79,10 @@ def _adapter(group: str, cloud: str, engine, now: datetime):
 
 
 def _mark_cloud_failed(group: str, cloud: str, now: datetime, error: str | None) -> None:
-    from include.store.models import PollStatus
+    from include.loop.inventory import write_poll_status
 
     with session_scope() as session:
-        source = f"cloud/{group}/{cloud}"
-        row = session.get(PollStatus, source) or PollStatus(
-            source=source, kind="cloud", group_name=group, cloud_name=cloud, consecutive_failures=0
-        )
-        row.ok, row.last_attempt, row.error = False, now, error
-        row.consecutive_failures = (row.consecutive_failures or 0) + 1
-        session.add(row)
+        write_poll_status(session, group, cloud, now, error)
 
 
 def _counts(report: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from include.providers.base import CloudVm
+from include.store.freshness import CLOUD, cloud_source, mark_polled
 from include.store.models import (
     CloudFlavor,
     CloudImage,
@@ -17,7 +18,6 @@ from include.store.models import (
     CloudLimits,
     CloudNetwork,
     CloudSecurityGroup,
-    PollStatus,
 )
 
 
@@ -136,14 +136,7 @@ def write_inventory(
 
 
 def write_poll_status(session: Session, group: str, cloud: str, now: datetime, error: str | None) -> None:
-    """Mark the source ``cloud/<group>/<cloud>`` fresh (``error`` None) or failed."""
-    source = f"cloud/{group}/{cloud}"
-    row = session.get(PollStatus, source) or PollStatus(
-        source=source, kind="cloud", group_name=group, cloud_name=cloud, consecutive_failures=0
+    """Mark the cloud's source fresh (``error`` None) or failed."""
+    mark_polled(
+        session, cloud_source(group, cloud), kind=CLOUD, group=group, cloud=cloud, now=now, error=error
     )
-    row.last_attempt = now
-    if error is None:
-        row.ok, row.last_success, row.consecutive_failures, row.error = True, now, 0, None
-    else:
-        row.ok, row.consecutive_failures, row.error = False, (row.consecutive_failures or 0) + 1, error
-    session.add(row)

@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 from include.condor.records import JobRecord, MachineRecord, Pool, PoolError, PoolSpec, ScheddJobs
 from include.store.bulk import sync_rows
 from include.store.db import session_scope
+from include.store.freshness import POOL, mark_polled, part_of, pool_source, pool_sources_of
 
 
 @dataclass
@@ -122,10 +123,6 @@ def _table(name: str):
     return Base.metadata.tables[name]
 
 
-def _source(group: str, part: str) -> str:
-    return f"condor/{group}/{part}"
-
-
 def _lock(s, spec: PoolSpec, now: datetime) -> None:
     """Stamp the attempt on the pool's first collector source: the row (PostgreSQL) or database (SQLite)
     write lock keeps two polls of one pool from interleaving their writes."""
@@ -133,8 +130,8 @@ def _lock(s, spec: PoolSpec, now: datetime) -> None:
 
     group = spec.groups[0].name
     values = {
-        "source": _source(group, "collector"),
-        "kind": "condor",
+        "source": pool_source(group, "collector"),
+        "kind": POOL,
         "group_name": group,
         "last_attempt": now,
         "ok": False,
@@ -154,35 +151,25 @@ def _write_status(s, spec: PoolSpec, report: PollReport, now: datetime, listed: 
     for g in spec.groups:
         rows = {
             r.source: r
-            for r in s.scalars(select(PollStatus).where(PollStatus.source.like(_source(g.name, "%"))))
+            for r in s.scalars(
+                select(PollStatus).where(PollStatus.source.like(pool_sources_of(g.name) + "%"))
+            )
         }
         parts = {"collector"} | {p for p in report.ok + list(report.stale) if p.startswith("schedd:")}
         if listed is None:  # the schedds could not be listed: every one we knew is stale too
-            parts |= {src.split("/", 2)[2] for src in rows if "/schedd:" in src}
+            parts |= {part_of(src) for src in rows if "/schedd:" in src}
         for part in sorted(parts):
             if part.startswith("schedd:") and part != "schedd:*" and not g.serves(part[7:]):
                 continue
-            row = rows.pop(_source(g.name, part), None) or PollStatus(
-                source=_source(g.name, part), kind="condor"
-            )
             error = report.stale.get(part) or (
                 report.stale.get("schedd:*") if part.startswith("schedd:") else None
             )
-            _mark(s, row, g.name, now, error)
+            source = pool_source(g.name, part)
+            mark_polled(s, source, kind=POOL, group=g.name, now=now, error=error, row=rows.pop(source, None))
         if listed is not None:  # sources of schedds no longer polled leave with their rows
             for src, row in rows.items():
                 if "/schedd:" in src:
                     s.delete(row)
-
-
-def _mark(s, row, group: str, now: datetime, error: str | None) -> None:
-    row.group_name, row.last_attempt = group, now
-    if error is None:
-        row.ok, row.last_success, row.consecutive_failures, row.error = True, now, 0, None
-    else:
-        row.ok, row.error = False, error
-        row.consecutive_failures = (row.consecutive_failures or 0) + 1
-    s.add(row)
 
 
 def current_specs(engine) -> list[PoolSpec]:

@@ -32,6 +32,7 @@ from include.scheduler.model import (
 )
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
 from include.store import models as m
+from include.store.freshness import cloud_source, fresh_sources, pool_sources_of
 
 JOB_SQL_COLUMNS = {
     "group": m.Job.group_name,
@@ -71,7 +72,7 @@ def load_snapshot(
     stale_after = timedelta(seconds=settings["stale_after"])
     group_rows = session.scalars(select(m.Group).order_by(m.Group.name)).all()
     wanted = {g.name for g in group_rows} if groups is None else set(groups)
-    freshness = _freshness(session, now, stale_after)
+    freshness = fresh_sources(session, now, stale_after)
     vms = _vms(session, wanted)
     slots = _frame(
         session,
@@ -92,17 +93,9 @@ def load_snapshot(
     )
 
 
-def _freshness(session: Session, now: datetime, stale_after: timedelta) -> dict[str, bool]:
-    """source -> fresh (polled successfully within ``stale_after``)."""
-    fresh = {}
-    for row in session.scalars(select(m.PollStatus)):
-        fresh[row.source] = bool(row.ok and row.last_success and now - row.last_success <= stale_after)
-    return fresh
-
-
 def _group(session: Session, g: m.Group, freshness: dict[str, bool]) -> GroupConfig:
     members = frozenset(session.scalars(select(m.UserGroup.username).where(m.UserGroup.group_name == g.name)))
-    parts = [fresh for source, fresh in freshness.items() if source.startswith(f"condor/{g.name}/")]
+    parts = [fresh for source, fresh in freshness.items() if source.startswith(pool_sources_of(g.name))]
     return GroupConfig(
         name=g.name,
         job_defaults=JobDefaults(g.job_cores, g.job_ram_mb, g.job_disk_gb, g.job_swap_gb),
@@ -183,7 +176,7 @@ def _clouds(session: Session, groups: set[str], freshness: dict[str, bool]) -> l
                 | {i.image_id for i in by_cloud["images"][key]},
                 ambiguous_images=_ambiguous(by_cloud["images"][key]),
                 quota=_quota(limits.get(key)),
-                stale=not freshness.get(f"cloud/{c.group_name}/{c.name}", False),
+                stale=not freshness.get(cloud_source(c.group_name, c.name), False),
                 last_poll_at=polled.get(key),
                 # The operator's typed date overrides what Keystone reports.
                 credential_expiry=c.credential_expiry

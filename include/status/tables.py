@@ -21,6 +21,7 @@ from include.status.freshness import Freshness, light, worst
 from include.status.limits import effective_limit
 from include.status.skips import SkipSummary, latest_skips
 from include.status.vms import state_counts
+from include.store.freshness import POOL, cloud_source
 from include.store.models import Backoff, Cloud, CloudLimits, Group, Job, PollStatus
 
 VM_STATES = (
@@ -147,7 +148,7 @@ def group_status(session: Session, groups: list[str], now: datetime) -> list[Gro
     _add_backoffs(session, names, clouds, now)
     polls = _freshness(session, names, now, settings["stale_after"])
     for (group, cloud), status in clouds.items():
-        status.freshness = polls.get(group, {}).get(f"cloud/{group}/{cloud}")
+        status.freshness = polls.get(group, {}).get(cloud_source(group, cloud))
     jobs = _jobs(session, names)
     foreign = _foreign_jobs(session, names)
     skips, planned = latest_skips(session, names)
@@ -158,9 +159,7 @@ def group_status(session: Session, groups: list[str], now: datetime) -> list[Gro
             for c in rows:
                 if c.name == skip.cloud_name:
                     c.unserved_jobs += skip.jobs
-        lights = sorted(
-            polls.get(g, {}).values(), key=lambda f: (not f.source.startswith("condor"), f.source)
-        )
+        lights = sorted(polls.get(g, {}).values(), key=lambda f: (not f.source.startswith(POOL), f.source))
         lights.append(_schedule_light(g, planned.get(g), now, settings["stale_after"]))
         result.append(
             GroupStatus(
@@ -310,5 +309,5 @@ def _total(group: str, rows: list[CloudStatus]) -> CloudStatus:
         setattr(total, name, sum(values) if values and min(values) >= 0 else -1)
     lights = [c.freshness.light for c in rows if c.freshness is not None]
     if lights:
-        total.freshness = Freshness(f"cloud/{group}", worst(lights), None, None, None)
+        total.freshness = Freshness(cloud_source(group, "*"), worst(lights), None, None, None)
     return total
