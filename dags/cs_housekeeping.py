@@ -36,7 +36,7 @@ def cs_housekeeping():
         from include.store.retention import prune
 
         with session_scope() as session:
-            days = load_settings(session)["timeseries_retention_days"]
+            days = load_settings(session).timeseries_retention_days
             return prune(session, utcnow(), days)
 
     prune_tables()

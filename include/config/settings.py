@@ -1,16 +1,77 @@
-"""Global tunables with the original's defaults (csv2 section 7.1). Rows in ``settings`` override them.
-
-Every setting is typed and bounded so that a bad value is refused at apply time, naming the key.
+"""Global tunables with the original's defaults (csv2 section 7.1), as one frozen, typed
+:class:`Settings`; rows in ``settings`` override them. Every setting is typed and bounded so that a bad
+value is refused at apply time, naming the key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from include.config import intervals
+from include.config.intervals import ENV_OF
+
+
+def _setting(default: Any, doc: str, minimum: float | None = None) -> Any:
+    """A field of :class:`Settings`: its default, what it means, and the least value it takes."""
+    if isinstance(default, list | dict):
+        return field(
+            default_factory=lambda: type(default)(default), metadata={"doc": doc, "minimum": minimum}
+        )
+    return field(default=default, metadata={"doc": doc, "minimum": minimum})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every global tunable, typed, with its default: the one spec of settings. ``settings`` rows override
+    the defaults (``load_settings``); the loop's intervals come from the environment (``intervals``),
+    where the DAGs read them at parse time, and are not rows."""
+
+    deployment_id: str = _setting("cs", "tag on every VM we boot; VMs of other ids are foreign")
+    stale_after: int = _setting(180, "seconds after which a source that has not polled is stale", 10)
+    max_boot_per_cycle: int = _setting(5, "VMs per boot request per cloud per cycle", 0)
+    new_vms_throttle: int = _setting(5, "max VMs starting + unregistered per cloud", 0)
+    idle_vms_throttle: int = _setting(10, "stop booting while idle VMs >= max(this, running/10)", 0)
+    vm_error_delay: int = _setting(300, "seconds in error before a VM is retired", 0)
+    vm_come_alive: int = _setting(7200, "seconds a VM may take to register its startd", 0)
+    vm_job_alive: int = _setting(1800, "seconds a registered VM may stay without ever running a job", 0)
+    keep_alive_floor: int = _setting(120, "lowest keep-alive honoured, seconds", 0)
+    retire_interval: int = _setting(1024, "seconds between re-sends of a retire", 1)
+    retire_max_sends: int = _setting(10, "retires sent before an alert; then the VM is deleted", 1)
+    boot_failure_threshold: int = _setting(3, "failures in a row that disable booting on a flavor", 1)
+    backoff_base: int = _setting(60, "first back-off after a boot failure, seconds (doubles)", 1)
+    backoff_max: int = _setting(3600, "longest back-off, seconds", 1)
+    credential_expiry_days: int = _setting(8, "disable a cloud whose credential expires sooner", 0)
+    default_rate_per_second: float = _setting(2.0, "cloud API requests per second per cloud", 0.01)
+    default_rate_burst: int = _setting(20, "cloud API request burst per cloud", 1)
+    timeseries_retention_days: int = _setting(30, "days of timeseries kept", 1)
+    connection_rule: str = _setting(
+        "cs_cloud_{group}_*",
+        "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name",
+    )
+    condorworker_cert_days_left_good: int = _setting(
+        7, "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)", 0
+    )
+    condorworker_optional_gsi_messages: bool = _setting(
+        False, "workers also report a good or missing certificate (cs_condorworker_optional_gsi_messages)"
+    )
+    site_host: str = _setting(
+        "", "this site's cloudscheduler host for templates (cs_host); empty: this machine"
+    )
+    job_user_data_places: list = _setting(
+        [], "where jobs' VMUserData parts may come from: https URL prefixes or directories of this host"
+    )
+    group_connections: dict = _setting(
+        {}, "further Connections per group its editors may use: {group: [connection ids]}"
+    )
+    # Not rows: the environment's (include.intervals), filled in by load_settings.
+    condor_poll_interval: int = field(default=15, metadata={"interval": True})
+    cloud_poll_interval: int = field(default=60, metadata={"interval": True})
+    schedule_interval: int = field(default=30, metadata={"interval": True})
 
 
 @dataclass(frozen=True)
@@ -22,72 +83,17 @@ class SettingSpec:
     doc: str
 
 
-SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("deployment_id", "cs", str, None, "tag on every VM we boot; VMs of other ids are foreign"),
-    SettingSpec("condor_poll_interval", 15, int, 5, "seconds between pool polls (CS_CONDOR_POLL_SECONDS)"),
-    SettingSpec("cloud_poll_interval", 60, int, 10, "seconds between cloud polls (CS_CLOUD_POLL_SECONDS)"),
-    SettingSpec("schedule_interval", 30, int, 5, "seconds between scheduling runs (CS_SCHEDULE_SECONDS)"),
-    SettingSpec("stale_after", 180, int, 10, "seconds after which a source that has not polled is stale"),
-    SettingSpec("max_boot_per_cycle", 5, int, 0, "VMs per boot request per cloud per cycle"),
-    SettingSpec("new_vms_throttle", 5, int, 0, "max VMs starting + unregistered per cloud"),
-    SettingSpec("idle_vms_throttle", 10, int, 0, "stop booting while idle VMs >= max(this, running/10)"),
-    SettingSpec("vm_error_delay", 300, int, 0, "seconds in error before a VM is retired"),
-    SettingSpec("vm_come_alive", 7200, int, 0, "seconds a VM may take to register its startd"),
-    SettingSpec("vm_job_alive", 1800, int, 0, "seconds a registered VM may stay without ever running a job"),
-    SettingSpec("keep_alive_floor", 120, int, 0, "lowest keep-alive honoured, seconds"),
-    SettingSpec("retire_interval", 1024, int, 1, "seconds between re-sends of a retire"),
-    SettingSpec("retire_max_sends", 10, int, 1, "retires sent before an alert; then the VM is deleted"),
-    SettingSpec("boot_failure_threshold", 3, int, 1, "failures in a row that disable booting on a flavor"),
-    SettingSpec("backoff_base", 60, int, 1, "first back-off after a boot failure, seconds (doubles)"),
-    SettingSpec("backoff_max", 3600, int, 1, "longest back-off, seconds"),
-    SettingSpec("credential_expiry_days", 8, int, 0, "disable a cloud whose credential expires sooner"),
-    SettingSpec("default_rate_per_second", 2.0, float, 0.01, "cloud API requests per second per cloud"),
-    SettingSpec("default_rate_burst", 20, int, 1, "cloud API request burst per cloud"),
-    SettingSpec("timeseries_retention_days", 30, int, 1, "days of timeseries kept"),
+_KINDS = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+SPECS: tuple[SettingSpec, ...] = tuple(
     SettingSpec(
-        "connection_rule",
-        "cs_cloud_{group}_*",
-        str,
-        None,
-        "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name",
-    ),
-    SettingSpec(
-        "condorworker_cert_days_left_good",
-        7,
-        int,
-        0,
-        "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)",
-    ),
-    SettingSpec(
-        "condorworker_optional_gsi_messages",
-        False,
-        bool,
-        None,
-        "workers also report a good or missing certificate (cs_condorworker_optional_gsi_messages)",
-    ),
-    SettingSpec(
-        "site_host",
-        "",
-        str,
-        None,
-        "this site's cloudscheduler host for templates (cs_host); empty: this machine",
-    ),
-    SettingSpec(
-        "job_user_data_places",
-        [],
-        list,
-        None,
-        "where jobs' VMUserData parts may come from: https URL prefixes or directories of this host",
-    ),
-    SettingSpec(
-        "group_connections",
-        {},
-        dict,
-        None,
-        "further Connections per group its editors may use: {group: [connection ids]}",
-    ),
+        f.name, getattr(Settings(), f.name), _KINDS[str(f.type)], f.metadata["minimum"], f.metadata["doc"]
+    )
+    for f in fields(Settings)
+    if not f.metadata.get("interval")
 )
-
+INTERVALS = {
+    f.name: f"{f.name}s come from the environment" for f in fields(Settings) if f.metadata.get("interval")
+}
 BY_KEY: Mapping[str, SettingSpec] = {s.key: s for s in SPECS}
 DEFAULTS: Mapping[str, Any] = {s.key: s.default for s in SPECS}
 
@@ -95,6 +101,8 @@ DEFAULTS: Mapping[str, Any] = {s.key: s.default for s in SPECS}
 def check_setting(key: str, value: Any) -> str | None:
     """The problem with ``key: value``, or None when it is acceptable."""
     spec = BY_KEY.get(key)
+    if key in INTERVALS:
+        return f"set by the environment ({ENV_OF[key]}), where the DAGs read it, not here"
     if spec is None:
         return f"unknown setting (known: {', '.join(sorted(BY_KEY))})"
     if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -150,12 +158,10 @@ def _check_group_connections(value: dict) -> str | None:
     return None
 
 
-def load_settings(session: Session) -> dict[str, Any]:
-    """Defaults overlaid with the ``settings`` rows."""
+def load_settings(session: Session) -> Settings:
+    """The defaults overlaid with the ``settings`` rows (rows of unknown keys ignored), and the loop's
+    intervals from the environment."""
     from include.store.models import Setting
 
-    values = dict(DEFAULTS)
-    for row in session.scalars(select(Setting)):
-        if row.key in values:
-            values[row.key] = row.value
-    return values
+    rows = {row.key: row.value for row in session.scalars(select(Setting)) if row.key in BY_KEY}
+    return replace(Settings(), **rows, **intervals.seconds())

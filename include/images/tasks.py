@@ -46,7 +46,7 @@ def context(
 ) -> Context:
     engine, settings, cache = _setup(engine, settings)
     with session_scope(engine) as s:
-        deployment = load_settings(s)["deployment_id"]
+        deployment = load_settings(s).deployment_id
     return Context(engine, cache, settings, image_stores(engine, secrets_for), holder, deployment, clock)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from include.config.settings import Settings
 from include.loop.record import count_boot_failure
 from include.providers.base import (
     TAG_ALIAS,
@@ -62,7 +63,7 @@ def act_on_cloud(
     cloud: str,
     adapter: CloudAdapter,
     now: datetime,
-    settings: dict[str, Any],
+    settings: Settings,
     deletes: list[str],
     secrets: Mapping[str, str] | None = None,
     still_ours: Callable[[], bool] = lambda: True,
@@ -125,7 +126,7 @@ def _boot(
     request: BootRequest,
     adapter: CloudAdapter,
     now: datetime,
-    settings: dict[str, Any],
+    settings: Settings,
     out: CloudOutcome,
     secrets: Mapping[str, str] | None = None,
 ) -> None:
@@ -178,7 +179,7 @@ def _boot(
 def build_spec(
     session: Session,
     request: BootRequest,
-    settings: dict[str, Any],
+    settings: Settings,
     secrets: Mapping[str, str] | None = None,
     *,
     user_data_max_bytes: int | None = None,
@@ -194,7 +195,7 @@ def build_spec(
     variables = template_variables(
         group,
         cloud,
-        deployment=settings["deployment_id"],
+        deployment=settings.deployment_id,
         flavor=request.flavor,
         users=request.owners or (),
         alias=request.target_alias or "",
@@ -202,7 +203,7 @@ def build_spec(
         site=site_addresses(group.collector, settings),
         extra=secrets,
     )
-    extra_parts = job_parts(cloud.name, request.user_data, settings["job_user_data_places"])
+    extra_parts = job_parts(cloud.name, request.user_data, settings.job_user_data_places)
     builder = UserDataBuilder(
         cloud.name,
         collate_metadata(session, group.name, cloud.name, extra_parts),
@@ -225,7 +226,7 @@ def build_spec(
         request_id=request.request_id,
         flavor=request.flavor,
         image=request.image,
-        deployment=settings["deployment_id"],
+        deployment=settings.deployment_id,
         keypair=_pick(request.keyname, cloud.vm_keyname, group.vm_keyname),
         network=_pick(request.network, cloud.vm_network, group.vm_network),
         security_groups=tuple(security_groups or ()),
@@ -262,7 +263,7 @@ def _request_failed_whole(
     request: BootRequest,
     err: ProviderError,
     now: datetime,
-    settings: dict[str, Any],
+    settings: Settings,
     out: CloudOutcome,
 ) -> None:
     """Nothing could be attempted. A transient failure (throttled, down) leaves the request open for the

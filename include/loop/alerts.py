@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from include.alerting import Alert, deliver
+from include.config.settings import Settings
 from include.scheduler.actions import Plan
 from include.scheduler.reasons import DeleteReason
 from include.store.freshness import CLOUD, POOL
@@ -30,7 +30,7 @@ MINE = (
 
 
 def evaluate(
-    session: Session, plan: Plan | None, now: datetime, settings: dict[str, Any], groups: list[str]
+    session: Session, plan: Plan | None, now: datetime, settings: Settings, groups: list[str]
 ) -> list[Alert]:
     """Deliver the alerts this cycle raises; returns them (for the run's log and tests)."""
     level = dict(_level_conditions(session, now, settings, groups, plan))
@@ -52,7 +52,7 @@ def _level_conditions(session, now, settings, groups, plan):
                 f"DAG (enable) or `cloudscheduler cloud update --enabled yes` once the cause is fixed.",
             ),
         )
-    limit = timedelta(seconds=settings["stale_after"] * STALE_ALERT_FACTOR)
+    limit = timedelta(seconds=settings.stale_after * STALE_ALERT_FACTOR)
     for p in session.scalars(select(PollStatus).where(PollStatus.group_name.in_(groups))):
         if p.last_success is None or now - p.last_success > limit:
             since = p.last_success.isoformat() if p.last_success else "never"

@@ -101,8 +101,8 @@ def _poll(session: Session, group: str, cloud: str, adapter, now: datetime) -> P
             message = str(err)[:500]
             write_poll_status(session, group, cloud, now, message)
             return PollResult(ok=False, error=message)
-    ours, foreign = split_ours(snap["vms"], settings["deployment_id"], group, cloud)
-    young = now - timedelta(seconds=2 * settings["cloud_poll_interval"])
+    ours, foreign = split_ours(snap["vms"], settings.deployment_id, group, cloud)
+    young = now - timedelta(seconds=2 * settings.cloud_poll_interval)
     adopted, gone = write_vms(session, group, cloud, rows, ours, now, young)
     live_foreign = [v for v in foreign if v.status != VmStatus.GONE]
     write_inventory(session, group, cloud, snap, live_foreign, now)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from include.config.settings import load_settings
+from include.config.settings import Settings, load_settings
 from include.store.db import get_engine, session_scope
 from include.store.locks import new_holder
 from include.store.models import BootRequest, Cloud, Group, Vm, utcnow
@@ -23,7 +23,7 @@ from include.store.models import BootRequest, Cloud, Group, Vm, utcnow
 log = logging.getLogger(__name__)
 
 
-def settings_now() -> dict[str, Any]:
+def settings_now() -> Settings:
     with session_scope() as session:
         return load_settings(session)
 
@@ -157,9 +157,9 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
     }
 
 
-def lease_ttl(settings: dict[str, Any]) -> timedelta:
+def lease_ttl(settings: Settings) -> timedelta:
     """How long a planning run's lease lasts unless renewed: the act tasks renew it before each call."""
-    return timedelta(seconds=max(120, 4 * settings["schedule_interval"]))
+    return timedelta(seconds=max(120, 4 * settings.schedule_interval))
 
 
 def _release(fences: dict[str, int], holder: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
@@ -342,7 +342,7 @@ def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any
             "errors": ["this run no longer holds the groups' leases: a newer run acts instead"],
         }
     with session_scope() as session:
-        spec = pool_spec(session, work["pool"], load_settings(session)["deployment_id"])
+        spec = pool_spec(session, work["pool"], load_settings(session).deployment_id)
     return retire_vms(engine, connect_pool(spec, engine, now), work["retires"], now).as_dict()
 
 
@@ -363,7 +363,7 @@ def finish_cycle(
     if groups is None:
         with session_scope() as session:
             groups = sorted(session.scalars(select(Group.name)))
-    keep = timedelta(seconds=2 * settings["cloud_poll_interval"])
+    keep = timedelta(seconds=2 * settings.cloud_poll_interval)
     removed = []
     for spec in current_specs(engine):
         mine = [g.name for g in spec.groups if g.name in groups]

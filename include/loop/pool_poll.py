@@ -178,7 +178,7 @@ def current_specs(engine) -> list[PoolSpec]:
     from include.config.settings import load_settings
 
     with session_scope(engine) as s:
-        return pool_specs(s, load_settings(s)["deployment_id"])
+        return pool_specs(s, load_settings(s).deployment_id)
 
 
 def poll_one(engine, spec: PoolSpec, now: datetime) -> PollReport:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from include.config.settings import Settings
 from include.scheduler.actions import Plan
 from include.scheduler.states import VmStatus
 from include.store.models import Backoff, BootRequest, PlanRun, PlanSkip, Vm
@@ -25,7 +26,7 @@ def record_plan(
     session: Session,
     plan: Plan,
     now: datetime,
-    settings: dict[str, Any],
+    settings: Settings,
     *,
     group: str | None = None,
     duration_s: float = 0.0,
@@ -123,7 +124,7 @@ def _retires(session: Session, plan: Plan, now: datetime) -> None:
         )
 
 
-def _deletes(session: Session, plan: Plan, now: datetime, settings: dict[str, Any]) -> None:
+def _deletes(session: Session, plan: Plan, now: datetime, settings: Settings) -> None:
     for d in plan.deletes:
         vm = session.get(Vm, d.vm_id)
         if vm is None:
@@ -151,7 +152,7 @@ def count_boot_failure(
     cloud: str,
     flavor: str,
     now: datetime,
-    settings: dict[str, Any],
+    settings: Settings,
     error: str,
     booted_at: datetime | None = None,
     vm_id: str | None = None,
@@ -173,9 +174,9 @@ def count_boot_failure(
         session.flush()
         return row
     row.failures = (row.failures or 0) + 1
-    delay = min(settings["backoff_base"] * 2 ** (row.failures - 1), settings["backoff_max"])
+    delay = min(settings.backoff_base * 2 ** (row.failures - 1), settings.backoff_max)
     row.last_failure_at, row.until, row.last_error = now, now + timedelta(seconds=delay), error[:2000]
-    if row.failures >= settings["boot_failure_threshold"]:
+    if row.failures >= settings.boot_failure_threshold:
         row.disabled = True
     session.flush()
     return row

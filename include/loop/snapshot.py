@@ -69,7 +69,7 @@ def load_snapshot(
     session: Session, now: datetime, settings: dict[str, Any], groups: Iterable[str] | None = None
 ) -> Snapshot:
     """Everything one planning run sees, for ``groups`` (default: every configured group)."""
-    stale_after = timedelta(seconds=settings["stale_after"])
+    stale_after = timedelta(seconds=settings.stale_after)
     group_rows = session.scalars(select(m.Group).order_by(m.Group.name)).all()
     wanted = {g.name for g in group_rows} if groups is None else set(groups)
     freshness = fresh_sources(session, now, stale_after)

@@ -26,10 +26,10 @@ class ConnectionSecrets:
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
-def rate_bucket(cloud, settings: Mapping[str, Any]) -> TokenBucket:
+def rate_bucket(cloud, settings: Any) -> TokenBucket:
     """The cloud's request bucket: its own rate/burst, else the settings' defaults (near EC2's)."""
-    rate = cloud.rate_per_second if cloud.rate_per_second is not None else settings["default_rate_per_second"]
-    burst = cloud.rate_burst if cloud.rate_burst is not None else settings["default_rate_burst"]
+    rate = cloud.rate_per_second if cloud.rate_per_second is not None else settings.default_rate_per_second
+    burst = cloud.rate_burst if cloud.rate_burst is not None else settings.default_rate_burst
     return TokenBucket(rate, burst)
 
 
@@ -102,9 +102,7 @@ def ec2_credentials(cloud, secrets: ConnectionSecrets):
     )
 
 
-def build_adapter(
-    cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets | None = None
-) -> CloudAdapter:
+def build_adapter(cloud, settings: Any, secrets: ConnectionSecrets | None = None) -> CloudAdapter:
     """The adapter of a real cloud's ``Cloud`` row (``include.clouds.connect`` builds simulated ones)."""
     if secrets is None:
         raise ProviderError(cloud.name, f"connection {cloud.connection_id!r} not found")
@@ -114,7 +112,7 @@ def build_adapter(
     return build(cloud, settings, secrets)
 
 
-def _openstack(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets) -> CloudAdapter:
+def _openstack(cloud, settings: Any, secrets: ConnectionSecrets) -> CloudAdapter:
     from include.providers.openstack import OpenStackCloud
 
     return OpenStackCloud(
@@ -122,7 +120,7 @@ def _openstack(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets) -
     )
 
 
-def _ec2(cloud, settings: Mapping[str, Any], secrets: ConnectionSecrets) -> CloudAdapter:
+def _ec2(cloud, settings: Any, secrets: ConnectionSecrets) -> CloudAdapter:
     from include.providers.ec2 import Ec2Cloud
 
     return Ec2Cloud(

@@ -1,9 +1,9 @@
-"""The global tunables the planner obeys, built from the settings dict (``include.config.settings``
-defaults overlaid with the ``settings`` rows), so an operator's settings row drives the next plan."""
+"""The global tunables the planner obeys: a view of the site's settings (``include.config.settings``,
+defaults overlaid with the ``settings`` rows and the environment's intervals), so an operator's
+settings row drives the next plan. Pure: it reads the fields it names from whatever it is given."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -25,10 +25,10 @@ class Policy:
     job_user_data_places: tuple[str, ...] = ()  # where jobs' VMUserData parts may come from
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> Policy:
-        """Pick the keys the planner uses; unknown keys (other packages' settings) are ignored."""
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in settings.items() if k in names}
+    def from_settings(cls, settings: Any) -> Policy:
+        """The planner's view of the site's settings (``include.config.settings.Settings``): the fields
+        of the same names."""
+        values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
         if "job_user_data_places" in values:
             values["job_user_data_places"] = tuple(values["job_user_data_places"])
         return cls(**values)

@@ -146,7 +146,7 @@ def group_status(session: Session, groups: list[str], now: datetime) -> list[Gro
     _add_vms(session, names, clouds)
     _add_limits(session, names, clouds)
     _add_backoffs(session, names, clouds, now)
-    polls = _freshness(session, names, now, settings["stale_after"])
+    polls = _freshness(session, names, now, settings.stale_after)
     for (group, cloud), status in clouds.items():
         status.freshness = polls.get(group, {}).get(cloud_source(group, cloud))
     jobs = _jobs(session, names)
@@ -160,7 +160,7 @@ def group_status(session: Session, groups: list[str], now: datetime) -> list[Gro
                 if c.name == skip.cloud_name:
                     c.unserved_jobs += skip.jobs
         lights = sorted(polls.get(g, {}).values(), key=lambda f: (not f.source.startswith(POOL), f.source))
-        lights.append(_schedule_light(g, planned.get(g), now, settings["stale_after"]))
+        lights.append(_schedule_light(g, planned.get(g), now, settings.stale_after))
         result.append(
             GroupStatus(
                 name=g,

@@ -140,12 +140,12 @@ def template_variables(
     }
 
 
-def site_addresses(collector: str | None, settings: Mapping[str, Any]) -> dict[str, str]:
+def site_addresses(collector: str | None, settings: Any) -> dict[str, str]:
     """Site-wide values: ``cs_host`` (this site's cloudscheduler host: ``settings.site_host``, else this
     machine's name, as csv2), ``cs_host_ip`` and ``cs_condor_host_ip`` (the pool's collector), resolved
     with a short timeout ("" where they do not resolve; csv2 wrote '*** unresolved ***'), and csv2's
     GSI settings."""
-    host = settings.get("site_host") or socket.gethostname()
+    host = settings.site_host or socket.gethostname()
     condor = (
         (collector or "").rsplit(":", 1)[0]
         if collector and not collector.startswith("[")
@@ -156,10 +156,8 @@ def site_addresses(collector: str | None, settings: Mapping[str, Any]) -> dict[s
         "cs_host_ip": _address(host),
         "cs_condor_host_ip": _address(condor),
         # csv2's GSI tunables, passed through as its templates expect ("True" switches messages on)
-        "cs_condorworker_cert_days_to_end_of_life": str(settings.get("condorworker_cert_days_left_good", 7)),
-        "cs_condorworker_optional_gsi_messages": str(
-            bool(settings.get("condorworker_optional_gsi_messages"))
-        ),
+        "cs_condorworker_cert_days_to_end_of_life": str(settings.condorworker_cert_days_left_good),
+        "cs_condorworker_optional_gsi_messages": str(bool(settings.condorworker_optional_gsi_messages)),
     }
 
 

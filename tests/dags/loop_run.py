@@ -12,9 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CS_CLOUD_POLL_SECONDS", "10")  # the intervals' one source, read by DAGs and tasks
 
 FAST_SITE = {
-    "settings": {"keep_alive_floor": 0, "cloud_poll_interval": 10, "max_boot_per_cycle": 5},
+    "settings": {"keep_alive_floor": 0, "max_boot_per_cycle": 5},
     "groups": [
         {
             "name": "atlas",

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from include.config.settings import DEFAULTS
+from include.config.settings import Settings
 from include.providers.base import AuthError, ProviderError
 from include.providers.factory import ConnectionSecrets, openstack_credentials, rate_bucket
 from include.store.models import Cloud
@@ -54,8 +54,8 @@ def test_a_row_pointing_the_credentials_elsewhere_is_refused():
 
 
 def test_rate_bucket_defaults_and_overrides():
-    assert (rate_bucket(os_cloud(), DEFAULTS).rate, rate_bucket(os_cloud(), DEFAULTS).burst) == (2.0, 20)
-    bucket = rate_bucket(os_cloud(rate_per_second=7.5, rate_burst=3), DEFAULTS)
+    assert (rate_bucket(os_cloud(), Settings()).rate, rate_bucket(os_cloud(), Settings()).burst) == (2.0, 20)
+    bucket = rate_bucket(os_cloud(rate_per_second=7.5, rate_burst=3), Settings())
     assert (bucket.rate, bucket.burst) == (7.5, 3)
 
 
@@ -64,12 +64,12 @@ def test_connect_reads_the_airflow_connection(monkeypatch, fake_openstack):
 
     conn = {"conn_type": "generic", "host": fake_openstack.auth_url, "login": "u", "password": "pw"}
     monkeypatch.setenv("AIRFLOW_CONN_OS_C1", json.dumps(conn))
-    adapter = connect(os_cloud(), DEFAULTS)
+    adapter = connect(os_cloud(), Settings())
     assert adapter.name == "c1" and adapter.limits().instances_max == -1
 
     monkeypatch.setenv("AIRFLOW_CONN_OS_C1", json.dumps({**conn, "password": "wrong-pw"}))
     with pytest.raises(AuthError) as info:
-        connect(os_cloud(), DEFAULTS).list_vms()
+        connect(os_cloud(), Settings()).list_vms()
     assert "wrong-pw" not in str(info.value)
 
 
@@ -77,7 +77,7 @@ def test_missing_connection_names_the_cloud():
     from include.clouds import connect
 
     with pytest.raises(ProviderError, match="cloud c1: Airflow connection 'os_missing' is not defined"):
-        connect(os_cloud(connection_id="os_missing"), DEFAULTS)
+        connect(os_cloud(connection_id="os_missing"), Settings())
 
 
 def test_amazon_connection_builds_ec2(monkeypatch):
@@ -85,7 +85,7 @@ def test_amazon_connection_builds_ec2(monkeypatch):
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_C2", "aws://AKIAEXAMPLE:se%2Fcret@/?region_name=eu-west-1")
     adapter = connect(
-        os_cloud(name="c2", cloud_type="amazon", connection_id="aws_c2", project=None), DEFAULTS
+        os_cloud(name="c2", cloud_type="amazon", connection_id="aws_c2", project=None), Settings()
     )
     assert adapter.creds.region_name == "eu-west-1" and adapter.creds.secret_access_key == "se/cret"
     assert "se/cret" not in repr(adapter.creds)
@@ -95,7 +95,7 @@ def test_simulated_needs_no_connection(sqlite_engine):
     from include.clouds import connect
 
     adapter = connect(
-        os_cloud(cloud_type="simulated", simulation={"boot_delay_s": 1}), DEFAULTS, engine=sqlite_engine
+        os_cloud(cloud_type="simulated", simulation={"boot_delay_s": 1}), Settings(), engine=sqlite_engine
     )
     assert adapter.list_vms() == []
 

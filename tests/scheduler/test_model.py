@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.config.settings import DEFAULTS
+from include.config.settings import Settings
 from include.scheduler.fleet import derive
 from include.scheduler.ids import dns_label, request_id, vm_ids
 from include.scheduler.planner import plan
@@ -22,16 +22,16 @@ from tests.scheduler.builders import NOW, POLICY, ago, idle_jobs, snapshot, vm
 
 
 def test_policy_defaults_are_the_settings_defaults():
-    policy = Policy.from_settings(DEFAULTS)
+    settings = Settings()
+    policy = Policy.from_settings(settings)
     for name, value in vars(policy).items():
-        if name in DEFAULTS:
-            expected = tuple(DEFAULTS[name]) if isinstance(DEFAULTS[name], list) else DEFAULTS[name]
-            assert value == expected, name
+        expected = getattr(settings, name)
+        assert value == (tuple(expected) if isinstance(expected, list) else expected), name
     assert Policy() == policy
 
 
-def test_policy_takes_settings_rows_and_ignores_other_keys():
-    policy = Policy.from_settings({**DEFAULTS, "max_boot_per_cycle": 9, "timeseries_retention_days": 2})
+def test_policy_is_a_view_of_the_settings():
+    policy = Policy.from_settings(replace(Settings(), max_boot_per_cycle=9, timeseries_retention_days=2))
     assert policy.max_boot_per_cycle == 9
 
 
