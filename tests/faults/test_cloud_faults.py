@@ -175,7 +175,7 @@ def test_boot_task_killed_after_the_cloud_accepted_gives_one_vm(mixed, cloud):
     cycle.poll_pools(w.now)
     planned = cycle.plan_cycle(now=w.now)
     [work] = [x for x in cycle.work_items(planned) if x.get("cloud") == cloud]
-    adapter, _ = cycle._adapter("atlas", cloud, w.engine, w.now)
+    adapter, _ = cycle.cloud_adapter("atlas", cloud, w.engine, w.now)
     with session_scope(w.engine) as s:
         request = s.scalars(select(BootRequest).where(BootRequest.cloud_name == cloud)).one()
         made = adapter.create_vms(

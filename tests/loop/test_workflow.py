@@ -86,7 +86,7 @@ def test_killed_boot_task_after_the_cloud_accepted_retries_into_one_vm(world):
     plan = cycle.plan_cycle(now=world.now)
     [work] = plan["clouds"]
     # The first try: the cloud accepts the create, then the worker dies before anything is recorded.
-    adapter, _ = cycle._adapter(work["group"], work["cloud"], world.engine, world.now)
+    adapter, _ = cycle.cloud_adapter(work["group"], work["cloud"], world.engine, world.now)
     with session_scope(world.engine) as s:
         request = s.scalars(select(BootRequest)).one()
         made = adapter.create_vms(build_spec(s, request, cycle.settings_now()), request.count)
