@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
+from typing import NamedTuple
 
 from include.scheduler.candidates import REASONS, Options, jobs_per_vm
 from include.scheduler.demand import Shape, choice_for
@@ -23,12 +24,23 @@ from include.scheduler.policy import Policy
 from include.scheduler.reasons import SkipReason as S
 
 
+class VmKind(NamedTuple):
+    """What makes two VMs the same to boot: one boot action per cloud boots VMs of one kind."""
+
+    flavor: str
+    image: str
+    alias: str | None
+    keep_alive: int | None
+    network: str | None
+    user_data: str | None
+
+
 @dataclass
 class Draft:
     """A boot action being assembled for one cloud."""
 
     cloud: CloudConfig
-    spec: tuple  # (flavor, image, alias, keep_alive, network, user_data)
+    kind: VmKind
     per_vm: dict[str, int]
     flavor_cores: int
     flavor_ram: int
@@ -96,16 +108,16 @@ class Allocator:
         if closed is not None:
             return None, closed
         draft = self.drafts.get(cloud.key)
-        if draft is not None and draft.spec[0] != flavor.name:  # cheap first test of "same VM?"
+        if draft is not None and draft.kind.flavor != flavor.name:  # cheap first test of "same VM?"
             return None, S.CYCLE_CAP
         network = (
             (choice_for(s.network, cloud.name) if s.network else None) or cloud.vm.network or group.vm.network
         )
-        spec = (flavor.name, o.image[pos], s.alias, s.keep_alive, network, s.user_data)
-        if draft is not None and draft.spec != spec:
+        kind = VmKind(flavor.name, o.image[pos], s.alias, s.keep_alive, network, s.user_data)
+        if draft is not None and draft.kind != kind:
             return None, S.CYCLE_CAP
         draft = draft or Draft(
-            cloud, spec, _per_vm(cloud, flavor.cores, flavor.ram_mb), flavor.cores, flavor.ram_mb
+            cloud, kind, _per_vm(cloud, flavor.cores, flavor.ram_mb), flavor.cores, flavor.ram_mb
         )
         offer = Offer(
             o, draft, jobs_per_vm(flavor, draft.per_vm["volume_gb"] or flavor.total_disk_gb, s), S.CYCLE_CAP

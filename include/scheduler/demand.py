@@ -19,9 +19,9 @@ import pandas as pd
 from include.scheduler.actions import Skip
 from include.scheduler.model import GroupConfig, JobDefaults
 from include.scheduler.reasons import SkipReason
+from include.scheduler.states import JobStatus
 from include.scheduler.tables import seconds
 
-IDLE = 1
 _KEYS = [
     "group",
     "status",
@@ -84,7 +84,7 @@ def shapes_of(jobs: pd.DataFrame, groups: dict[str, GroupConfig]) -> tuple[list[
         strict=True,
     ):
         group, status, owner = _text(key[0]), key[1], _text(key[2]) or ""
-        if status != IDLE or group is None:
+        if status != JobStatus.IDLE or group is None:
             continue  # running/held jobs are not demand; jobs without a group are foreign
         config = groups.get(group)
         if config is None or not config.admits(owner):

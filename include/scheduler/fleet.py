@@ -30,13 +30,13 @@ _TEXT = ("vm_id", "group", "cloud", "flavor", "status", "target_alias", "retire_
 @dataclass
 class Fleet:
     """One entry per VM row in every column array. ``codes[i]`` indexes ``keys``, the (group, cloud)
-    of row i; ``pools[i]`` indexes ``pool_keys``, its (group, target alias or None)."""
+    of row i; ``pools[i]`` indexes ``bucket_keys``, its (group, target alias or None)."""
 
     cols: dict[str, np.ndarray]
     codes: np.ndarray
     keys: list[tuple[str, str]]
-    pools: np.ndarray
-    pool_keys: list[tuple[str, str | None]]
+    buckets: np.ndarray
+    bucket_keys: list[tuple[str, str | None]]
 
     def col(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -70,8 +70,8 @@ def derive(vms: pd.DataFrame, slots: pd.DataFrame) -> Fleet:
     cols["idle_since"] = _first_known(cols, "slots_changed_at", "slot_last", "created_at", "requested_at")
     group_codes, groups = _factorize(cols["group"])
     codes, keys = _pairs(group_codes, groups, *_factorize(cols["cloud"]))
-    pools, pool_keys = _pairs(group_codes, groups, *_factorize(cols["target_alias"]))
-    return Fleet(cols, codes, keys, pools, pool_keys)
+    buckets, bucket_keys = _pairs(group_codes, groups, *_factorize(cols["target_alias"]))
+    return Fleet(cols, codes, keys, buckets, bucket_keys)
 
 
 def states(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -135,7 +135,7 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "free_mem": total(np.where(free, slots["memory_mb"].to_numpy()[mine], 0)).astype(np.int64),
         "slot_retiring": total(retiring) > 0,
         "all_retiring": (total(retiring) == count) & (count > 0),
-        "has_dynamic": total(kind == 1) > 0,
+        "has_dynamic": total(kind == SLOT_TYPES.index("Dynamic")) > 0,
         "slot_first": _reduce(np.fmin, row, entered, n),
         "slot_last": _reduce(np.fmax, row, entered, n),
         "busy_since": _reduce(np.fmin, row, np.where(claimed, entered, np.nan), n),

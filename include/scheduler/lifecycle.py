@@ -6,14 +6,17 @@ cloud disabled -> credential expiring -> never listed / never registered -> star
 unwanted past keep-alive -> never ran a job -> job completed -> keep-alive. A delete of a VM the cloud
 does not list yet and that is younger than two cloud polls is held (polling safety).
 
-Each VM gets a label, an index into ``LABELS``: "" (nothing), "R:<RetireReason>", "D:<DeleteReason>"
-or "S:<SkipReason>"; "R:send" / "R:resend" carry the retire reason recorded on the VM. Small integers
-keep every test on 50,000 VMs a plain numpy comparison.
+Each VM gets a :class:`Verdict` (nothing, retire, delete, or leave alone, each with its reason; a
+retire sent or re-sent on an operator's or an earlier rule's behalf carries the reason recorded on the
+VM), kept per row as its index into ``VERDICTS``: small integers keep every test on 50,000 VMs a plain
+numpy comparison.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 import numpy as np
 
@@ -83,20 +86,20 @@ def verdicts(
     rules = [
         (~view["known"], S.CLOUD_UNKNOWN),
         (view["stale"], S.CLOUD_STALE),
-        (fleet.status_in(VmStatus.GONE, VmStatus.DELETING), ""),
+        (fleet.status_in(VmStatus.GONE, VmStatus.DELETING), NOTHING),
         (m["manual"] & (m["kill"] | m["asked"] | ~view["enabled"] | view["expiring"]), S.VM_MANUAL),
-        (m["manual"], ""),
+        (m["manual"], NOTHING),
         (m["kill"], D.OPERATOR_KILL),
         (view["pool_stale"], S.POOL_STALE),
         (m["retiring"] & ~m["registered"], D.RETIRED),
-        (m["asked"] & m["registered"] & np.isnan(fleet.col("retire_sent_at")), "R:send"),
-        (m["resend_due"] & ~m["out_of_sends"], "R:resend"),
+        (m["asked"] & m["registered"] & np.isnan(fleet.col("retire_sent_at")), SEND_RETIRE),
+        (m["resend_due"] & ~m["out_of_sends"], RESEND_RETIRE),
         (m["resend_due"] & m["busy"], S.VM_BUSY),
         (m["resend_due"], D.RETIRE_TIMEOUT),
-        (m["retiring"], ""),
+        (m["retiring"], NOTHING),
         (m["error_due"] & m["busy"], R.ERROR),
         (m["error_due"], D.ERROR),
-        (m["error"], ""),
+        (m["error"], NOTHING),
         (~view["enabled"] & m["registered"], R.CLOUD_DISABLED),
         (~view["enabled"], D.CLOUD_DISABLED),
         (view["expiring"] & m["registered"], R.CREDENTIAL_EXPIRING),
@@ -111,8 +114,8 @@ def verdicts(
         (m["idle"] & m["ran"] & view["on_completion"], R.JOB_COMPLETED),
         (m["idle"] & m["ran"] & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),
     ]
-    label = np.select([c for c, _ in rules], [CODE[_text(v)] for _, v in rules], default=0).astype(np.int16)
-    label[young(fleet, policy, now) & DELETES[label]] = CODE[_text(S.TOO_YOUNG)]
+    label = np.select([c for c, _ in rules], [code_of(v) for _, v in rules], default=0).astype(np.int16)
+    label[young(fleet, policy, now) & DELETES[label]] = code_of(S.TOO_YOUNG)
     return label
 
 
@@ -156,19 +159,40 @@ def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datet
     return m
 
 
-def _text(value: str | S | R | D) -> str:
-    prefix = {S: "S:", R: "R:", D: "D:"}.get(type(value), "")
-    return f"{prefix}{value}" if prefix else value
+class Act(Enum):
+    NOTHING = "nothing"
+    RETIRE = "retire"
+    DELETE = "delete"
+    LEAVE = "leave"  # left as it is, for a reason an operator sees (a skip)
 
 
-LABELS: tuple[str, ...] = ("", "R:send", "R:resend", *(_text(v) for enum in (R, D, S) for v in enum))
-CODE = {text: i for i, text in enumerate(LABELS)}
-ACTED = np.array([t.startswith(("R:", "D:")) for t in LABELS])  # index by label: retired or deleted
-DELETES = np.array([t.startswith("D:") for t in LABELS])
+@dataclass(frozen=True)
+class Verdict:
+    act: Act
+    reason: R | D | S | None = None  # None on a retire: the reason recorded on the VM
+    resend: bool = False
 
 
-def code_of(value: S | R | D) -> int:
-    return CODE[_text(value)]
+NOTHING = Verdict(Act.NOTHING)
+SEND_RETIRE = Verdict(Act.RETIRE)
+RESEND_RETIRE = Verdict(Act.RETIRE, resend=True)
+VERDICTS: tuple[Verdict, ...] = (
+    NOTHING,
+    SEND_RETIRE,
+    RESEND_RETIRE,
+    *(Verdict(Act.RETIRE, r) for r in R),
+    *(Verdict(Act.DELETE, d) for d in D),
+    *(Verdict(Act.LEAVE, s) for s in S),
+)
+CODE = {v: i for i, v in enumerate(VERDICTS)}
+ACTED = np.array([v.act in (Act.RETIRE, Act.DELETE) for v in VERDICTS])  # index by label: retired or deleted
+DELETES = np.array([v.act == Act.DELETE for v in VERDICTS])
+_ACT_OF = {R: Act.RETIRE, D: Act.DELETE, S: Act.LEAVE}
+
+
+def code_of(value: Verdict | S | R | D) -> int:
+    """The label of a verdict, or of the verdict a reason stands for."""
+    return CODE[value if isinstance(value, Verdict) else Verdict(_ACT_OF[type(value)], value)]
 
 
 def acted(label: np.ndarray) -> np.ndarray:

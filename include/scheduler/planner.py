@@ -26,19 +26,19 @@ from include.scheduler.overlimit import over_limit
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmState
-from include.scheduler.supply import cover, supply_pools
+from include.scheduler.supply import cover, supply_buckets
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
 from include.scheduler.verdict import leaving_mask, materialize
 
 
-def wanted_pools(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
+def wanted_buckets(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
     """Per VM row: are there idle jobs it could take? A VM of alias A takes jobs of alias A and jobs
     naming no alias; a VM of no alias takes only the latter."""
     with_demand = {(s.group, s.alias) for s in shapes if s.jobs > 0}
-    per_pool = np.array(
-        [(g, a) in with_demand or (g, None) in with_demand for g, a in fleet.pool_keys] + [False]
+    per_bucket = np.array(
+        [(g, a) in with_demand or (g, None) in with_demand for g, a in fleet.bucket_keys] + [False]
     )
-    return per_pool[fleet.pools] if len(fleet) else np.zeros(0, dtype=bool)
+    return per_bucket[fleet.buckets] if len(fleet) else np.zeros(0, dtype=bool)
 
 
 def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
@@ -49,7 +49,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     fleet = derive(normalized(snapshot.vms, VM_COLUMNS), normalized(snapshot.slots, SLOT_COLUMNS))
     view = cloud_view(fleet, groups, clouds, policy, now)
     shapes, demand_skips = shapes_of(normalized(snapshot.jobs, JOB_COLUMNS), groups)
-    label = verdicts(fleet, view, policy, now, wanted_pools(fleet, shapes))
+    label = verdicts(fleet, view, policy, now, wanted_buckets(fleet, shapes))
     ledger = Ledger(list(snapshot.clouds), fleet)
     notes = {}
     excess = over_limit(
@@ -59,7 +59,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         label[row], notes[row] = how, detail
     retires, deletes, vm_skips = materialize(fleet, label, notes)
     leaving = leaving_mask(fleet, label)
-    covered = cover(shapes, supply_pools(fleet, leaving))
+    covered = cover(shapes, supply_buckets(fleet, leaving))
     boots, boot_skips = _boots(snapshot, shapes, covered, groups, fleet, leaving, ledger, policy, now)
     skips = sorted(
         vm_skips + demand_skips + boot_skips + _expiring(snapshot.clouds, policy, now),
@@ -186,12 +186,12 @@ def _group_detail(reason: S, s: Shape) -> str:
 
 
 def _idle_throttled(fleet: Fleet, leaving: np.ndarray, policy: Policy) -> set:
-    """(group, alias) pools whose idle VMs reach max(idle_vms_throttle, running VMs / 10)."""
-    n = len(fleet.pool_keys)
-    idle = np.bincount(fleet.pools, weights=~leaving & fleet.state_in(VmState.IDLE), minlength=n)
-    running = np.bincount(fleet.pools, weights=~leaving & fleet.state_in(VmState.RUNNING), minlength=n)
+    """(group, alias) buckets whose idle VMs reach max(idle_vms_throttle, running VMs / 10)."""
+    n = len(fleet.bucket_keys)
+    idle = np.bincount(fleet.buckets, weights=~leaving & fleet.state_in(VmState.IDLE), minlength=n)
+    running = np.bincount(fleet.buckets, weights=~leaving & fleet.state_in(VmState.RUNNING), minlength=n)
     return {
-        fleet.pool_keys[i]
+        fleet.bucket_keys[i]
         for i in np.flatnonzero(idle > 0)
         if idle[i] >= max(policy.idle_vms_throttle, int(running[i]) // 10)
     }
@@ -204,7 +204,7 @@ def _finish(
     for index, key in enumerate(sorted(allocator.drafts)):
         d = allocator.drafts[key]
         c, g = d.cloud, groups[d.cloud.group]
-        flavor, image, alias, keep_alive, network, user_data = d.spec
+        flavor, image, alias, keep_alive, network, user_data = d.kind
         first = next(iter(d.serves))
         rid = request_id(c.group, c.name, flavor, now, first, index, policy.deployment_id)
         groups_sg = c.vm.security_groups if c.vm.security_groups is not None else g.vm.security_groups

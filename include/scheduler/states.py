@@ -11,7 +11,7 @@ delay the boot of the next job by a poll (bench/README.md, P3).
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class VmStatus(StrEnum):
@@ -24,6 +24,16 @@ class VmStatus(StrEnum):
     DELETING = "deleting"
     GONE = "gone"  # the cloud no longer lists it (deleted, terminated, spot-interrupted)
     UNKNOWN = "unknown"
+
+
+class JobStatus(IntEnum):
+    """HTCondor's JobStatus codes, as the pool reports them."""
+
+    IDLE = 1
+    RUNNING = 2
+    REMOVED = 3
+    COMPLETED = 4
+    HELD = 5
 
 
 class VmState(StrEnum):

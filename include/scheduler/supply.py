@@ -1,7 +1,7 @@
 """Supply already there or on its way, counted in job slots: free capacity of registered startds
 (a partitionable slot's unclaimed cores and memory) and the whole flavor of VMs still booting.
 
-Shapes take supply in order (highest job priority, then oldest), one (group, alias) pool at a time;
+Shapes take supply in order (highest job priority, then oldest), one (group, alias) bucket at a time;
 jobs without an alias may also use the leftovers of the group's other aliases (their Requirements
 name only the group). Each VM is a bin; a shape takes ``min(free cores // cores, free RAM // RAM)``
 jobs from each bin until its jobs are covered.
@@ -19,7 +19,7 @@ from include.scheduler.states import VmState
 
 
 class Bins:
-    """Free (cores, RAM) per VM of one (group, alias) pool."""
+    """Free (cores, RAM) per VM of one (group, alias) supply bucket."""
 
     def __init__(self, cores: np.ndarray, ram: np.ndarray) -> None:
         order = np.lexsort((ram, cores))  # identical bins are interchangeable: order by size only
@@ -43,7 +43,7 @@ class Bins:
         return int(placed.sum())
 
 
-def supply_pools(fleet: Fleet, leaving: np.ndarray) -> dict[tuple[str, str | None], Bins]:
+def supply_buckets(fleet: Fleet, leaving: np.ndarray) -> dict[tuple[str, str | None], Bins]:
     """Bins per (group, alias) from VMs that stay: registered free capacity, booting VMs whole."""
     booting = fleet.state_in(VmState.STARTING, VmState.UNREGISTERED)
     usable = ~leaving & (booting | fleet.state_in(VmState.IDLE, VmState.RUNNING, VmState.MANUAL))
@@ -51,33 +51,33 @@ def supply_pools(fleet: Fleet, leaving: np.ndarray) -> dict[tuple[str, str | Non
     cores = np.where(booting, fleet.col("cores"), np.where(registered, fleet.col("free_cores"), 0))
     ram = np.where(booting, fleet.col("ram_mb"), np.where(registered, fleet.col("free_mem"), 0))
     keep = np.flatnonzero(usable & (cores > 0) & (ram > 0))
-    by_pool = np.argsort(fleet.pools[keep], kind="stable")
-    keep = keep[by_pool]
-    bounds = np.flatnonzero(np.diff(fleet.pools[keep])) + 1
+    by_bucket = np.argsort(fleet.buckets[keep], kind="stable")
+    keep = keep[by_bucket]
+    bounds = np.flatnonzero(np.diff(fleet.buckets[keep])) + 1
     return {
-        fleet.pool_keys[fleet.pools[rows[0]]]: Bins(cores[rows], ram[rows])
+        fleet.bucket_keys[fleet.buckets[rows[0]]]: Bins(cores[rows], ram[rows])
         for rows in np.split(keep, bounds)
         if len(rows)
     }
 
 
-def cover(shapes: list[Shape], pools: dict[tuple[str, str | None], Bins]) -> dict[Shape, int]:
+def cover(shapes: list[Shape], buckets: dict[tuple[str, str | None], Bins]) -> dict[Shape, int]:
     """Jobs of each shape that existing or booting VMs will hold."""
     covered: dict[Shape, int] = defaultdict(int)
     order = sorted(shapes, key=supply_order)
     for s in order:
-        pool = pools.get((s.group, s.alias))
-        if pool is not None:
-            covered[s] += pool.take(s.cores, s.ram_mb, s.jobs)
+        bucket = buckets.get((s.group, s.alias))
+        if bucket is not None:
+            covered[s] += bucket.take(s.cores, s.ram_mb, s.jobs)
     aliased: dict[str, list[Bins]] = defaultdict(list)
-    for (group, alias), pool in sorted(pools.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+    for (group, alias), bucket in sorted(buckets.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         if alias is not None:
-            aliased[group].append(pool)
+            aliased[group].append(bucket)
     for s in order:  # alias-free jobs run on any VM of their group
-        for pool in aliased.get(s.group, ()) if s.alias is None else ():
+        for bucket in aliased.get(s.group, ()) if s.alias is None else ():
             if covered[s] >= s.jobs:
                 break
-            covered[s] += pool.take(s.cores, s.ram_mb, s.jobs - covered[s])
+            covered[s] += bucket.take(s.cores, s.ram_mb, s.jobs - covered[s])
     return covered
 
 

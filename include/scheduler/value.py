@@ -8,6 +8,8 @@ import numpy as np
 
 from include.scheduler.fleet import Fleet
 
+UNREGISTERED, IDLE, BUSY = 0, 1, 2  # the tiers, least valuable first
+
 
 def least_valuable_first(fleet: Fleet, rows: np.ndarray | None = None) -> np.ndarray:
     """Rows of ``fleet`` (all, or ``rows``) from least to most valuable."""
@@ -15,11 +17,11 @@ def least_valuable_first(fleet: Fleet, rows: np.ndarray | None = None) -> np.nda
     if not len(rows):
         return rows
     registered, busy = fleet.col("registered")[rows], fleet.col("busy")[rows]
-    tier = np.where(~registered, 0, np.where(busy, 2, 1))
+    tier = np.where(~registered, UNREGISTERED, np.where(busy, BUSY, IDLE))
     requested, idle_since, busy_since = (
         np.nan_to_num(fleet.col(c)[rows]) for c in ("requested_at", "idle_since", "busy_since")
     )
-    metric = np.where(tier == 0, -requested, np.where(tier == 1, idle_since, -busy_since))
+    metric = np.where(tier == UNREGISTERED, -requested, np.where(tier == IDLE, idle_since, -busy_since))
     by_id = np.argsort(fleet.col("vm_id")[rows].astype(str), kind="stable")
     id_rank = np.empty(len(rows), dtype=np.int64)
     id_rank[by_id] = np.arange(len(rows))

@@ -11,7 +11,7 @@ import numpy as np
 
 from include.scheduler.actions import Delete, Retire, Skip
 from include.scheduler.fleet import Fleet
-from include.scheduler.lifecycle import LABELS, acted
+from include.scheduler.lifecycle import VERDICTS, Act, acted
 from include.scheduler.reasons import BOOT_FAILURE_DELETES, BOOT_FAILURE_RETIRES
 from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
@@ -40,40 +40,23 @@ def materialize(
     for row, code, vm, group, cloud, asked, count in zip(
         rows.tolist(), label[rows].tolist(), *columns, strict=True
     ):
-        kind, word = _DECODED[code]
+        verdict = VERDICTS[code]
         note = notes.get(row, "")
-        if kind == "R":
-            reason = word if isinstance(word, R) else _stored(asked)
-            resend = word == "resend"
-            retires.append(
-                Retire(
-                    vm,
-                    group,
-                    cloud,
-                    reason,
-                    resend=resend,
-                    detail=note or (f"re-send {count + 1}" if resend else ""),
-                )
-            )
-        elif kind == "D":
-            deletes.append(_delete(vm, group, cloud, word, asked, note))
-        elif word in _PER_CLOUD:
-            held[(group, cloud if word == S.CLOUD_STALE else None, word)] += 1
+        if verdict.act == Act.RETIRE:
+            reason = verdict.reason or _stored(asked)
+            detail = note or (f"re-send {count + 1}" if verdict.resend else "")
+            retires.append(Retire(vm, group, cloud, reason, resend=verdict.resend, detail=detail))
+        elif verdict.act == Act.DELETE:
+            deletes.append(_delete(vm, group, cloud, verdict.reason, asked, note))
+        elif verdict.reason in _PER_CLOUD:
+            held[(group, cloud if verdict.reason == S.CLOUD_STALE else None, verdict.reason)] += 1
         else:
-            skips.append(Skip(group, cloud, vm, word, detail=_DETAIL[word], alert=word == S.VM_BUSY))
+            reason = verdict.reason
+            skips.append(Skip(group, cloud, vm, reason, detail=_DETAIL[reason], alert=reason == S.VM_BUSY))
     for (group, cloud, reason), n in sorted(held.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         subject = f"cloud:{cloud}" if cloud else "vms"
         skips.append(Skip(group, cloud, subject, reason, detail=f"{n} VMs left as they are until it answers"))
     return retires, deletes, skips
-
-
-def _decode(text: str) -> tuple[str, object]:
-    kind, word = text.split(":", 1) if text else ("", "")
-    enum = {"R": R, "D": D, "S": S}.get(kind)
-    return kind, enum(word) if enum is not None and word in enum._value2member_map_ else word
-
-
-_DECODED = [_decode(text) for text in LABELS]
 
 
 def _stored(word: object) -> R:
