@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from cloudscheduler.auth import (
     PostedForm,
@@ -28,8 +27,8 @@ from cloudscheduler.forms import (
     version_of,
 )
 from cloudscheduler.web import redirect, render
+from include.status.inventory import cloud_inventory
 from include.store.db import session_scope
-from include.store.models import CloudFlavor, CloudLimits
 
 router = APIRouter()
 KNOWN = frozenset({"name", "flavor_exclusions", "metadata_exclusions"} | {f.path for f in CLOUD_FIELDS})
@@ -54,18 +53,11 @@ def _group(doc: dict, group: str) -> dict:
 def _inventory(request: Request, group: str, cloud: str) -> dict:
     """What the cloud poller saw: quota (for the sliders) and flavours (for the exclusions)."""
     with session_scope(engine_of(request)) as s:
-        lim = s.get(CloudLimits, (group, cloud))
-        flavors = list(
-            s.execute(
-                select(CloudFlavor.name, CloudFlavor.cores, CloudFlavor.ram_mb)
-                .where(CloudFlavor.group_name == group, CloudFlavor.cloud_name == cloud)
-                .order_by(CloudFlavor.cores, CloudFlavor.ram_mb, CloudFlavor.name)
-            )
-        )
+        inventory = cloud_inventory(s, group, cloud)
     return {
-        "cores_quota": lim.cores_max if lim else -1,
-        "ram_quota": lim.ram_max_mb if lim else -1,
-        "flavors": flavors,
+        "cores_quota": inventory.cores_quota,
+        "ram_quota": inventory.ram_quota,
+        "flavors": inventory.flavors,
     }
 
 

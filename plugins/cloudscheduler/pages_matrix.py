@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from cloudscheduler.auth import (
     PostedForm,
@@ -23,8 +22,8 @@ from cloudscheduler.forms import FormErrors, group_of
 from cloudscheduler.web import redirect, render
 from include.config.rows import key_fingerprint
 from include.images.views import Cell, image_cells
+from include.status.inventory import observed_images, observed_keypairs
 from include.store.db import session_scope
-from include.store.models import CloudImage, CloudKeypair
 
 router = APIRouter()
 
@@ -86,17 +85,7 @@ def _cells(request: Request, group: str) -> list[Cell]:
 
 def _observed_images(request: Request, group: str) -> list[tuple]:
     with session_scope(engine_of(request)) as s:
-        return list(
-            s.execute(
-                select(
-                    CloudImage.cloud_name,
-                    CloudImage.name,
-                    CloudImage.checksum,
-                    CloudImage.visibility,
-                    CloudImage.size,
-                ).where(CloudImage.group_name == group, CloudImage.name != "")
-            )
-        )
+        return observed_images(s, group)
 
 
 def _group(doc: dict, group: str) -> dict:
@@ -200,13 +189,7 @@ def _keys_page(
 ):
     g = _group(read_document(request), group)
     with session_scope(engine_of(request)) as s:
-        observed = list(
-            s.execute(
-                select(CloudKeypair.cloud_name, CloudKeypair.name, CloudKeypair.fingerprint).where(
-                    CloudKeypair.group_name == group
-                )
-            )
-        )
+        observed = observed_keypairs(s, group)
     return render(
         request,
         "keys.html",

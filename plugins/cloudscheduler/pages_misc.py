@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
-from sqlalchemy import select
 
 from cloudscheduler.auth import Who, engine_of, require_view, visible_groups
 from cloudscheduler.web import STATIC, redirect, render
+from include.status.inventory import recent_audit
 from include.store.db import session_scope
 from include.store.models import AuditEntry
 
@@ -55,7 +55,7 @@ def audit_page(request: Request, who: Who, group: str | None = None):
     if group:
         require_view(who, group)
     with session_scope(engine_of(request)) as s:
-        entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_SCAN)))
+        entries = recent_audit(s, AUDIT_SCAN)
     shown = []
     for e in entries:
         owner = _group_of_entry(e)

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from sqlalchemy import select
 
 from cloudscheduler.auth import engine_of
 from cloudscheduler.web import ENV, SECURITY_HEADERS, STATIC, root
+from include.status.inventory import public_groups
 from include.status.tables import group_status
 from include.store.db import session_scope
-from include.store.models import Group
 
 router = APIRouter()
 CACHE_S = 30.0
@@ -42,8 +41,6 @@ def public_style() -> FileResponse:
 def _render(request: Request) -> str:
     now = datetime.now(UTC)
     with session_scope(engine_of(request)) as s:
-        names = list(
-            s.scalars(select(Group.name).where(Group.public_visibility.is_(True)).order_by(Group.name))
-        )
+        names = public_groups(s)
         statuses = group_status(s, names, now) if names else []
     return ENV.get_template("public.html").render(root=root(request), statuses=statuses, now=now)
