@@ -29,7 +29,7 @@ from include.alerting import dag_failure_callback
     dagrun_timeout=timedelta(seconds=120),
     doc_md=__doc__,
     tags=["cloudscheduler", "control-loop"],
-    default_args={"owner": "cloudscheduler", "retries": 0},  # the next run, 30 s later, is the retry
+    default_args={"owner": "cloudscheduler", "retries": 0},  # the next run, one interval later, is the retry
     on_failure_callback=dag_failure_callback,
 )
 def cs_poll_condor():

@@ -23,10 +23,6 @@ SHARED_POOLS = {
 }
 
 
-def wanted_pools() -> dict[str, tuple[int, str]]:
-    return dict(SHARED_POOLS)
-
-
 def ensure_pools(pools: dict[str, tuple[int, str]]) -> list[str]:
     """Create missing pools (existing ones keep the slots an operator gave them). Returns those created."""
     from airflow.models.pool import Pool
@@ -61,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"demo configuration {'loaded from ' + args.demo if loaded else 'kept: groups already configured'}"
         )
-    created = ensure_pools(wanted_pools())
+    created = ensure_pools(SHARED_POOLS)
     print(f"Airflow pools created: {', '.join(created) or 'none (all exist)'}")
     return 0
 

@@ -107,18 +107,3 @@ def dag_failure_callback(context) -> None:
             body=f"run {run_id} of {dag_id} failed: {reason}",
         )
     )
-
-
-def task_failure_callback(context) -> None:
-    """Task-level ``on_failure_callback`` (called after the last retry failed)."""
-    ti = context.get("task_instance") or context.get("ti")
-    exc = context.get("exception")
-    what = f"{ti.dag_id}.{ti.task_id}" if ti else "a task"
-    deliver(
-        Alert(
-            key=f"task_failed:{what}",
-            subject=f"task {what} failed",
-            body=f"{what} (run {getattr(ti, 'run_id', '?')}, try {getattr(ti, 'try_number', '?')}) "
-            f"failed: {exc!r}",
-        )
-    )

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from include.config import intervals
+import include.config.intervals as intervals
 from include.config.intervals import ENV_OF
 
 
@@ -68,8 +68,8 @@ class Settings:
     group_connections: dict = _setting(
         {}, "further Connections per group its editors may use: {group: [connection ids]}"
     )
-    # Not rows: the environment's (include.intervals), filled in by load_settings.
-    condor_poll_interval: int = field(default=15, metadata={"interval": True})
+    # Not rows: the environment's (include.config.intervals), filled in by load_settings; the planner and
+    # the loop read these two (the pool poll's interval is the DAG's business only).
     cloud_poll_interval: int = field(default=60, metadata={"interval": True})
     schedule_interval: int = field(default=30, metadata={"interval": True})
 
@@ -91,9 +91,8 @@ SPECS: tuple[SettingSpec, ...] = tuple(
     for f in fields(Settings)
     if not f.metadata.get("interval")
 )
-INTERVALS = {
-    f.name: f"{f.name}s come from the environment" for f in fields(Settings) if f.metadata.get("interval")
-}
+INTERVALS = frozenset(ENV_OF)  # keys a settings row may not set: the environment does
+_INTERVAL_FIELDS = frozenset(f.name for f in fields(Settings) if f.metadata.get("interval"))
 BY_KEY: Mapping[str, SettingSpec] = {s.key: s for s in SPECS}
 DEFAULTS: Mapping[str, Any] = {s.key: s.default for s in SPECS}
 
@@ -164,4 +163,5 @@ def load_settings(session: Session) -> Settings:
     from include.store.models import Setting
 
     rows = {row.key: row.value for row in session.scalars(select(Setting)) if row.key in BY_KEY}
-    return replace(Settings(), **rows, **intervals.seconds())
+    from_env = {k: v for k, v in intervals.seconds().items() if k in _INTERVAL_FIELDS}
+    return replace(Settings(), **rows, **from_env)

@@ -8,7 +8,6 @@ store (back-off, VM rows gone), never exceptions that would hide the other actio
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,7 +35,6 @@ from include.store.models import BootRequest, Cloud, Group, Vm
 from include.userdata.builder import UserDataBuilder, collate_metadata, site_addresses, template_variables
 from include.userdata.job_parts import JobPartError, job_parts
 
-log = logging.getLogger(__name__)
 REQUEST_GIVE_UP = timedelta(minutes=15)  # a request the cloud never took is abandoned after this
 
 

@@ -191,8 +191,3 @@ def poll_one(engine, spec: PoolSpec, now: datetime) -> PollReport:
 
         advance(engine, spec.key, now)
     return poll_pool(engine, spec, connect_pool(spec, engine, now), now)
-
-
-def poll_all(engine, now: datetime) -> list[PollReport]:
-    """Every pool, one after the other (the DAG may instead map ``poll_one`` over ``current_specs``)."""
-    return [poll_one(engine, spec, now) for spec in current_specs(engine)]

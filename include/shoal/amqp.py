@@ -13,14 +13,11 @@ redelivers rather than loses; applying a heartbeat twice is harmless.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from include.shoal.settings import ShoalSettings
-
-log = logging.getLogger(__name__)
 
 ROUTING_KEYS = ("info", "*.info")  # 1.0.x and 0.9.x agents; 2013 agents sent "<cloud>.info"
 

@@ -11,7 +11,7 @@ neither keep a cache alive nor expire it early; the difference is kept as ``drif
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -149,7 +149,3 @@ def view(row: ShoalCache) -> CacheView:
         verify_error=row.verify_error,
         verify_attempted=row.verify_attempted.timestamp() if row.verify_attempted else None,
     )
-
-
-def by_uuid(session: Session, uuids: Sequence[str]) -> dict[str, ShoalCache]:
-    return {row.uuid: row for row in session.scalars(select(ShoalCache).where(ShoalCache.uuid.in_(uuids)))}

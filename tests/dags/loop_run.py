@@ -54,7 +54,7 @@ def main() -> int:
     from airflow.utils import db
     from sqlalchemy import func, select
 
-    from include.airflow_setup import ensure_pools, wanted_pools
+    from include.airflow_setup import SHARED_POOLS, ensure_pools
     from include.config import apply_config, parse_document
     from include.store import migrate
     from include.store.db import session_scope
@@ -64,7 +64,7 @@ def main() -> int:
     migrate.upgrade()
     with session_scope() as s:
         apply_config(s, parse_document(FAST_SITE), actor="test")
-    ensure_pools(wanted_pools())
+    ensure_pools(SHARED_POOLS)
     dags = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False).dags
     began = time.monotonic()
     run = dags["cs_submit_demo_jobs"].test(

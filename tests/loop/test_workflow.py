@@ -1,4 +1,4 @@
-"""The whole workflow of the spec's README on the simulated pool and clouds, through the real loop
+"""The whole workflow (README: "The demo, step by step") on the simulated pool and clouds, through the real loop
 functions the DAG tasks call: idle jobs -> boot -> register -> run -> retire after keep-alive ->
 delete once the startd left -> the VM leaves our table."""
 

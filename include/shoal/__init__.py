@@ -1,0 +1,1 @@
+"""Shoal: squid-cache discovery (agents advertise caches, the server checks them, clients ask for the nearest)."""
