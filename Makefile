@@ -26,11 +26,14 @@ system-deps:
 services:
 	bash scripts/services.sh
 
-# pytest exits 5 when it collects no tests; that is not a failure of the code under test.
+# pytest exits 5 when it collects no tests; that is not a failure of the code under test. The second pass
+# runs the hypothesis properties again with ten times the examples (the first keeps them quick).
 test: $(STAMP) system-deps services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check include dags plugins tests bench
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; [ $$rc -eq 0 ] || exit $$rc; \
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -m properties -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -28,8 +28,15 @@ os.environ["CLOUDSCHEDULER_DB_URL"] = f"sqlite:///{_TMP / 'state.db'}"
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", uuid.uuid4().hex + uuid.uuid4().hex)
 
 import pytest  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
+
+# Property tests (marker ``properties``) take their example count from a profile: a quick one for the
+# default tier, and a thorough one (ten times the examples) that `make test` runs as a second pass.
+hypothesis_settings.register_profile("default", max_examples=40, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=400, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PG_SERVER = os.environ.get("CS_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 

@@ -122,7 +122,7 @@ def _describe(loc: tuple, raw: Any) -> tuple[str, str]:
 def cross_check(cfg: Configuration) -> Iterator[Problem]:
     for key, value in cfg.settings.items():
         if (msg := check_setting(key, value)) is not None:
-            yield Problem("settings", key, msg)
+            yield Problem("settings", str(key) or "(an empty key)", msg)
     yield from _duplicates("", "groups", [g.name for g in cfg.groups])
     group_names = {g.name for g in cfg.groups}
     for user, roles in cfg.users.items():

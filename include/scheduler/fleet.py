@@ -30,7 +30,7 @@ _TEXT = ("vm_id", "group", "cloud", "flavor", "status", "target_alias", "retire_
 @dataclass
 class Fleet:
     """One entry per VM row in every column array. ``codes[i]`` indexes ``keys``, the (group, cloud)
-    of row i; ``pools[i]`` indexes ``bucket_keys``, its (group, target alias or None)."""
+    of row i; ``buckets[i]`` indexes ``bucket_keys``, its (group, target alias or None)."""
 
     cols: dict[str, np.ndarray]
     codes: np.ndarray

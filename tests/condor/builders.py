@@ -51,7 +51,7 @@ def group(
         )
 
 
-def vm(
+def sim_instance(
     engine,
     name: str,
     *,

@@ -33,6 +33,7 @@ def test_quoted_value_is_the_value(value):
     assert matches(equals("Machine", value), Machine=value + "x") is False
 
 
+@pytest.mark.properties
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
 def test_quote_round_trips_any_text(value):
     assert classad2.ExprTree(quote(value)).eval() == value

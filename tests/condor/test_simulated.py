@@ -13,7 +13,7 @@ from include.simulated.negotiator import advance
 from include.simulated.pool import lock_pool, set_outage, submit_jobs
 from include.store.db import session_scope
 from include.store.models import Job, Machine, PollStatus, SimInstance, SimJob, SimStartd
-from tests.condor.builders import T0, at, delete_vm, group, vm
+from tests.condor.builders import T0, at, delete_vm, group, sim_instance
 
 pytestmark = pytest.mark.usefixtures("store_engine")
 
@@ -64,7 +64,7 @@ def test_life_of_a_job_and_a_startd(store_engine):
     assert (j["1.0"].image, j["1.0"].keep_alive, j["1.0"].q_date) == ("cernvm", 300, T0)
     assert machines(e) == {}
 
-    vm(e, "vm-1", active_at=at(60))  # booted at +60 s; its startd registers 15 s later
+    sim_instance(e, "vm-1", active_at=at(60))  # booted at +60 s; its startd registers 15 s later
     poll(e, at(70))
     assert machines(e) == {}  # booting VMs are not in the pool
     poll(e, at(80))  # registered at +75, matched at the +80 negotiation cycle
@@ -110,7 +110,7 @@ def test_life_of_a_job_and_a_startd(store_engine):
 def test_busy_startd_finishes_its_job_before_leaving(store_engine):
     e = store_engine
     group(e)
-    vm(e, "vm-1", active_at=T0)
+    sim_instance(e, "vm-1", active_at=T0)
     submit_jobs(e, "atlas", 1, cores=8, ram_mb=1000, duration_s=300, now=T0)
     poll(e, at(20))  # registered +15, matched +20
     adapter(e, at(30)).retire("vm-1", RetireHow.DRAIN)
@@ -131,7 +131,7 @@ def test_busy_startd_finishes_its_job_before_leaving(store_engine):
 def test_deleted_vm_evicts_its_job(store_engine):
     e = store_engine
     group(e)
-    vm(e, "vm-1", active_at=T0)
+    sim_instance(e, "vm-1", active_at=T0)
     submit_jobs(e, "atlas", 1, cores=2, duration_s=3600, now=T0)
     poll(e, at(20))
     assert jobs(e)["1.0"].status == 2
@@ -148,8 +148,8 @@ def test_requirements_and_resources_are_honoured(store_engine):
     e = store_engine
     group(e, "atlas")
     group(e, "belle2", cloud="melbourne")
-    vm(e, "atlas-west", active_at=T0, alias="ca-west")
-    vm(e, "belle-1", group="belle2", cloud="melbourne", active_at=T0, cores=2, ram_mb=4000)
+    sim_instance(e, "atlas-west", active_at=T0, alias="ca-west")
+    sim_instance(e, "belle-1", group="belle2", cloud="melbourne", active_at=T0, cores=2, ram_mb=4000)
     submit_jobs(e, "atlas", 1, cores=1, duration_s=600, target_alias="ca-east", now=T0)  # 1.0: no such alias
     submit_jobs(e, "atlas", 1, cores=4, duration_s=600, target_alias="ca-west", now=T0)  # 2.0
     submit_jobs(e, "belle2", 2, cores=2, ram_mb=2000, duration_s=600, now=T0)  # 3.x: only one fits belle-1
@@ -170,8 +170,8 @@ def test_requirements_and_resources_are_honoured(store_engine):
 def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
     e = store_engine
     group(e)
-    vm(e, "vm-1", active_at=at(45))
-    vm(e, "vm-2", active_at=at(200), cores=4, ram_mb=16000)
+    sim_instance(e, "vm-1", active_at=at(45))
+    sim_instance(e, "vm-2", active_at=at(200), cores=4, ram_mb=16000)
     for i, dur in enumerate([100, 250, 400, 90]):
         submit_jobs(e, "atlas", 2, cores=3, ram_mb=4000, duration_s=dur, now=at(10 * i))
     with session_scope(e) as s:
@@ -211,9 +211,9 @@ def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
 def test_vms_that_never_register_or_fail_never_join(store_engine):
     e = store_engine
     group(e)
-    vm(e, "silent", active_at=T0, never_register=True)
-    vm(e, "broken", active_at=T0, fault="Instance failed to spawn")
-    vm(e, "no-condor-config", active_at=T0)
+    sim_instance(e, "silent", active_at=T0, never_register=True)
+    sim_instance(e, "broken", active_at=T0, fault="Instance failed to spawn")
+    sim_instance(e, "no-condor-config", active_at=T0)
     with session_scope(e) as s:
         s.get(SimInstance, "id-no-condor-config").startd_attrs = {}
     poll(e, at(100))
@@ -223,7 +223,7 @@ def test_vms_that_never_register_or_fail_never_join(store_engine):
 def test_outages_make_parts_stale_and_keep_rows(store_engine):
     e = store_engine
     group(e)
-    vm(e, "vm-1", active_at=T0)
+    sim_instance(e, "vm-1", active_at=T0)
     submit_jobs(e, "atlas", 1, duration_s=3600, now=T0)
     poll(e, at(20))
     before_jobs, before_machines = jobs(e), machines(e)

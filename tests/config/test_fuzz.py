@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,7 +62,8 @@ def mutated_docs(draw):
     return doc
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.properties
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_docs())
 def test_mutated_documents_are_accepted_or_refused_with_named_fields(doc):
     text = yaml.safe_dump(doc)
@@ -86,7 +88,8 @@ def test_mutated_documents_are_accepted_or_refused_with_named_fields(doc):
     engine.dispose()
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.properties
+@settings(deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text_never_crashes_the_parser(text):
     try:

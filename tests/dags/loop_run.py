@@ -50,22 +50,13 @@ FAST_SITE = {
 
 
 def main() -> int:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils import db
     from sqlalchemy import func, select
 
-    from include.airflow_setup import SHARED_POOLS, ensure_pools
-    from include.config import apply_config, parse_document
-    from include.store import migrate
     from include.store.db import session_scope
     from include.store.models import Job, Machine, SimPool, Vm
+    from tests.airflow_site import bootstrap
 
-    db.resetdb()
-    migrate.upgrade()
-    with session_scope() as s:
-        apply_config(s, parse_document(FAST_SITE), actor="test")
-    ensure_pools(SHARED_POOLS)
-    dags = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False).dags
+    dags = bootstrap(FAST_SITE)
     began = time.monotonic()
     run = dags["cs_submit_demo_jobs"].test(
         run_conf={"group": "atlas", "count": 3, "cores": 8, "ram_mb": 16000, "duration_s": 4}

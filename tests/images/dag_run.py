@@ -14,22 +14,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils import db
     from sqlalchemy import select
 
-    from include.airflow_setup import SHARED_POOLS, ensure_pools
-    from include.config import apply_config, parse_document
-    from include.store import migrate
     from include.store.db import session_scope
     from include.store.models import ImageTransfer, KeyPlacement
+    from tests.airflow_site import bootstrap
 
-    db.resetdb()
-    migrate.upgrade()
-    with session_scope() as s:
-        apply_config(s, parse_document(json.loads(os.environ["CS_TEST_SITE"])), actor="test")
-    ensure_pools(SHARED_POOLS)
-    dags = DagBag(dag_folder=str(ROOT / "dags"), safe_mode=False).dags
+    dags = bootstrap(json.loads(os.environ["CS_TEST_SITE"]))
 
     def run(dag_id: str, **conf) -> None:
         state = dags[dag_id].test(run_conf=conf or None).state

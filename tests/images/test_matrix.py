@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -161,7 +162,8 @@ clouds = st.sampled_from(["a", "b", "c"])
 states = st.sampled_from(["pending", "claimed", "done", "error", "unsupported", "no_source"])
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.properties
+@settings(deadline=None)
 @given(
     wants=st.lists(st.builds(Want, st.just("g"), clouds, names, st.one_of(st.none(), checksums)), max_size=6),
     images=st.lists(st.builds(seen, clouds, names, checksums), max_size=6),

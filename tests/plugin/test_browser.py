@@ -35,8 +35,8 @@ def seed(url: str) -> None:
         apply_config(s, parse_document(demo_doc()), actor="demo")
     with Session(engine) as s:
         for i, state in enumerate(["running", "running", "idle", "starting"]):
-            b.vm(s, "atlas", "arbutus", state=state, at=now, vm_id=f"arbutus-{i}")
-        b.vm(s, "atlas", "cedar", state="running", at=now, vm_id="cedar-0")
+            b.vm_row(s, "atlas", "arbutus", state=state, at=now, vm_id=f"arbutus-{i}")
+        b.vm_row(s, "atlas", "cedar", state="running", at=now, vm_id="cedar-0")
         b.limits(s, "atlas", "arbutus", cores_max=96, ram_max_mb=400000)
         b.jobs(s, "atlas", 7, status=1, cores=8)
         b.poll(s, "cloud/atlas/arbutus", now=now)

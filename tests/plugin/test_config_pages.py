@@ -170,7 +170,7 @@ def test_creating_a_cloud(store, login):
 def test_removing_a_cloud_with_vms_is_refused_and_without_takes_its_references(store, login):
     alice = login("alice")
     with Session(store) as s:
-        b.vm(s, "atlas", "arbutus", state="running")
+        b.vm_row(s, "atlas", "arbutus", state="running")
         s.commit()
     refused = alice.post("/groups/atlas/clouds/arbutus/delete", {"confirm": "yes"})
     assert refused.status_code == 422 and "still has 1 VMs" in refused.text

@@ -20,8 +20,8 @@ def observed(store):
     with Session(store) as s:
         for state, n in (("running", 3), ("idle", 1), ("starting", 2), ("error", 1)):
             for _ in range(n):
-                b.vm(s, "atlas", "arbutus", state=state, at=now, vm_id=f"arbutus-{state}-{_}")
-        b.vm(s, "belle2", "melbourne", state="running", at=now, vm_id="mel-1")
+                b.vm_row(s, "atlas", "arbutus", state=state, at=now, vm_id=f"arbutus-{state}-{_}")
+        b.vm_row(s, "belle2", "melbourne", state="running", at=now, vm_id="mel-1")
         b.limits(s, "atlas", "arbutus", cores_max=96, ram_max_mb=400000, foreign_cores=8)
         b.jobs(s, "atlas", 12, status=1, cores=8)
         b.jobs(s, "atlas", 3, status=2, cores=8)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from tests.scheduler.builders import FLAVORS, NOW, ago, cloud, group, idle_jobs, snapshot, vm
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GRACEFUL = {R.OVER_LIMIT, R.CLOUD_DISABLED, R.CREDENTIAL_EXPIRING, R.OPERATOR, R.ERROR}
 STATES = ["requested", "starting", "unregistered", "fresh", "idle", "running", "error", "gone"]
 
@@ -170,6 +171,7 @@ def _consistent_quotas(draw, clouds, vms):
 POLICY = Policy(new_vms_throttle=6, max_boot_per_cycle=4)
 
 
+@pytest.mark.properties
 @SETTINGS
 @given(snapshots())
 def test_never_over_any_limit_after_the_plan(snap):
@@ -228,6 +230,7 @@ def test_never_over_any_limit_after_the_plan(snap):
         assert new_vms[endpoint] + planned <= POLICY.new_vms_throttle
 
 
+@pytest.mark.properties
 @SETTINGS
 @given(snapshots())
 def test_busy_and_manual_vms_are_safe(snap):
@@ -248,6 +251,7 @@ def test_busy_and_manual_vms_are_safe(snap):
             assert r.reason in GRACEFUL, r
 
 
+@pytest.mark.properties
 @SETTINGS
 @given(snapshots(), st.randoms(use_true_random=False))
 def test_same_input_same_plan_in_any_row_order(snap, rnd):
@@ -263,6 +267,7 @@ def test_same_input_same_plan_in_any_row_order(snap, rnd):
     assert plan(shuffled, POLICY, NOW) == first
 
 
+@pytest.mark.properties
 @SETTINGS
 @given(snapshots())
 def test_a_stale_source_produces_no_action_on_it(snap):

@@ -123,7 +123,8 @@ def test_malformed_messages_are_rejected_with_a_reason(body, reason):
     assert parse(body) == Rejection(reason)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.properties
+@settings(deadline=None)
 @given(
     st.one_of(
         st.binary(max_size=200),

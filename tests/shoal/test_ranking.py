@@ -26,7 +26,8 @@ def test_the_observed_scores_of_the_original():
     assert round(score_v, 4) == 0.2049
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.properties
+@settings(deadline=None)
 @given(
     st.floats(-89, 89), st.floats(-179, 179), st.floats(-89, 89), st.floats(-179, 179), st.floats(0, 300_000)
 )

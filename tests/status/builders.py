@@ -46,7 +46,7 @@ def member(s: Session, username: str, grp: str, role: str = "viewer") -> None:
     s.flush()
 
 
-def vm(
+def vm_row(
     s: Session,
     grp: str,
     cld: str,

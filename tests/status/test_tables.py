@@ -30,10 +30,10 @@ def world(session):
         ("error", 1),
     ):
         for _ in range(n):
-            b.vm(session, "atlas", "east", state=state)
-    b.vm(session, "atlas", "east", state="running", status="gone")  # gone: not shown
-    b.vm(session, "atlas", "west", state="idle", cores=4, ram_mb=8000)
-    b.vm(session, "belle2", "mel", state="running")
+            b.vm_row(session, "atlas", "east", state=state)
+    b.vm_row(session, "atlas", "east", state="running", status="gone")  # gone: not shown
+    b.vm_row(session, "atlas", "west", state="idle", cores=4, ram_mb=8000)
+    b.vm_row(session, "belle2", "mel", state="running")
     b.limits(
         session,
         "atlas",

@@ -74,8 +74,8 @@ def test_detail_columns_filters_and_age(session):
     b.group(session, "g")
     b.cloud(session, "g", "c")
     b.cloud(session, "g", "d")
-    v = b.vm(session, "g", "c", state="running", ips=["10.0.0.5"], error=None)
-    b.vm(session, "g", "d", state="starting")
+    v = b.vm_row(session, "g", "c", state="running", ips=["10.0.0.5"], error=None)
+    b.vm_row(session, "g", "d", state="starting")
     session.commit()
     rows = vm_rows(session, ["g"], cloud="c", detail=True)
     assert [r.vm_id for r in rows] == [v.vm_id]
@@ -95,7 +95,7 @@ def test_slot_rules_are_the_planners():
 def test_age_prefers_the_loops_last_slot_change(session):
     b.group(session, "g")
     b.cloud(session, "g", "c")
-    v = b.vm(session, "g", "c", state="idle", slots_changed_at=NOW - timedelta(minutes=42))
+    v = b.vm_row(session, "g", "c", state="idle", slots_changed_at=NOW - timedelta(minutes=42))
     session.commit()
     (row,) = vm_rows(session, ["g"], vm_ids=[v.vm_id])
     assert row.age_s(NOW) == 42 * 60
