@@ -1,7 +1,7 @@
 """What the control-loop DAGs share at parse time: the Assets the pollers update and the scheduling DAG
 listens to, and the loop's intervals.
 
-Intervals come from the environment (``include.config.intervals``: read at parse time, no database
+Intervals come from the environment (``include.intervals``: read at parse time, no database
 lookups there) so a site can tune them without editing DAG files; the tasks read the same variables. The
 condor default is 15 s, as the original's 16 s job poller: half the reaction time of 30 s, for a poll
 the simulated and real pools answer in well under a second.
@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset
 
-from include.config import intervals
+from include import intervals
 
 CONDOR_STATE = Asset("cloudscheduler://state/condor")
 CLOUD_STATE = Asset("cloudscheduler://state/clouds")

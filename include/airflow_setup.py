@@ -39,7 +39,7 @@ def ensure_pools(pools: dict[str, tuple[int, str]]) -> list[str]:
 
 
 def load_demo_if_empty(path: str) -> bool:
-    from include.config import apply_config, load_yaml_file
+    from include.config import apply_config, load_yaml_file  # only with --demo
 
     with session_scope() as session:
         if session.scalar(select(func.count()).select_from(Group)):

@@ -30,7 +30,7 @@ SecretsFor = Callable[[Cloud], ConnectionSecrets]
 
 def connection_secrets_of(cloud: Cloud) -> ConnectionSecrets:
     """The secrets of the cloud's Airflow Connection (a missing one is a ProviderError naming it)."""
-    from include.airflow_glue import connection_secrets
+    from include.airflow_glue import connection_secrets  # at run time only: it imports Airflow
 
     if not cloud.connection_id:
         raise ProviderError(cloud.name, "no connection_id configured")
@@ -42,7 +42,7 @@ def connect(cloud: Cloud, settings: Mapping[str, Any], *, engine: Engine | None 
     """The adapter of ``cloud`` (a ``Cloud`` row). Simulated clouds need ``engine`` (they live in the
     store) and run on ``clock``."""
     if kind_of(cloud.cloud_type).simulated:
-        from include.simulated.cloud import SimulatedCloud
+        from include.simulated.cloud import SimulatedCloud  # the demo's; a real site never loads it
 
         kw = {"clock": clock} if clock else {}
         return SimulatedCloud(cloud.name, cloud.group_name, engine, cloud.simulation, **kw)

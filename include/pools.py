@@ -13,7 +13,7 @@ def connect_pool(spec: PoolSpec, engine, now: datetime) -> Pool:
     """The adapter of ``spec``; a simulated pool uses ``now`` as its clock for retire and forget (advance
     it with :func:`include.simulated.negotiator.advance` before polling)."""
     if spec.kind == SIMULATED:
-        from include.simulated.pool import SimulatedPool
+        from include.simulated.pool import SimulatedPool  # the demo's: it loads classad2
 
         return SimulatedPool(spec, engine, now)
     from include.condor.htcondor import HTCondorPool  # the bindings load only where a real pool is

@@ -16,10 +16,11 @@ import import_graph  # noqa: E402
 ALLOWED = {
     "include.scheduler": set(),  # pure: the standard library, numpy and pandas only (below)
     "include.store": set(),
+    "include.intervals": set(),  # read by DAG files at parse time: imports nothing of ours
     "include.providers": {"include.scheduler"},  # adapters translate; they never write tables
     "include.condor": {"include.store"},
     "include.userdata": {"include.providers", "include.scheduler", "include.store"},
-    "include.config": {"include.providers", "include.store", "include.userdata"},
+    "include.config": {"include.intervals", "include.providers", "include.store", "include.userdata"},
     "include.simulated": {"include.condor", "include.config", "include.providers", "include.store", "include.userdata"},
     "include.airflow_glue": {"include.providers"},  # the one reader of Airflow Connections
     "include.clouds": {"include.airflow_glue", "include.config", "include.providers", "include.simulated", "include.store"},
@@ -34,7 +35,7 @@ ALLOWED = {
         "include.store", "include.userdata",
     },
     "include.cli": {"include.config", "include.images", "include.keys", "include.loop", "include.status", "include.store"},
-    "include.airflow_assets": {"include.config"},
+    "include.airflow_assets": {"include.intervals"},
     "include.airflow_setup": {"include.config", "include.store"},
 }  # fmt: skip
 AIRFLOW_IMPORTERS = {"include.airflow_glue", "include.airflow_assets", "include.airflow_setup", "include.alerting",

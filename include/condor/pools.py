@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from include.condor.records import GroupSpec, JobDefaults, PoolSpec
+from include.store.models import Group, UserGroup
 
 SIMULATED = "simulated"
 LOCAL = "local"  # an htcondor group with no collector: the one the host's condor configuration names
@@ -26,7 +27,6 @@ def pool_key(pool_kind: str, collector: str | None) -> str:
 
 def pool_specs(session: Session, deployment: str = "cs") -> list[PoolSpec]:
     """One spec per pool of the configured groups, in key order."""
-    from include.store.models import Group, UserGroup
 
     members: dict[str, list[str]] = defaultdict(list)
     for username, group in session.execute(select(UserGroup.username, UserGroup.group_name)):

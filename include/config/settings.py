@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import include.config.intervals as intervals
-from include.config.intervals import ENV_OF
+import include.intervals as intervals
+from include.intervals import ENV_OF
+from include.store.models import Setting
 
 
 def _setting(default: Any, doc: str, minimum: float | None = None) -> Any:
@@ -68,7 +69,7 @@ class Settings:
     group_connections: dict = _setting(
         {}, "further Connections per group its editors may use: {group: [connection ids]}"
     )
-    # Not rows: the environment's (include.config.intervals), filled in by load_settings; the planner and
+    # Not rows: the environment's (include.intervals), filled in by load_settings; the planner and
     # the loop read these two (the pool poll's interval is the DAG's business only).
     cloud_poll_interval: int = field(default=60, metadata={"interval": True})
     schedule_interval: int = field(default=30, metadata={"interval": True})
@@ -160,7 +161,6 @@ def _check_group_connections(value: dict) -> str | None:
 def load_settings(session: Session) -> Settings:
     """The defaults overlaid with the ``settings`` rows (rows of unknown keys ignored), and the loop's
     intervals from the environment."""
-    from include.store.models import Setting
 
     rows = {row.key: row.value for row in session.scalars(select(Setting)) if row.key in BY_KEY}
     from_env = {k: v for k, v in intervals.seconds().items() if k in _INTERVAL_FIELDS}

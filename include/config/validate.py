@@ -16,6 +16,8 @@ from include.config.schema import CloudConfig, Configuration, GroupConfig
 from include.config.settings import check_setting
 from include.config.strict_input import InputError, load, text_problems
 from include.providers.kinds import kind_of
+from include.userdata.builder import VARIABLES
+from include.userdata.templating import check_templates
 
 SECRET_KEYS = {
     "password",
@@ -191,8 +193,6 @@ def _check_cloud(g: GroupConfig, c: CloudConfig, group_meta: set[str]) -> Iterat
 def _check_templates(cfg: Configuration) -> Iterator[Problem]:
     """Render every template once, under the limits it will boot with, against sample values of every
     variable, so a template that will not render is refused here and not at boot time."""
-    from include.userdata.builder import VARIABLES
-    from include.userdata.templating import check_templates
 
     found = [
         (f"group '{g.name}'" + (f" / cloud '{c.name}'" if c else ""), m, g.name, c.name if c else "sample")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session
 
+from include.config.settings import load_settings
 from include.loop.inventory import write_inventory, write_poll_status
 from include.providers.base import (
     TAG_ALIAS,
@@ -32,8 +33,10 @@ from include.providers.base import (
     CloudVm,
     VmStatus,
 )
+from include.scheduler.demand import choice_for
 from include.store.bulk import bulk_insert
-from include.store.models import Vm
+from include.store.db import session_scope
+from include.store.models import Cloud, Group, Job, Vm
 
 CLOUD_FIELDS = (
     "cloud_vm_id",
@@ -80,14 +83,12 @@ def poll_cloud(engine_or_session, group: str, cloud: str, adapter, now: datetime
     in a worker thread and the simulated cloud writes its own table there (SQLite has one writer)."""
     if isinstance(engine_or_session, Session):
         return _poll(engine_or_session, group, cloud, adapter, now)
-    from include.store.db import session_scope
 
     with session_scope(engine_or_session) as session:
         return _poll(session, group, cloud, adapter, now)
 
 
 def _poll(session: Session, group: str, cloud: str, adapter, now: datetime) -> PollResult:
-    from include.config.settings import load_settings
 
     # The cloud is fetched in a thread while the store's rows are read: the two waits overlap.
     wanted = wanted_images(session, group, cloud)
@@ -115,9 +116,6 @@ def wanted_images(session: Session, group: str, cloud: str) -> list[str]:
     ``VMImage`` of the group's queued jobs, as each names it for this cloud. An id among them is looked
     up explicitly (a public or shared image no listing shows)."""
     from sqlalchemy import select
-
-    from include.scheduler.demand import choice_for
-    from include.store.models import Cloud, Group, Job
 
     row, grp = session.get(Cloud, (group, cloud)), session.get(Group, group)
     names = {row.vm_image if row else None, grp.vm_image if grp else None}

@@ -14,7 +14,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import include.scheduler as scheduler
 from include.config.settings import load_settings
+from include.loop.snapshot import load_snapshot
+from include.scheduler.ids import request_id  # pure, but keeps pandas out of the CLI's start-up
+from include.status.vms import vm_rows
 from include.store.intents import IntentError, request_cloud_action, request_vm_action
 from include.store.models import AuditEntry, BootRequest, Cloud, CloudFlavor, Group, Vm
 
@@ -49,15 +53,11 @@ def vm_action(session: Session, action: str, selection: VmSelection, actor: str,
 
 
 def _numbered(session: Session, action: str, sel: VmSelection, now: datetime) -> list[str]:
-    import include.scheduler as scheduler
-    from include.loop.snapshot import load_snapshot
-
     snapshot = load_snapshot(session, now, load_settings(session), [sel.group])
     return getattr(scheduler, NUMBERED[action])(snapshot, sel.count, group=sel.group, cloud=sel.cloud)
 
 
 def _all(session: Session, sel: VmSelection, now: datetime) -> list[str]:
-    from include.status.vms import vm_rows
 
     rows = vm_rows(session, [sel.group], cloud=sel.cloud)
     return sorted(r.vm_id for r in rows if not sel.states or r.state in sel.states)
@@ -79,7 +79,6 @@ def boot_test_vms(
 ) -> str:
     """Record a boot request of ``count`` VMs on one cloud (F10: boot N test VMs), outside the planner.
     The VMs are ordinary VMs afterwards: idle past keep-alive, they are retired like any other."""
-    from include.scheduler.ids import request_id  # pure, but keeps pandas out of the CLI's start-up
 
     row = session.get(Cloud, (group, cloud))
     if row is None:

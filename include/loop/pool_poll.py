@@ -21,10 +21,15 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from include.condor.pools import SIMULATED, pool_specs
 from include.condor.records import JobRecord, MachineRecord, Pool, PoolError, PoolSpec, ScheddJobs
+from include.config.settings import load_settings
+from include.pools import connect_pool
+from include.simulated.negotiator import advance
 from include.store.bulk import sync_rows
 from include.store.db import session_scope
 from include.store.freshness import POOL, mark_polled, part_of, pool_source, pool_sources_of
+from include.store.models import Base, PollStatus
 
 
 @dataclass
@@ -118,7 +123,6 @@ def _count(report: PollReport, counts: tuple[int, int]) -> None:
 
 
 def _table(name: str):
-    from include.store.models import Base
 
     return Base.metadata.tables[name]
 
@@ -126,7 +130,6 @@ def _table(name: str):
 def _lock(s, spec: PoolSpec, now: datetime) -> None:
     """Stamp the attempt on the pool's first collector source: the row (PostgreSQL) or database (SQLite)
     write lock keeps two polls of one pool from interleaving their writes."""
-    from include.store.models import PollStatus
 
     group = spec.groups[0].name
     values = {
@@ -146,7 +149,6 @@ def _lock(s, spec: PoolSpec, now: datetime) -> None:
 
 
 def _write_status(s, spec: PoolSpec, report: PollReport, now: datetime, listed: list[str] | None) -> None:
-    from include.store.models import PollStatus
 
     for g in spec.groups:
         rows = {
@@ -174,8 +176,6 @@ def _write_status(s, spec: PoolSpec, report: PollReport, now: datetime, listed: 
 
 def current_specs(engine) -> list[PoolSpec]:
     """The pools of the configured groups, with this deployment's id."""
-    from include.condor.pools import pool_specs
-    from include.config.settings import load_settings
 
     with session_scope(engine) as s:
         return pool_specs(s, load_settings(s).deployment_id)
@@ -183,11 +183,7 @@ def current_specs(engine) -> list[PoolSpec]:
 
 def poll_one(engine, spec: PoolSpec, now: datetime) -> PollReport:
     """Advance a simulated pool to ``now`` (a real one advances by itself), then poll it."""
-    from include.condor.pools import SIMULATED
-    from include.pools import connect_pool
 
     if spec.kind == SIMULATED:
-        from include.simulated.negotiator import advance
-
         advance(engine, spec.key, now)
     return poll_pool(engine, spec, connect_pool(spec, engine, now), now)

@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from include.loop.record import clear_boot_failures
+from include.loop.record import clear_boot_failures, count_boot_failure
+from include.providers.base import ErrorKind, classify_fault
 from include.store.models import Machine, Vm
 
 CLAIMED = ("Claimed", "Matched", "Preempting")
@@ -94,8 +95,6 @@ def count_fault_failures(session: Session, now: datetime, settings: dict, groups
     """Back off a (cloud, flavour) as soon as one of its new VMs lands in error with a capacity or quota
     fault (Nova reports "No valid host" asynchronously), instead of only when the error timeout deletes
     it; the VM is marked counted, so that delete does not count it twice."""
-    from include.loop.record import count_boot_failure
-    from include.providers.base import ErrorKind, classify_fault
 
     counted = 0
     rows = session.scalars(

@@ -15,6 +15,9 @@ from include.providers.base import CloudAdapter, ProviderError
 from include.providers.kinds import kind_of
 from include.providers.ratelimit import TokenBucket
 
+# The adapters and their credentials are imported where a cloud of that kind is built: each loads its
+# SDK (openstacksdk, boto3), which a DAG file or a site with one kind of cloud should not pay for.
+
 
 @dataclass(frozen=True)
 class ConnectionSecrets:

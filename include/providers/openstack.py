@@ -210,7 +210,7 @@ class OpenStackCloud:
     # --- what distribution needs -------------------------------------------------------------------
     def image_store(self):
         """Glance, on this adapter's authenticated connection, for copying images to and from it."""
-        from include.providers.openstack_images import GlanceImages
+        from include.providers.openstack_images import GlanceImages  # only image distribution needs it
 
         return GlanceImages(self.name, conn=self.http.conn, bucket=self.http.bucket)
 

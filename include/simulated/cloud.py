@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from include.config.schema import Simulation
 from include.providers.base import (
     AuthError,
     CapacityError,
@@ -68,7 +69,6 @@ class SimulatedCloud:
         simulation: dict | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
-        from include.config.schema import Simulation
 
         self.name, self.group, self.engine, self.clock = name, group, engine, clock
         self.sim = Simulation.model_validate(simulation or {}, strict=False)

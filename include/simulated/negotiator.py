@@ -23,6 +23,7 @@ from include.condor.classads import COMPLETED, IDLE, INT_MAX, RUNNING, as_int
 from include.condor.pools import SIMULATED, pool_key
 from include.simulated.queue import MACHINE_BASICS, job_ad, lock_pool
 from include.store.db import session_scope
+from include.store.models import Cloud, Group, SimInstance, SimJob, SimStartd
 
 
 @dataclass
@@ -71,7 +72,6 @@ def _points(start: datetime, now: datetime, interval: timedelta) -> list[tuple[d
 
 def evict(session, startd, at: datetime, reason: str) -> int:
     """The startd leaves the pool at ``at``; each job it ran goes back to idle. Returns the jobs evicted."""
-    from include.store.models import SimJob
 
     jobs = session.scalars(
         select(SimJob).where(
@@ -99,7 +99,6 @@ class _World:
     """The pool's state loaded once per ``advance``; the session writes back what changed."""
 
     def __init__(self, session, pool: str, now: datetime):
-        from include.store.models import SimJob, SimStartd
 
         self.session, self.pool, self.report = session, pool, AdvanceReport()
         jobs = list(
@@ -199,7 +198,6 @@ class _World:
         self.dirty = True
 
     def _register(self, at: datetime) -> None:
-        from include.store.models import SimStartd
 
         while self.registrations and self.registrations[0][0] <= at:
             when, inst, disk_kb = self.registrations.pop(0)
@@ -286,7 +284,6 @@ class _World:
 
     def purge(self, now: datetime, retention: timedelta) -> None:
         """Completed jobs leave the queue after ``retention``; startds of deleted VMs are forgotten."""
-        from include.store.models import SimJob, SimStartd
 
         self.session.flush()
         self.session.execute(
@@ -354,7 +351,6 @@ def _free(sd, running) -> tuple[int, int, int]:
 
 def _instances(session, pool: str) -> tuple[dict, list]:
     """This pool's simulated VMs by instance id, and the registrations still due, in time order."""
-    from include.store.models import Cloud, Group, SimInstance
 
     groups = [
         g.name

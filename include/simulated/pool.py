@@ -35,6 +35,7 @@ from include.simulated.queue import (
     lock_pool,
 )
 from include.store.db import session_scope
+from include.store.models import Group, SimJob, SimPool, SimStartd
 
 
 def slot_ads(startd, running: Sequence) -> list:
@@ -93,7 +94,6 @@ class SimulatedPool:
         self.spec, self.engine, self.now = spec, engine, now
 
     def _down(self, session) -> set[str]:
-        from include.store.models import SimPool
 
         row = session.get(SimPool, self.spec.key)
         return set(row.down or ()) if row else set()
@@ -102,7 +102,6 @@ class SimulatedPool:
         return PoolUnreachable(self.spec.key, part, "connection refused (simulated outage)")
 
     def jobs(self) -> list[ScheddJobs]:
-        from include.store.models import SimJob
 
         with session_scope(self.engine) as s:
             down = self._down(s)
@@ -127,7 +126,6 @@ class SimulatedPool:
         return out
 
     def machines(self) -> list[MachineRecord]:
-        from include.store.models import SimJob, SimStartd
 
         with session_scope(self.engine) as s:
             if "collector" in self._down(s):
@@ -152,7 +150,6 @@ class SimulatedPool:
         return out
 
     def _startd(self, session, machine: str):
-        from include.store.models import SimStartd
 
         if "collector" in self._down(session):
             raise self._unreachable("collector")
@@ -202,7 +199,6 @@ def submit_jobs(
 
     The jobs target the group (and alias) through their Requirements, as real users' submit files do;
     ``attrs`` adds job attributes such as ``VMImage``, ``VMInstanceType``, ``VMKeepAlive``, ``JobPrio``."""
-    from include.store.models import Group, SimJob
 
     if count < 1 or cores < 1 or ram_mb < 1 or duration_s < 0:
         raise ValueError("count, cores and ram_mb must be positive and duration_s not negative")

@@ -5,6 +5,7 @@ and the negotiator, which need each other's data but not each other."""
 from __future__ import annotations
 
 from include.condor.classads import RUNNING
+from include.store.models import SimPool
 
 DEFAULT_SCHEDD = "sim-schedd"
 UID_DOMAIN = "sim.cloudscheduler"
@@ -52,7 +53,6 @@ def job_ad(job):
 def lock_pool(session, key: str):
     """The pool's row, locked for this transaction (created on first use). Serialises every writer of
     one simulated pool: submits, advances and commands never interleave."""
-    from include.store.models import SimPool
 
     if session.get(SimPool, key) is None:
         dialect = session.get_bind().dialect.name

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from include.condor.pools import pool_key  # no HTCondor bindings behind it
 from include.config.settings import load_settings
 from include.scheduler.states import VmState
 from include.status.freshness import Freshness, light, worst
@@ -286,7 +287,6 @@ def _jobs(session: Session, groups: list[str]) -> dict[str, list[JobCounts]]:
 
 def _foreign_jobs(session: Session, groups: list[str]) -> dict[str, int]:
     """Jobs in a group's pool that belong to no group (the pool's key as the pool poller writes it)."""
-    from include.condor.pools import pool_key  # no HTCondor bindings behind it
 
     query = select(Job.pool, func.count()).where(Job.group_name.is_(None)).group_by(Job.pool)
     per_pool = dict(session.execute(query).all())

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from include.providers.base import ProviderError
+from include.store.models import CloudMetadata, GroupMetadata, MetadataExclusion
 from include.userdata.templating import DEFAULT_LIMITS, RenderLimits, TemplateFailure, render_batch
 
 MIME_SUBTYPES = {"cloud-config": "cloud-config", "ucernvm-config": "ucernvm"}
@@ -82,8 +83,6 @@ def collate_metadata(
 ) -> list[MetadataPart]:
     """The parts for VMs of ``group`` on ``cloud``, in boot order."""
     from sqlalchemy import select
-
-    from include.store.models import CloudMetadata, GroupMetadata, MetadataExclusion
 
     excluded = set(
         session.scalars(select(MetadataExclusion.metadata_name).filter_by(group_name=group, cloud_name=cloud))
