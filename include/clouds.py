@@ -37,8 +37,14 @@ def connection_secrets_of(cloud: Cloud) -> ConnectionSecrets:
     return connection_secrets(cloud.connection_id, cloud.name)
 
 
-def connect(cloud: Cloud, settings: Mapping[str, Any], *, engine: Engine | None = None,
-            clock: Callable[[], datetime] | None = None, secrets_for: SecretsFor | None = None) -> CloudAdapter:  # fmt: skip
+def connect(
+    cloud: Cloud,
+    settings: Mapping[str, Any],
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] | None = None,
+    secrets_for: SecretsFor | None = None,
+) -> CloudAdapter:
     """The adapter of ``cloud`` (a ``Cloud`` row). Simulated clouds need ``engine`` (they live in the
     store) and run on ``clock``."""
     if kind_of(cloud.cloud_type).simulated:
@@ -55,8 +61,14 @@ def connect(cloud: Cloud, settings: Mapping[str, Any], *, engine: Engine | None 
     return RedactingAdapter(adapter, redactor)
 
 
-def connect_by_name(engine: Engine, group: str, cloud: str, *, clock: Callable[[], datetime] | None = None,
-                    secrets_for: SecretsFor | None = None) -> CloudAdapter:  # fmt: skip
+def connect_by_name(
+    engine: Engine,
+    group: str,
+    cloud: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    secrets_for: SecretsFor | None = None,
+) -> CloudAdapter:
     """:func:`connect` for the cloud ``group``/``cloud`` as the store has it now."""
     row, settings = load_cloud(engine, group, cloud)
     return connect(row, settings, engine=engine, clock=clock, secrets_for=secrets_for)

@@ -55,7 +55,9 @@ class Settings:
         "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name",
     )
     condorworker_cert_days_left_good: int = _setting(
-        28, "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)", 0
+        28,
+        "days a worker's GSI certificate must still be valid (cs_condorworker_cert_days_to_end_of_life)",
+        0,
     )
     condorworker_optional_gsi_messages: bool = _setting(
         False, "workers also report a good or missing certificate (cs_condorworker_optional_gsi_messages)"

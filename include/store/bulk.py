@@ -57,8 +57,11 @@ def bulk_insert(session, table: Table, rows: list[dict]) -> None:
         return
     conn = session.connection()
     fields = [c.name for c in table.columns if c.name in rows[0] or c.default is not None]
-    defaults = {c.name: (c.default.arg(None) if c.default.is_callable else c.default.arg)
-                for c in table.columns if c.name in fields and c.name not in rows[0]}  # fmt: skip
+    defaults = {
+        c.name: (c.default.arg(None) if c.default.is_callable else c.default.arg)
+        for c in table.columns
+        if c.name in fields and c.name not in rows[0]
+    }
     encode = _encoder(table, fields, conn.dialect)
     _insert(
         conn, table, fields, [encode(tuple(r[f] if f in r else defaults[f] for f in fields)) for r in rows]

@@ -34,8 +34,17 @@ def part_of(source: str) -> str:
     return source.split("/", 2)[2]
 
 
-def mark_polled(session: Session, source: str, *, kind: str, group: str, now: datetime,
-                error: str | None = None, cloud: str | None = None, row: PollStatus | None = None) -> PollStatus:  # fmt: skip
+def mark_polled(
+    session: Session,
+    source: str,
+    *,
+    kind: str,
+    group: str,
+    now: datetime,
+    error: str | None = None,
+    cloud: str | None = None,
+    row: PollStatus | None = None,
+) -> PollStatus:
     """Record an attempt on ``source``: a success (``error`` None) makes it fresh; a failure keeps its
     last success and counts one more failure in a row."""
     row = (
