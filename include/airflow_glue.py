@@ -14,6 +14,8 @@ Pool credentials for the VMs of a group: Connection ``cs_condor_<group>`` (see `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from include.providers.base import ProviderError
 from include.providers.factory import ConnectionSecrets
 from include.providers.redaction import secret_values
@@ -69,3 +71,29 @@ def worker_secrets(group: str) -> dict[str, str]:
     found = {var: str(fields[key]) for key, var in WORKER_SECRET_VARS.items() if fields.get(key)}
     _mask_in_logs(found.values())
     return found
+
+
+def save_connection(
+    conn_id: str,
+    conn_type: str,
+    *,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, object] | None = None,
+) -> bool:
+    """Create Airflow Connection ``conn_id`` (stored encrypted by Airflow's Fernet key) unless one of that
+    name exists; returns whether it was created. For the csv2 importer, which runs where Airflow's
+    metadata database is configured."""
+    import json
+
+    from airflow.models.connection import Connection as ConnectionRow
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        if session.scalar(select(ConnectionRow.conn_id).where(ConnectionRow.conn_id == conn_id)) is not None:
+            return False
+        session.add(ConnectionRow(conn_id=conn_id, conn_type=conn_type, host=host, login=login, password=password,
+                                  extra=json.dumps(dict(extra or {}))))  # fmt: skip
+    return True

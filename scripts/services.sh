@@ -16,4 +16,8 @@ if ! up 6379; then
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_port 6379 || exit 1
 fi
+if ! up 3306; then
+  echo "starting MariaDB"; service mariadb start >/dev/null 2>&1 || (mysqld_safe >/dev/null 2>&1 &)
+  wait_port 3306 || exit 1
+fi
 exit 0

@@ -25,16 +25,17 @@ ALLOWED = {
     "include.airflow_glue": {"include.providers"},  # the one reader of Airflow Connections
     "include.clouds": {"include.airflow_glue", "include.config", "include.providers", "include.simulated", "include.store"},
     "include.pools": {"include.condor", "include.simulated"},
+    "include.csv2": {"include.providers"},  # csv2's tables -> our document; its VM names
     "include.status": {"include.condor", "include.config", "include.scheduler", "include.store"},
     "include.images": {"include.alerting", "include.clouds", "include.config", "include.providers", "include.store"},
     "include.keys": {"include.alerting", "include.clouds", "include.config", "include.providers", "include.store"},
     "include.shoal": {"include.alerting", "include.store"},
     "include.loop": {
         "include.airflow_glue", "include.alerting", "include.clouds", "include.condor", "include.config",
-        "include.pools", "include.providers", "include.scheduler", "include.simulated", "include.status",
+        "include.csv2", "include.pools", "include.providers", "include.scheduler", "include.simulated", "include.status",
         "include.store", "include.userdata",
     },
-    "include.cli": {"include.config", "include.images", "include.keys", "include.loop", "include.status", "include.store"},
+    "include.cli": {"include.airflow_glue", "include.config", "include.csv2", "include.images", "include.keys", "include.loop", "include.status", "include.store"},
     "include.airflow_assets": {"include.intervals"},
     "include.airflow_setup": {"include.config", "include.store"},
 }  # fmt: skip

@@ -6,12 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from include.cli import cloud_cmd, config_cmd, db_cmd, image_cmd, vm_cmd
+from include.cli import cloud_cmd, config_cmd, db_cmd, image_cmd, import_cmd, vm_cmd
 
 # The verbs import what they need when they run, so `cloudscheduler --help` answers at once instead of
 # loading pandas, the SDKs and the planner.
 
-COMMANDS = (config_cmd, db_cmd, cloud_cmd, vm_cmd, image_cmd)
+COMMANDS = (config_cmd, db_cmd, cloud_cmd, vm_cmd, image_cmd, import_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

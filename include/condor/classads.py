@@ -56,6 +56,7 @@ JOB_CONSTRAINT = "JobUniverse =!= 7 && JobUniverse =!= 12"
 # The attributes our VMs' startds advertise (STARTD_ATTRS in the group's condor metadata template).
 VM_ID_ATTR = "cs_vm_id"
 DEPLOYMENT_ATTR = "cs_deployment"
+CSV2_HOST_ATTR = "cs_host_id"  # what a VM booted by cloudscheduler v2 advertises instead of cs_vm_id
 STARTD_PROJECTION = [
     "Name",
     "Machine",
@@ -72,6 +73,7 @@ STARTD_PROJECTION = [
     "Draining",
     VM_ID_ATTR,
     DEPLOYMENT_ATTR,
+    CSV2_HOST_ATTR,
     "group_name",
     "cloud_name",
     "flavor",
@@ -146,6 +148,7 @@ STARTD_ATTRS = _spelling(
         "Activity",
         VM_ID_ATTR,
         DEPLOYMENT_ATTR,
+        CSV2_HOST_ATTR,
         "group_name",
         "cloud_name",
         "flavor",
@@ -351,6 +354,13 @@ def job_record(
     )
 
 
+def _csv2_templated(host_id: str, deployment: str) -> bool:
+    """A startd configured by a csv2 template advertises cs_host_id but no cs_vm_id. It is ours to join
+    by its host name when csv2 booted it (digits: its VM is adopted under that name) or we did (our
+    deployment id: our VMs' host names are their vm_ids); another deployment's is not."""
+    return bool(host_id) and (host_id.isdigit() or host_id == deployment)
+
+
 def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | None:
     """The normalised row of one startd slot ad; None without a Name. ``vm_id`` is the VM id the startd
     advertises, kept only when the ad carries no deployment id or ours."""
@@ -363,6 +373,8 @@ def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | No
     their_deployment = v(DEPLOYMENT_ATTR)
     if their_deployment is not None and their_deployment != deployment:
         vm_id = None
+    elif vm_id is None and _csv2_templated(str(v(CSV2_HOST_ATTR) or ""), deployment):
+        vm_id = machine.split(".", 1)[0].lower()
     state, activity = v("State") or "", v("Activity") or ""
     cores, memory = as_int(v("Cpus")) or 0, as_int(v("Memory")) or 0
     group = v("group_name")

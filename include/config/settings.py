@@ -68,6 +68,9 @@ class Settings:
     job_user_data_places: list = _setting(
         [], "where jobs' VMUserData parts may come from: https URL prefixes or directories of this host"
     )
+    csv2_host_ids: list = _setting(
+        [], "csv2 instances (their csv2_host_id) whose VMs and startds are adopted, as after an import"
+    )
     group_connections: dict = _setting(
         {}, "further Connections per group its editors may use: {group: [connection ids]}"
     )
@@ -123,6 +126,8 @@ def check_setting(key: str, value: Any) -> str | None:
         return _check_group_connections(value)
     if spec.key == "job_user_data_places":
         return _check_places(value)
+    if spec.key == "csv2_host_ids" and not all(isinstance(v, str) and v.isdigit() for v in value):
+        return "must be a list of csv2 host ids (digits, as strings)"
     return None
 
 

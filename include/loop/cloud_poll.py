@@ -6,7 +6,10 @@ Safety (semantics.md, Polling safety):
 - A VM row whose VM the cloud no longer lists becomes ``gone`` (the control loop removes it later),
   unless it was requested less than two poll intervals ago (clouds list new VMs late).
 - A VM carrying our tags (this deployment, group and cloud) without a row is adopted: a row is created,
-  so a restart between a create and its record never forgets a VM.
+  so a restart between a create and its record never forgets a VM. So is a VM that cloudscheduler v2
+  booted for this group and cloud (named or tagged by one of ``settings.csv2_host_ids``, see
+  :mod:`include.csv2.naming`), marked ``adopted_from='csv2'``: it counts as supply and is retired and
+  deleted by our rules like our own.
 - The control loop's bookkeeping columns (retire_*, kill_*, delete_*, manual, keep_alive) are never
   written here.
 """
@@ -14,14 +17,16 @@ Safety (semantics.md, Polling safety):
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session
 
 from include.config.settings import load_settings
+from include.csv2.naming import ADOPTED_FROM, csv2_vm_id
 from include.loop.inventory import write_inventory, write_poll_status
 from include.providers.base import (
     TAG_ALIAS,
@@ -30,6 +35,7 @@ from include.providers.base import (
     TAG_GROUP,
     TAG_KEEP_ALIVE,
     TAG_REQUEST,
+    TAG_VM_ID,
     CloudVm,
     VmStatus,
 )
@@ -51,6 +57,9 @@ CLOUD_FIELDS = (
     "created_at",
     "spot",
 )
+
+
+TAG_ADOPTED_FROM = "cs_adopted_from"  # set here only, on a csv2 VM's listing; never on a cloud
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ def _poll(session: Session, group: str, cloud: str, adapter, now: datetime) -> P
             message = str(err)[:500]
             write_poll_status(session, group, cloud, now, message)
             return PollResult(ok=False, error=message)
-    ours, foreign = split_ours(snap["vms"], settings.deployment_id, group, cloud)
+    ours, foreign = split_ours(snap["vms"], settings.deployment_id, group, cloud, settings.csv2_host_ids)
     young = now - timedelta(seconds=2 * settings.cloud_poll_interval)
     adopted, gone = write_vms(session, group, cloud, rows, ours, now, young)
     live_foreign = [v for v in foreign if v.status != VmStatus.GONE]
@@ -127,12 +136,17 @@ def wanted_images(session: Session, group: str, cloud: str) -> list[str]:
 
 
 def split_ours(
-    vms: list[CloudVm], deployment: str, group: str, cloud: str
+    vms: list[CloudVm], deployment: str, group: str, cloud: str, csv2_host_ids: Collection[str] = ()
 ) -> tuple[dict[str, CloudVm], list[CloudVm]]:
+    """(our VMs by vm_id, the others). A csv2 VM of ours comes back with its adopted id as its
+    ``cs_vm_id`` and ``cs_adopted_from`` set, tags it does not carry on the cloud."""
     ours: dict[str, CloudVm] = {}
     foreign: list[CloudVm] = []
     for v in vms:
         t = v.tags
+        if not v.vm_id and (adopted := csv2_vm_id(v, group, cloud, csv2_host_ids)):
+            v = replace(v, tags={**t, TAG_VM_ID: adopted, TAG_ADOPTED_FROM: ADOPTED_FROM})
+            t = {**v.tags, TAG_DEPLOYMENT: deployment, TAG_GROUP: group, TAG_CLOUD: cloud}
         if (
             v.vm_id
             and t.get(TAG_DEPLOYMENT) == deployment
@@ -196,6 +210,7 @@ def write_vms(
                     "request_id": v.tags.get(TAG_REQUEST),
                     "target_alias": v.tags.get(TAG_ALIAS) or None,
                     "keep_alive": _int(v.tags.get(TAG_KEEP_ALIVE)),
+                    "adopted_from": v.tags.get(TAG_ADOPTED_FROM),
                     "requested_at": v.created_at or now,
                     "status_changed_at": now,
                     "last_seen_at": now,

@@ -4,7 +4,9 @@
 Events, each at its true time: a VM's startd registers ``register_delay_s`` after its instance became
 active (unless ``never_register``); a job completes ``duration_s`` after it started; a retiring startd
 leaves once its last job is done; a startd whose VM is deleted vanishes, and its jobs go back to idle
-(evicted). Matching happens only at negotiation cycles, every ``negotiator_interval_s`` on a grid
+(evicted). A startd whose ``instance_id`` starts with ``external:`` runs on a machine outside the
+simulation (a real cloud's VM, or one cloudscheduler v2 booted): it never vanishes, it leaves only when
+retired or invalidated. Matching happens only at negotiation cycles, every ``negotiator_interval_s`` on a grid
 aligned to the epoch, as a real negotiator's do: idle jobs by priority then age, each on the first
 registered, non-retiring startd (oldest first, which packs work onto few VMs) whose free cores, memory
 and disk fit and against which the job's Requirements evaluate to true with the real ClassAd evaluator.
@@ -24,6 +26,12 @@ from include.condor.pools import SIMULATED, pool_key
 from include.simulated.queue import MACHINE_BASICS, job_ad, lock_pool
 from include.store.db import session_scope
 from include.store.models import Cloud, Group, SimInstance, SimJob, SimStartd
+
+EXTERNAL = "external:"  # the instance_id prefix of a startd on a machine the simulation does not run
+
+
+def external(startd) -> bool:
+    return startd.instance_id.startswith(EXTERNAL)
 
 
 @dataclass
@@ -139,7 +147,7 @@ class _World:
         for machine in self.free:
             sd = self.startds[machine]
             inst = self.instances.get(sd.instance_id)
-            if inst is None or inst.status in ("deleted", "error"):
+            if not external(sd) and (inst is None or inst.status in ("deleted", "error")):
                 times.append(inst.deleted_at if inst is not None and inst.deleted_at else at)
             if sd.retire_requested_at is not None:
                 times.append(max(sd.retire_requested_at, sd.state_changed_at))
@@ -150,7 +158,7 @@ class _World:
         for machine in list(self.free):
             sd = self.startds[machine]
             inst = self.instances.get(sd.instance_id)
-            if inst is not None and inst.status not in ("deleted", "error"):
+            if external(sd) or inst is not None and inst.status not in ("deleted", "error"):
                 continue
             gone = inst.deleted_at if inst is not None and inst.deleted_at is not None else at
             gone = max(gone, sd.registered_at)

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from include.condor.pools import pool_key  # no HTCondor bindings behind it
 from include.config.settings import load_settings
-from include.scheduler.states import VmState
+from include.scheduler.states import VmState, VmStatus
 from include.status.freshness import Freshness, light, worst
 from include.status.limits import effective_limit
 from include.status.skips import SkipSummary, latest_skips
 from include.status.vms import state_counts
 from include.store.freshness import POOL, cloud_source
-from include.store.models import Backoff, Cloud, CloudLimits, Group, Job, PollStatus
+from include.store.models import Backoff, Cloud, CloudLimits, Group, Job, PollStatus, Vm
 
 VM_STATES = (
     VmState.STARTING,
@@ -94,6 +94,7 @@ class CloudStatus:
     backoff: BackoffSummary = field(default_factory=BackoffSummary)
     freshness: Freshness | None = None
     unserved_jobs: int = 0
+    adopted_vms: int = 0  # of the VMs, those booted by cloudscheduler v2 and adopted at the import
 
     @property
     def vms_total(self) -> int:
@@ -112,6 +113,7 @@ SUMMED = (
     "foreign_ram",
     "volume_gb_used",
     "unserved_jobs",
+    "adopted_vms",
 )
 SUMMED_LIMITS = (
     "cores_ctl",
@@ -206,6 +208,14 @@ def _add_vms(session: Session, groups: list[str], clouds: dict[tuple[str, str], 
         c.idle_cores += n.idle_cores
         c.cores_used += n.cores
         c.ram_used += n.ram_mb
+    adopted = (
+        select(Vm.group_name, Vm.cloud_name, func.count())
+        .where(Vm.group_name.in_(groups), Vm.adopted_from.is_not(None), Vm.status != VmStatus.GONE.value)
+        .group_by(Vm.group_name, Vm.cloud_name)
+    )
+    for group, cloud, n in session.execute(adopted):
+        if (c := clouds.get((group, cloud))) is not None:
+            c.adopted_vms = n
 
 
 def _add_limits(session: Session, groups: list[str], clouds: dict[tuple[str, str], CloudStatus]) -> None:

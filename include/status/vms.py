@@ -95,6 +95,7 @@ class VmRow:
     retire_requested_at: datetime | None
     retire_count: int
     kill_requested_at: datetime | None
+    adopted_from: str | None  # "csv2": booted by cloudscheduler v2, adopted at the import
     since: datetime | None  # last slot change (csv2's "age"), else last status change, else boot request
 
     def age_s(self, now: datetime) -> float | None:
@@ -133,7 +134,7 @@ def vm_rows(
         func.coalesce(Vm.slots_changed_at, s.c.slot_changed_at),
     ]
     if detail:
-        cols += [Vm.cloud_status, Vm.ips, Vm.error, Vm.retire_count, Vm.kill_requested_at]
+        cols += [Vm.cloud_status, Vm.ips, Vm.error, Vm.retire_count, Vm.kill_requested_at, Vm.adopted_from]
     query = (
         select(*cols)
         .outerjoin(s, s.c.vm_id == Vm.vm_id)
@@ -176,7 +177,9 @@ def _row(r, detail: bool) -> VmRow:
         registered=ads > 0,
         busy=busy_slots > 0,
     )
-    cloud_status, ips, error, retire_count, kill_at = r[19:] if detail else (None, (), None, 0, None)
+    cloud_status, ips, error, retire_count, kill_at, adopted = (
+        r[19:] if detail else (None, (), None, 0, None, None)
+    )
     return VmRow(
         vm_id=vm_id,
         group_name=group,
@@ -198,6 +201,7 @@ def _row(r, detail: bool) -> VmRow:
         retire_requested_at=retire_at,
         retire_count=retire_count or 0,
         kill_requested_at=kill_at,
+        adopted_from=adopted,
         since=slot_changed or changed or requested,
     )
 

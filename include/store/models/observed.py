@@ -93,7 +93,8 @@ class Machine(Base):
 
 
 class Vm(Base):
-    """A VM we booted (or adopted by our tag). Cloud-side facts plus the loop's bookkeeping."""
+    """A VM we booted (or adopted: by our tag, or as cloudscheduler v2's). Cloud-side facts plus the
+    loop's bookkeeping."""
 
     __tablename__ = "vms"
     __table_args__ = (Index("ix_vms_group_cloud", "group_name", "cloud_name"),)
@@ -132,6 +133,7 @@ class Vm(Base):
     delete_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delete_attempts: Mapped[int] = mapped_column(Integer, default=0)
     boot_failure_counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    adopted_from: Mapped[str | None] = mapped_column(String(16))  # "csv2": booted by cloudscheduler v2
 
 
 class CloudFlavor(Base):
