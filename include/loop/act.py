@@ -31,7 +31,7 @@ from include.providers.base import (
 )
 from include.providers.redaction import Redactor
 from include.scheduler.states import VmStatus
-from include.store.models import BootRequest, Cloud, Group, Vm
+from include.store.models import Backoff, BootRequest, Cloud, Group, Vm
 from include.userdata.builder import UserDataBuilder, collate_metadata, site_addresses, template_variables
 from include.userdata.job_parts import JobPartError, job_parts
 
@@ -142,6 +142,11 @@ def _boot(
         if result.ok:
             vm.cloud_vm_id = result.cloud_vm_id
             (out.existed if result.existed else out.created).append(result.vm_id)
+        elif getattr(result.error, "maybe_acted", False):
+            # The cloud may have made it (the answer was lost): the row stays "requested", so it counts as
+            # supply and nothing boots in its place; the next polls list it, or mark it gone.
+            vm.error = f"outcome unknown, the next poll will tell: {result.error.message}"[:2000]
+            out.failed[result.vm_id] = vm.error
         else:
             failures.append(result.error)
             _vm_not_made(vm, result.error, now)
@@ -156,6 +161,20 @@ def _boot(
                 now,
                 settings,
                 f"{type(err).__name__}: {err.message}",
+            )
+        if isinstance(err, CapacityError) and _short_on_other_flavours(session, request, now, settings):
+            # Out of capacity for a second flavour: the region is short, not one type. Back the cloud off
+            # (growing, never disabled: capacity comes back) so demand moves to the next cloud now rather
+            # than after one failure per flavour: an EC2 region offers hundreds of fitting types.
+            count_boot_failure(
+                session,
+                request.group_name,
+                request.cloud_name,
+                "",
+                now,
+                settings,
+                f"CapacityError on several flavours: {err.message}",
+                disable=False,
             )
         if isinstance(err, QuotaError):
             # A quota is the project's, not the flavour's: back the whole cloud off too, or the next
@@ -172,6 +191,20 @@ def _boot(
     request.state = "done" if not failures else ("failed" if len(failures) == len(results) else "done")
     request.error = "; ".join(e.message for e in failures if e)[:2000] or None
     request.finished_at = now
+
+
+def _short_on_other_flavours(
+    session: Session, request: BootRequest, now: datetime, settings: Settings
+) -> bool:
+    recent = now - timedelta(seconds=settings.backoff_max)
+    query = select(Backoff.flavor).where(
+        Backoff.group_name == request.group_name,
+        Backoff.cloud_name == request.cloud_name,
+        Backoff.flavor.not_in(("", request.flavor)),
+        Backoff.last_failure_at >= recent,
+        Backoff.last_error.startswith("CapacityError"),
+    )
+    return session.execute(query.limit(1)).first() is not None
 
 
 def build_spec(

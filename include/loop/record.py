@@ -156,10 +156,12 @@ def count_boot_failure(
     error: str,
     booted_at: datetime | None = None,
     vm_id: str | None = None,
+    disable: bool = True,
 ) -> Backoff:
     """One more failure of (cloud, flavour): back off ``backoff_base * 2^(n-1)`` (capped), and disable
-    booting there after ``boot_failure_threshold`` in a row until an operator or a success clears it.
-    A VM booted no later than another VM there that registered is a straggler: noted, not counted."""
+    booting there after ``boot_failure_threshold`` in a row until an operator or a success clears it
+    (unless ``disable`` is False: a back-off that only grows). A VM booted no later than another VM there
+    that registered is a straggler: noted, not counted."""
     row = session.get(Backoff, (group, cloud, flavor))
     if row is None:
         row = Backoff(group_name=group, cloud_name=cloud, flavor=flavor, failures=0, disabled=False)
@@ -176,7 +178,7 @@ def count_boot_failure(
     row.failures = (row.failures or 0) + 1
     delay = min(settings.backoff_base * 2 ** (row.failures - 1), settings.backoff_max)
     row.last_failure_at, row.until, row.last_error = now, now + timedelta(seconds=delay), error[:2000]
-    if row.failures >= settings.boot_failure_threshold:
+    if disable and row.failures >= settings.boot_failure_threshold:
         row.disabled = True
     session.flush()
     return row

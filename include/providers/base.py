@@ -73,7 +73,11 @@ class AuthError(ProviderError):
 
 
 class TransientError(ProviderError):
-    """Throttled, timed out or a 5xx: retried with back-off, then raised if it persists."""
+    """Throttled, timed out or a 5xx: retried with back-off, then raised if it persists. ``maybe_acted``:
+    the cloud may have carried the request out (a timeout, a reply lost after it was sent), so a create
+    that failed so may have made its VM, which the next poll will list."""
+
+    maybe_acted: bool = False
 
 
 class Unsupported(ProviderError):

@@ -3,7 +3,8 @@
 Create: one RunInstances per VM (MinCount = MaxCount = 1) because each VM has its own user-data (the
 ``cs_vm_id`` template variable); the ClientToken is derived from the vm_id, so a repeat of the call
 returns the same instance on EC2, and a filtered DescribeInstances on our ``cs_request`` tag first
-skips VMs already made (this also covers clouds and doubles that ignore ClientToken). Spot: where a
+skips VMs already made; a retry after a lost reply looks for the VM by its ``cs_vm_id`` tag before
+calling again (these also cover clouds and doubles that ignore ClientToken). Spot: where a
 spot price is set, the instance is launched with InstanceMarketOptions (one-time, terminate on
 interruption) at that maximum price; an interrupted spot VM is listed terminated, i.e. gone.
 """
@@ -19,6 +20,7 @@ from include.providers.base import (
     TAG_DEPLOYMENT,
     TAG_GROUP,
     TAG_REQUEST,
+    TAG_VM_ID,
     CapacityError,
     CloudVm,
     CreateResult,
@@ -37,7 +39,7 @@ from include.providers.base import (
 )
 from include.providers.ec2_http import Ec2Credentials, Ec2Session, make_client
 from include.providers.kinds import kind_of
-from include.providers.ratelimit import in_flight
+from include.providers.ratelimit import in_flight, retry_transient
 
 STATUS = {
     "pending": VmStatus.BUILDING,
@@ -323,16 +325,34 @@ class Ec2Cloud:
             if stop:
                 return CreateResult(vm_id, error=stop[0])
             try:
-                out = self.api.call("run_instances", **self._run_params(spec, vm_id, image_id))
+                instance_id = self._run(spec, vm_id, image_id)
             except ProviderError as err:
                 if isinstance(err, QuotaError | CapacityError):  # the rest would fail the same way
                     stop.append(err)
                 return CreateResult(vm_id, error=err)
-            return CreateResult(vm_id, cloud_vm_id=out["Instances"][0]["InstanceId"])
+            return CreateResult(vm_id, cloud_vm_id=instance_id)
 
         with ThreadPoolExecutor(max_workers=max(1, min(in_flight(self.api.bucket), len(todo)))) as pool:
             made = {r.vm_id: r for r in pool.map(one, todo)}
         return [CreateResult(v, existing[v], existed=True) if v in existing else made[v] for v in wanted]
+
+    def _run(self, spec: VmSpec, vm_id: str, image_id: str) -> str:
+        """RunInstances for one VM, retried on transient errors. A retry first looks for the instance by its
+        cs_vm_id tag: a reply lost after EC2 accepted the call must not launch a second VM. The
+        ClientToken does that on AWS; this also holds where it is ignored (moto, some EC2-compatible
+        clouds)."""
+        params, tried = self._run_params(spec, vm_id, image_id), []
+
+        def once() -> str:
+            if tried:
+                found = self.list_vms([{"Name": f"tag:{TAG_VM_ID}", "Values": [vm_id]}])
+                live = [v.cloud_vm_id for v in found if v.status != VmStatus.GONE]
+                if live:
+                    return live[0]
+            tried.append(True)
+            return self.api.call_once("run_instances", **params)["Instances"][0]["InstanceId"]
+
+        return retry_transient(once, attempts=self.api.attempts)
 
     def delete_vm(self, vm_id: str, cloud_vm_id: str | None = None) -> None:
         ids = (

@@ -100,17 +100,18 @@ def map_error(cloud: str, err: Exception) -> ProviderError:
         return ProviderError(cloud, text)
     if isinstance(err, bx.NoCredentialsError | bx.PartialCredentialsError):
         return AuthError(cloud, "no usable credentials")
-    if isinstance(
-        err,
-        bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ConnectTimeoutError | bx.ReadTimeoutError,
-    ):
+    if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError):
         return TransientError(cloud, f"cannot reach the cloud: {type(err).__name__}")
+    if isinstance(err, bx.ConnectionClosedError | bx.ReadTimeoutError):
+        error = TransientError(cloud, f"no answer from the cloud: {type(err).__name__}")
+        error.maybe_acted = True  # the request went out: EC2 may have carried it out
+        return error
     return ProviderError(cloud, f"{type(err).__name__}: {err}"[:300])
 
 
 class Ec2Session:
-    """Calls on one EC2 client, paced by ``bucket`` and retried on throttling and 5xx. RunInstances may
-    be retried after a 5xx because its ClientToken makes a repeat return the same instance."""
+    """Calls on one EC2 client, paced by ``bucket`` and retried on throttling and 5xx. RunInstances goes
+    through ``call_once``: the adapter retries it itself, looking for the instance first."""
 
     def __init__(self, cloud: str, client, bucket=None, attempts: int = 4):
         self.cloud, self.client = cloud, client
@@ -118,18 +119,17 @@ class Ec2Session:
         self.attempts = attempts
 
     def call(self, operation: str, **params):
+        return retry_transient(lambda: self.call_once(operation, **params), attempts=self.attempts)
+
+    def call_once(self, operation: str, **params):
+        """One paced call, its error translated; the caller decides whether to try again."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        method = getattr(self.client, operation)
-
-        def once():
-            self.bucket.acquire()
-            try:
-                return method(**params)
-            except (ClientError, BotoCoreError) as err:
-                raise map_error(self.cloud, err) from None
-
-        return retry_transient(once, attempts=self.attempts)
+        self.bucket.acquire()
+        try:
+            return getattr(self.client, operation)(**params)
+        except (ClientError, BotoCoreError) as err:
+            raise map_error(self.cloud, err) from None
 
     def pages(self, operation: str, key: str, **params):
         """All pages of a describe, each page paced and retried on its own."""

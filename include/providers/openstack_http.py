@@ -172,13 +172,15 @@ class OpenStackSession:
                 error = map_exception(self.cloud, err)
                 # A timeout (keystoneauth reports read timeouts as ConnectTimeout too) may come after the
                 # cloud acted: a create is not repeated. A refused connection never reached it.
-                if not retry_ambiguous and isinstance(err, ks.ConnectTimeout | ks.UnknownConnectionError):
+                if not retry_ambiguous and _maybe_acted(err):
+                    error.maybe_acted = True
                     raise _Final(error) from None
                 raise error from None
             if resp.status_code in ok:
                 return resp.json() if resp.content and resp.status_code != 204 else None
             error = http_error(self.cloud, resp)
             if isinstance(error, TransientError) and not retry_ambiguous and not error.throttled:
+                error.maybe_acted = True  # a 500 after which the VM may exist all the same
                 raise _Final(error)
             raise error
 
@@ -186,6 +188,26 @@ class OpenStackSession:
             return retry_transient(once, attempts=self.attempts)
         except _Final as final:
             raise final.error from None
+
+
+def _maybe_acted(err: Exception) -> bool:
+    """Whether the cloud may have carried out a request that failed with ``err``: a timeout (keystoneauth
+    reports read timeouts as ConnectTimeout too), or a connection that dropped after the request was
+    sent. Only a connection that was never made (refused, no route, no name) certainly did nothing."""
+    from keystoneauth1 import exceptions as ks
+
+    if isinstance(err, ks.ConnectTimeout | ks.UnknownConnectionError):
+        return True
+    if isinstance(err, ks.ConnectFailure):
+        text = str(err)
+        return not any(m in text for m in NEVER_CONNECTED)
+    return False
+
+
+# How requests/urllib3 describe a connection that was never established (keystoneauth's ConnectFailure
+# wraps them all, and also "Connection aborted" after the request went out).
+NEVER_CONNECTED = ("Failed to establish a new connection", "Connection refused", "Name or service not known",
+                   "No route to host", "Temporary failure in name resolution")  # fmt: skip
 
 
 class _Final(Exception):

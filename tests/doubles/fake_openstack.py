@@ -24,12 +24,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.doubles.fake_openstack_views import flavor_view, server_view, token_body
 
+LOSE_REPLY = -1  # a Fault status: do it, then hang up (the reply is lost)
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
 @dataclass
 class Fault:
-    """Answer requests matching ``method`` and ``path`` (regex) with ``status``, ``times`` times."""
+    """Answer requests matching ``method`` and ``path`` (regex) with ``status``, ``times`` times. Status
+    ``LOSE_REPLY`` carries the request out and then drops the connection without an answer."""
 
     method: str
     path: str
@@ -277,6 +279,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault = st.take_fault(self.command, path)
         if fault and fault.delay_s:
             time.sleep(fault.delay_s)
+        if fault and fault.status == LOSE_REPLY:
+            route(st, self, path, query, raw)
+            self.close_connection = True
+            return None
         if fault and fault.status:
             return self.send(
                 fault.status, {fault.wrapper: {"code": fault.status, "message": fault.message}}, fault.headers
@@ -287,7 +293,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
 
 
-__all__ = ["NO_VALID_HOST", "Fault", "FakeOpenStack", "flavor_view", "server_view", "token_body"]
+__all__ = [
+    "LOSE_REPLY",
+    "NO_VALID_HOST",
+    "Fault",
+    "FakeOpenStack",
+    "flavor_view",
+    "server_view",
+    "token_body",
+]
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ class Rule:
     message: str = "injected by the fault proxy"
 
 
+LOSE_REPLY = "(lose the reply)"
+
+
 class FaultProxy:
     """A reverse proxy for the EC2 query protocol that fails chosen Actions ``times`` times."""
 
@@ -98,6 +101,11 @@ class FaultProxy:
 
     def fail(self, action: str, code: str, status: int = 400, times: int = 1) -> None:
         self.rules.append(Rule(action, code, status, times))
+
+    def lose_reply(self, action: str, times: int = 1) -> None:
+        """Forward ``action`` to moto, then drop the connection instead of answering: EC2 acted, the
+        client never heard (a network cut, a proxy timeout)."""
+        self.rules.append(Rule(action, LOSE_REPLY, 0, times))
 
     def take(self, action: str) -> Rule | None:
         with self.lock:
@@ -144,7 +152,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         action = urllib.parse.parse_qs(body.decode()).get("Action", [""])[0]
         self.state.seen.append(action)
         rule = self.state.take(action)
-        if rule:
+        if rule and rule.code != LOSE_REPLY:
             xml = (
                 f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{rule.code}</Code>'
                 f"<Message>{rule.message}</Message></Error></Errors><RequestID>fault-1</RequestID></Response>"
@@ -155,6 +163,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        if rule:  # LOSE_REPLY: moto did it; the client hears nothing
+            self.close_connection = True
+            return None
         self.reply(resp.status, data, resp.getheaders())
 
 

@@ -12,6 +12,7 @@ simulated pool, which is what several faults need anyway.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,7 +46,13 @@ class Mixed:
 
 @pytest.fixture
 def mixed(tmp_path, monkeypatch, moto_ec2) -> Iterator[Mixed]:
-    moto_server = moto_ec2
+    with mixed_site(f"sqlite:///{tmp_path / 'state.db'}", tmp_path, monkeypatch, moto_ec2) as site:
+        yield site
+
+
+@contextlib.contextmanager
+def mixed_site(url: str, tmp_path, monkeypatch, moto_server) -> Iterator[Mixed]:
+    """The mixed site on the state database ``url`` (migrated and configured here)."""
     from tests.doubles.fake_openstack import FakeOpenStack
     from tests.doubles.moto_ec2 import FaultProxy
 
@@ -79,7 +86,6 @@ def mixed(tmp_path, monkeypatch, moto_ec2) -> Iterator[Mixed]:
         ),
     )
     monkeypatch.setenv("CLOUDSCHEDULER_ALERT_SINK", str(tmp_path / "alerts.jsonl"))
-    url = f"sqlite:///{tmp_path / 'state.db'}"
     monkeypatch.setenv("CLOUDSCHEDULER_DB_URL", url)
     get_engine.cache_clear()
     doc = site(groups__0__clouds=[site()["groups"][0]["clouds"][0]])
@@ -120,11 +126,13 @@ def mixed(tmp_path, monkeypatch, moto_ec2) -> Iterator[Mixed]:
         s.flush()
         for name in ("os", "aws", "sim"):
             s.add(AliasCloud(group_name="atlas", alias=f"to-{name}", cloud_name=name))
-    yield Mixed(site_world, nova, proxy, ec2)
-    proxy.stop()
-    nova.stop()
-    get_engine(url).dispose()
-    get_engine.cache_clear()
+    try:
+        yield Mixed(site_world, nova, proxy, ec2)
+    finally:
+        proxy.stop()
+        nova.stop()
+        get_engine(url).dispose()
+        get_engine.cache_clear()
 
 
 def alerts(tmp_path) -> list[dict]:

@@ -189,3 +189,50 @@ def test_boot_task_killed_after_the_cloud_accepted_gives_one_vm(mixed, cloud):
     live = mixed.nova_servers() if cloud == "os" else [i["InstanceId"] for i in mixed.aws_instances()]
     assert len(live) == 2
     assert {v.cloud_vm_id for v in vms_on(w, cloud)} == {r.cloud_vm_id for r in made}
+
+
+@pytest.mark.parametrize("cloud", ["os", "aws"])
+def test_a_create_whose_reply_was_lost_gives_one_vm(mixed, cloud):
+    """The cloud accepted the create and made the VM; the answer never came back (a network cut). The
+    adapter must not launch a second VM: EC2 retries after looking for it by its tag; Nova's create is
+    not retried, the next poll finds the VM by its name."""
+    from tests.doubles.fake_openstack import LOSE_REPLY, Fault
+
+    w = mixed.world
+    if cloud == "os":
+        mixed.nova.faults.append(Fault("POST", r"/servers$", LOSE_REPLY))
+    else:
+        mixed.proxy.lose_reply("RunInstances")
+    w.submit(1, target_alias=f"to-{cloud}", **JOB)
+    w.run(300)
+    live = mixed.nova_servers() if cloud == "os" else [i["InstanceId"] for i in mixed.aws_instances()]
+    assert len(live) == 1
+    [vm] = vms_on(w, cloud)
+    assert vm.cloud_vm_id in (live if cloud == "aws" else {s["id"] for s in mixed.nova.servers.values()})
+    if cloud == "os":
+        assert mixed.nova.posts and sum(mixed.nova.posts.values()) == 1  # one POST, the lost one
+    else:
+        assert mixed.proxy.seen.count("RunInstances") == 1  # found by its tag: not sent again
+
+
+def test_demand_a_cloud_cannot_take_moves_to_the_next_in_priority(mixed):
+    """The best cloud (EC2, priority 0) is out of capacity for good; the job's alias allows a worse one
+    (Nova, priority 5): after the back-offs the same job is booted there, once."""
+    from include.store.models import AliasCloud, Cloud
+
+    w = mixed.world
+    with session_scope(w.engine) as s:
+        s.execute(Backoff.__table__.delete())
+        s.get(Cloud, ("atlas", "aws")).priority = 0
+        s.get(Cloud, ("atlas", "os")).priority = 5
+        s.add_all(
+            [AliasCloud(group_name="atlas", alias="ec2-then-nova", cloud_name=c) for c in ("aws", "os")]
+        )
+    mixed.proxy.fail("RunInstances", "InsufficientInstanceCapacity", 500, times=10**6)
+    w.submit(1, target_alias="ec2-then-nova", **JOB)
+    w.run_until(lambda _: len(mixed.nova_servers()) == 1, limit_s=1800)
+    w.run(120)
+    assert len(mixed.nova_servers()) == 1 and mixed.aws_instances() == []
+    with session_scope(w.engine) as s:
+        tried = s.scalars(select(BootRequest).where(BootRequest.cloud_name == "aws")).all()
+    assert tried, "the better cloud was tried first"
