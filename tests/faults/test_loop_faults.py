@@ -187,3 +187,116 @@ def test_two_scheduling_runs_at_once_plan_each_group_once(world):
     with session_scope(world.engine) as s:
         assert s.get(Cloud, ("atlas", "east")) is not None
     json.dumps(results, default=str)
+
+
+@pytest.fixture(scope="module")
+def private_pg():
+    """One server of our own for the crash tests (they kill it; the shared one stays up)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.faults.private_pg import PrivatePostgres
+
+    base = Path(tempfile.mkdtemp(prefix="cs-private-pg-"))  # under /tmp: the postgres user can reach it
+    base.chmod(0o755)
+    pg = PrivatePostgres(base / "cluster")
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def crashable(private_pg, tmp_path, monkeypatch, moto_ec2):
+    import uuid
+
+    from tests.faults.conftest import mixed_site
+
+    url = private_pg.create_database(f"cs_crash_{uuid.uuid4().hex[:8]}")
+    with mixed_site(url, tmp_path, monkeypatch, moto_ec2) as site:
+        yield site, private_pg
+
+
+def _one_server_per_vm(mixed) -> None:
+    names = mixed.nova_servers()
+    assert len(names) == len(set(names)), f"a VM booted twice: {sorted(names)}"
+    live = {v.vm_id: v for v in live_vms(mixed.world) if v.cloud_name == "os"}
+    assert set(live) == set(names), "every server the cloud holds has its row, and every row its server"
+
+
+@pytest.mark.postgres
+def test_the_database_server_killed_in_the_plan_transaction_loses_nothing_and_boots_nothing_twice(
+    crashable, monkeypatch
+):
+    """SIGKILL to PostgreSQL while the plan's intents are written but not committed: the run fails, the
+    server restarts (crash recovery), later runs plan again and boot each VM once."""
+    from include.loop import planning
+    from include.loop.record import record_plan
+
+    mixed, pg = crashable
+    w = mixed.world
+    w.submit(3, target_alias="to-os", cores=1, ram_mb=900, duration_s=3600)
+    killed = []
+
+    def record_then_crash(session, *args, **kw):
+        run_id = record_plan(session, *args, **kw)
+        session.flush()  # the intents are in the server, inside the open transaction
+        killed.append(pg.crash())
+        return run_id
+
+    monkeypatch.setattr(planning, "record_plan", record_then_crash)
+    w.now += timedelta(seconds=30)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for a dead server
+        w.cycle()
+    assert killed and killed[0] >= 2  # the postmaster and at least our backend
+    monkeypatch.setattr(planning, "record_plan", record_plan)
+    pg.start()
+    get_engine(w.url).dispose()  # the pool's connections died with the server
+    assert mixed.nova_servers() == []  # nothing was acted on: the intents never committed
+    w.run(420)  # past the lease the dead run held
+    assert len(mixed.nova_servers()) == 3
+    _one_server_per_vm(mixed)
+
+
+@pytest.mark.postgres
+def test_the_database_server_killed_during_the_act_loses_no_vm_and_the_retry_boots_none_twice(
+    crashable, monkeypatch
+):
+    """SIGKILL to PostgreSQL after the cloud accepted the first of three creates, before the act wrote
+    what came back: the act task fails; the server restarts; Airflow's retry of the task finds what
+    exists and makes only what is missing."""
+    mixed, pg = crashable
+    w = mixed.world
+    w.submit(3, target_alias="to-os", cores=1, ram_mb=900, duration_s=3600)
+    w.now += timedelta(seconds=30)
+    cycle.poll_pools(w.now)
+    for c in cycle.clouds_to_poll():
+        cycle.poll_cloud(c["group"], c["cloud"], w.now)
+    planned = cycle.plan_cycle(now=w.now)
+    [work] = [x for x in cycle.work_items(planned) if x.get("cloud") == "os"]
+    create = mixed.nova.create
+
+    def create_then_crash(body):
+        out = create(body)
+        if not getattr(create_then_crash, "done", False):
+            create_then_crash.done = True
+            pg.crash()
+        return out
+
+    mixed.nova.create = create_then_crash
+    with pytest.raises(Exception):  # noqa: B017 - the act's next write meets a dead server
+        cycle.act_on(work, w.now)
+    mixed.nova.create = create
+    made_before_retry = set(mixed.nova_servers())
+    assert 1 <= len(made_before_retry) <= 3
+    pg.start()
+    get_engine(w.url).dispose()
+    outcome = cycle.act_on(work, w.now)  # Airflow's retry of the task
+    cycle.release_run(planned["lease"])
+    assert set(outcome["existed"]) >= made_before_retry
+    w.run(300)
+    assert len(mixed.nova_servers()) == 3
+    _one_server_per_vm(mixed)
