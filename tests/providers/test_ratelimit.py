@@ -60,6 +60,24 @@ def test_retry_is_bounded_jittered_and_honours_retry_after():
     assert all(0 <= s <= 0.2 * 2**i for i, s in enumerate(sleeps) if i > 0)
 
 
+def test_retries_of_many_clients_spread_out_rather_than_stampede():
+    """Full jitter: a hundred clients throttled at the same moment do not come back at the same moment."""
+    waits: list[list[float]] = []
+    for _ in range(100):
+        sleeps: list[float] = []
+
+        def throttled():
+            raise TransientError("c1", "RequestLimitExceeded")
+
+        with pytest.raises(TransientError):
+            retry_transient(throttled, attempts=3, base_s=0.2, cap_s=5, sleep=sleeps.append)
+        waits.append(sleeps)
+    second = sorted(w[1] for w in waits)  # the wait before the third try: uniform in [0, 0.4]
+    assert len(set(second)) == 100  # no two clients wait the same
+    assert second[10] < 0.1 and second[89] > 0.3  # spread over the whole window, not clustered
+    assert all(0 <= w[1] <= 0.4 for w in waits)
+
+
 def test_retry_does_not_touch_other_errors():
     calls = []
 
