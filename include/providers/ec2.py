@@ -207,7 +207,10 @@ class Ec2Cloud:
             cores_used=sum(v.cores for v in live),
             ram_max_mb=-1,
             ram_used_mb=sum(v.ram_mb for v in live),
-            instances_max=self._max_instances(),
+            # No instance-count limit: EC2 limits on-demand vCPUs (above). The account attribute
+            # `max-instances` "is no longer supported" (EC2 API reference) and moto answers 20 to it,
+            # which capped every EC2 cloud at 20 VMs in the burst bench.
+            instances_max=-1,
             instances_used=len(live),
         )
 
@@ -224,21 +227,6 @@ class Ec2Cloud:
             )
         except ProviderError:
             return -1
-
-    def _max_instances(self) -> int:
-        try:
-            attrs = self.api.call("describe_account_attributes", AttributeNames=["max-instances"])[
-                "AccountAttributes"
-            ]
-        except ProviderError:
-            return -1
-        values = [
-            int(v["AttributeValue"])
-            for a in attrs
-            if a["AttributeName"] == "max-instances"
-            for v in a["AttributeValues"]
-        ]
-        return values[0] if values else -1
 
     # --- what distribution needs -------------------------------------------------------------------
     def image_store(self):

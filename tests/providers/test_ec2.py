@@ -97,3 +97,17 @@ def test_image_by_name_only_among_the_accounts_own(ec2, moto_ami):
         cloud.create_vms(replace(spec(public_name), request_id="r-public"), 1)
     (by_id,) = cloud.create_vms(replace(spec(moto_ami), request_id="r-id"), 1)
     assert by_id.ok
+
+
+def test_an_account_is_not_capped_by_the_retired_max_instances_attribute(ec2, moto_ami):
+    """EC2 answers DescribeAccountAttributes max-instances (moto: 20) but documents that it "is no longer
+    supported" and "does not reflect your actual vCPU limit": a site with a raised vCPU quota running
+    more than 20 VMs must not be told its cloud is full."""
+    cloud, _proxy, raw = ec2
+    attrs = raw.describe_account_attributes(AttributeNames=["max-instances"])["AccountAttributes"]
+    answered = {a["AttributeName"]: a["AttributeValues"][0]["AttributeValue"] for a in attrs}
+    assert answered["max-instances"] == "20"  # what the double answers
+    results = cloud.create_vms(replace(spec(moto_ami), request_id="big"), 25)
+    assert all(r.ok for r in results)
+    limits = cloud.limits()
+    assert limits.instances_used == 25 and limits.instances_max == -1
