@@ -15,9 +15,12 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from include import airflow_retention as retention
 
 ROOT = Path(__file__).resolve().parents[1]
 # CS_RUN_DIR puts a whole stack elsewhere (benchmarks run one beside a user's demo without touching it).
@@ -26,10 +29,16 @@ HOME = RUN_DIR / "airflow" if RUN_DIR else ROOT / ".airflow"
 STATE_URL = (
     f"sqlite:///{RUN_DIR / 'state.db'}" if RUN_DIR else f"sqlite:///{ROOT / '.state' / 'cloudscheduler.db'}"
 )
-# No triggerer: nothing we run defers or uses deadline alerts (CS_TRIGGERER=1 starts one, ~180 MB).
-# The scheduler skips its log server: every component shares this machine's log folder, which the
-# api-server reads directly (~150 MB saved; P9 in bench/README.md).
-COMPONENTS = {"api-server": [], "scheduler": ["--skip-serve-logs"], "dag-processor": []}
+# Every component the UI's Health panel checks runs, the triggerer included (a new user's first look must
+# not be a red cross; ~180 MB; CS_TRIGGERER=0 leaves it out on a small laptop). The scheduler and the
+# triggerer skip their log servers: every component shares this machine's log folder, which the
+# api-server reads directly (~100-150 MB each; P9 in bench/README.md).
+COMPONENTS = {
+    "api-server": [],
+    "scheduler": ["--skip-serve-logs"],
+    "dag-processor": [],
+    "triggerer": ["--skip-serve-logs"],
+}
 DEMO_USERS = {"admin": "admin", "viewer": "viewer"}  # demo logins; the roles are set in airflow_env()
 GRACE_S = 20
 
@@ -37,8 +46,8 @@ GRACE_S = 20
 def components(env: dict[str, str]) -> dict[str, list[str]]:
     """The Airflow components to start, with their arguments."""
     wanted = dict(COMPONENTS)
-    if env.get("CS_TRIGGERER", "").strip().lower() in ("1", "true", "yes"):
-        wanted["triggerer"] = []
+    if env.get("CS_TRIGGERER", "").strip().lower() in ("0", "false", "no"):
+        del wanted["triggerer"]
     return wanted
 
 
@@ -104,9 +113,26 @@ def run_step(args: list[str], env: dict[str, str]) -> None:
     subprocess.run(args, env=env, check=True, cwd=ROOT)
 
 
+# Imported by every Airflow process at start (Airflow puts AIRFLOW_HOME/config on sys.path). In the
+# scheduler it loads the libraries every task of the loop imports before the LocalExecutor forks its
+# workers, so the workers and their task processes share one copy of those pages instead of each
+# loading its own (up to four tasks at once: ~40 MB each; P9 in bench/README.md).
+PRELOAD = """\
+# Written by include/embedded.py (make run); see PRELOAD there.
+import sys
+
+if sys.argv[1:2] == ["scheduler"]:
+    import classad2  # noqa: F401
+    import pandas  # noqa: F401
+    import sqlalchemy.orm  # noqa: F401
+"""
+
+
 def prepare(env: dict[str, str]) -> None:
     """Migrate both databases, load the demo configuration on first run, create the Airflow pools."""
     HOME.mkdir(parents=True, exist_ok=True)
+    (HOME / "config").mkdir(exist_ok=True)
+    (HOME / "config" / "airflow_local_settings.py").write_text(PRELOAD)
     passwords = HOME / "simple_auth_manager_passwords.json.generated"
     if not passwords.exists():
         passwords.write_text(json.dumps(DEMO_USERS))
@@ -180,6 +206,11 @@ def main() -> int:
     port = int(os.environ.get("CS_PORT", "8080"))
     keep_private()
     env = airflow_env(port)
+    try:
+        retention.keep_days_from(env)  # a bad CS_AIRFLOW_RETENTION_DAYS stops us before anything starts
+    except ValueError as err:
+        print(f"!! {err}")
+        return 2
     began = time.monotonic()
     prepare(env)
     procs = start(env)
@@ -200,6 +231,10 @@ def main() -> int:
         print(
             "   trigger the DAG cs_submit_demo_jobs to watch VMs boot, run jobs and retire; Ctrl-C stops all"
         )
+        # Airflow keeps every run and task log forever; a week is kept (include/airflow_retention.py).
+        threading.Thread(
+            target=retention.loop, args=(env,), kwargs={"stop": lambda: stopping}, daemon=True
+        ).start()
         while not stopping:
             if any(p.poll() is not None for p in procs.values()):
                 dead = [n for n, p in procs.items() if p.poll() is not None]

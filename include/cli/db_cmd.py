@@ -1,4 +1,5 @@
-"""``cloudscheduler db upgrade|downgrade|current``: migrations of our state database."""
+"""``cloudscheduler db upgrade|downgrade|current``: migrations of our state database;
+``db prune-airflow``: retention of Airflow's own run records and task logs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def register(objects) -> None:
     down.add_argument("revision", nargs="?", default="base")
     down.set_defaults(handler=_downgrade)
     verbs.add_parser("current", help="print the applied revisions").set_defaults(handler=_current)
+    prune = verbs.add_parser(
+        "prune-airflow", help="delete Airflow's run records and task logs older than N days (default 7)"
+    )
+    prune.add_argument("--keep-days", type=float)
+    prune.set_defaults(handler=_prune_airflow)
 
 
 def _upgrade(args) -> int:
@@ -35,6 +41,12 @@ def _current(_args) -> int:
     state = "current" if heads == migrate.script_heads() else "NOT current: run 'cloudscheduler db upgrade'"
     print(f"{_where()}: {', '.join(sorted(heads)) or '(empty)'} ({state})")
     return 0
+
+
+def _prune_airflow(args) -> int:
+    from include.airflow_retention import main
+
+    return main(["--once"] + ([] if args.keep_days is None else ["--keep-days", str(args.keep_days)]))
 
 
 def _where() -> str:

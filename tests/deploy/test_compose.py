@@ -75,6 +75,7 @@ def test_services_and_profiles(docker_config, env_file):
         "airflow-dag-processor",
         "airflow-triggerer",
         "airflow-worker",
+        "airflow-housekeeping",
     }
     with_condor = compose_cmd(docker_config, env_file, "--profile", "condor", "config", "--services").stdout
     assert "htcondor" in with_condor.split()
@@ -85,7 +86,7 @@ def test_services_and_profiles(docker_config, env_file):
 def test_every_airflow_component_shares_secrets_and_sees_the_project(docker_config, env_file):
     doc = json.loads(compose_cmd(docker_config, env_file, "config", "--format", "json").stdout)
     airflow = {n: s for n, s in doc["services"].items() if n.startswith("airflow-")}
-    assert len(airflow) == 6
+    assert len(airflow) == 7
     for name, svc in airflow.items():
         env = svc["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
@@ -100,3 +101,8 @@ def test_every_airflow_component_shares_secrets_and_sees_the_project(docker_conf
             == "service_completed_successfully"
         )
     assert "init.sh" in " ".join(doc["services"]["airflow-init"]["command"])
+    # Airflow's records are pruned beside Airflow (tasks cannot reach its database), with the logs volume.
+    keeper = doc["services"]["airflow-housekeeping"]
+    assert keeper["entrypoint"] == ["python", "-m", "include.airflow_retention"]
+    assert keeper["environment"]["CS_AIRFLOW_RETENTION_DAYS"] == "7"
+    assert any(v["target"] == "/opt/airflow/logs" for v in keeper["volumes"])
