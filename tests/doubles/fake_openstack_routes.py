@@ -343,7 +343,9 @@ def admin(st, path: str, body: dict):
                 setattr(st, key, body[key])
         return 200, {}, None
     if path == "/_fake/names":
-        return 200, {"names": st.names(), "posts": dict(st.posts)}, None
+        # "received": when each server's create arrived (epoch seconds), for benchmarks timing the cloud's side
+        received = {s["name"]: s["_t"] for s in list(st.servers.values())}
+        return 200, {"names": st.names(), "posts": dict(st.posts), "received": received}, None
     if path == "/_fake/requests":
         return 200, {"requests": dict(st.requests)}, None
     return NOT_FOUND
