@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo_story import Api  # noqa: E402
-from stack import embedded_stack  # noqa: E402
+from stack import embedded_stack, wait_for  # noqa: E402
 
 from tests.doubles.procs import spawn  # noqa: E402
 
@@ -133,16 +133,6 @@ def configure(engine, doubles: list[Double], rate: float, per_cycle: int) -> Non
             )
         for key, value in (("max_boot_per_cycle", per_cycle), ("new_vms_throttle", 1000)):
             s.merge(Setting(key=key, value=value))
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return None
 
 
 def epoch(text: str | None) -> float | None:

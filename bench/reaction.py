@@ -27,17 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stack import embedded_stack  # noqa: E402
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return None
+from stack import embedded_stack, wait_for  # noqa: E402
 
 
 def main() -> int:

@@ -54,3 +54,14 @@ def _wait_ui(port: int, proc: subprocess.Popen, began: float, timeout: float = 3
         except OSError:
             time.sleep(0.5)
     raise RuntimeError("the UI did not answer")
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05):
+    """``predicate()``'s first truthy value, looked for every ``step`` seconds; None after ``timeout``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None

@@ -152,45 +152,31 @@ def _boot(
             _vm_not_made(vm, result.error, now)
             out.failed[result.vm_id] = result.error.message if result.error else "not created"
     for err in failures[:1]:  # one back-off step per request, not one per refused VM
-        if isinstance(err, CapacityError | QuotaError):
-            count_boot_failure(
-                session,
-                request.group_name,
-                request.cloud_name,
-                request.flavor,
-                now,
-                settings,
-                f"{type(err).__name__}: {err.message}",
-            )
-        if isinstance(err, CapacityError) and _short_on_other_flavours(session, request, now, settings):
-            # Out of capacity for a second flavour: the region is short, not one type. Back the cloud off
-            # (growing, never disabled: capacity comes back) so demand moves to the next cloud now rather
-            # than after one failure per flavour: an EC2 region offers hundreds of fitting types.
-            count_boot_failure(
-                session,
-                request.group_name,
-                request.cloud_name,
-                "",
-                now,
-                settings,
-                f"CapacityError on several flavours: {err.message}",
-                disable=False,
-            )
-        if isinstance(err, QuotaError):
-            # A quota is the project's, not the flavour's: back the whole cloud off too, or the next
-            # cycle would only walk on to the next flavour and be refused again.
-            count_boot_failure(
-                session,
-                request.group_name,
-                request.cloud_name,
-                "",
-                now,
-                settings,
-                f"QuotaError: {err.message}",
-            )
+        _back_off(session, request, now, settings, err)
     request.state = "done" if not failures else ("failed" if len(failures) == len(results) else "done")
     request.error = "; ".join(e.message for e in failures if e)[:2000] or None
     request.finished_at = now
+
+
+def _back_off(session: Session, request: BootRequest, now: datetime, settings: Settings, err) -> None:
+    """Count a refused request against its (cloud, flavour), and against the whole cloud where the
+    refusal is the cloud's rather than the flavour's."""
+
+    def count(flavor: str, reason: str, disable: bool = True) -> None:
+        group, cloud = request.group_name, request.cloud_name
+        count_boot_failure(session, group, cloud, flavor, now, settings, reason, disable=disable)
+
+    if isinstance(err, CapacityError | QuotaError):
+        count(request.flavor, f"{type(err).__name__}: {err.message}")
+    if isinstance(err, CapacityError) and _short_on_other_flavours(session, request, now, settings):
+        # Out of capacity for a second flavour: the region is short, not one type. Back the cloud off
+        # (growing, never disabled: capacity comes back) so demand moves to the next cloud now rather
+        # than after one failure per flavour: an EC2 region offers hundreds of fitting types.
+        count("", f"CapacityError on several flavours: {err.message}", disable=False)
+    if isinstance(err, QuotaError):
+        # A quota is the project's, not the flavour's: back the whole cloud off too, or the next
+        # cycle would only walk on to the next flavour and be refused again.
+        count("", f"QuotaError: {err.message}")
 
 
 def _short_on_other_flavours(

@@ -5,12 +5,13 @@ them, been retired after keep-alive, deleted and forgotten. Runs in its own proc
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.airflow_site import script_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = [
@@ -29,17 +30,7 @@ ORDER = [
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_dags_carry_the_demo_workflow_through_every_stage(tmp_path):
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "PYTHONPATH": str(ROOT),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts.jsonl"),
-    }
+    env = script_env(tmp_path)
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "dags" / "loop_run.py")],
         env=env,

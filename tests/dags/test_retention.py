@@ -4,12 +4,13 @@ older than the retention are deleted; a recent run and the components' open logs
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.airflow_site import script_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,17 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_runs_and_task_logs_older_than_a_week_are_pruned_and_the_rest_kept(tmp_path):
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "PYTHONPATH": str(ROOT),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts.jsonl"),
-    }
+    env = script_env(tmp_path)
     env.pop("AIRFLOW__LOGGING__BASE_LOG_FOLDER", None)
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "dags" / "retention_run.py")],

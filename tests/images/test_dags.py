@@ -4,7 +4,6 @@ Keystone + Glance clouds (their fake Novas hold the keypairs), credentials only 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from include.keys.fingerprints import generate_keypair
+from tests.airflow_site import script_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.keystone, pytest.mark.slow]
@@ -47,21 +47,14 @@ def test_dags_distribute_images_and_keys_between_two_real_clouds(two_glances, tm
         ]
     }
     conn = json.dumps({"conn_type": "generic", "login": user["username"], "password": user["password"]})
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "PYTHONPATH": str(ROOT),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "CLOUDSCHEDULER_DB_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CLOUDSCHEDULER_IMAGE_CACHE": str(tmp_path / "cache"),
-        "CLOUDSCHEDULER_ALERT_SINK": str(tmp_path / "alerts"),
-        "AIRFLOW_CONN_OS_A": conn,
-        "AIRFLOW_CONN_OS_B": conn,
-        "CS_TEST_SITE": json.dumps(site),
-    }
+    env = script_env(
+        tmp_path,
+        CLOUDSCHEDULER_IMAGE_CACHE=str(tmp_path / "cache"),
+        CLOUDSCHEDULER_ALERT_SINK=str(tmp_path / "alerts"),
+        AIRFLOW_CONN_OS_A=conn,
+        AIRFLOW_CONN_OS_B=conn,
+        CS_TEST_SITE=json.dumps(site),
+    )
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "images" / "dag_run.py")],
         env=env,
