@@ -21,7 +21,7 @@ from pathlib import Path
 
 KEEP_DAYS = 7  # a week of run history and logs: an operator looks back over a weekend incident
 # Every table that grows with each run. Not `dag` or `dag_version` (the DAGs themselves; cleaning them
-# fails on PostgreSQL, apache/airflow#71864).
+# fails on PostgreSQL, apache/airflow#71864), nor `trigger` (deleting one deletes the task deferred on it).
 TABLES = (
     "dag_run",
     "task_instance",
@@ -31,7 +31,6 @@ TABLES = (
     "log",
     "job",
     "asset_event",
-    "trigger",
     "revoked_token",
     "deadline",
 )
@@ -68,6 +67,11 @@ def clean_metadata(
         "--tables",
         ",".join(TABLES),
         "--skip-archive",
+        # Small transactions: the first clean of a long-running stack must not hold SQLite's lock for
+        # longer than the components wait for it.
+        "--batch-size",
+        "5000",
+        "--error-on-cleanup-failure",  # else a table it could not clean still exits 0
         "--yes",
     ]
     try:
@@ -86,7 +90,11 @@ def prune_logs(folder: Path, cutoff: datetime) -> tuple[int, int]:
     files = size = 0
     if not folder.is_dir():
         return 0, 0
-    for top in (p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+    try:
+        tops = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return 0, 0
+    for top in tops:
         for path in sorted(top.rglob("*"), reverse=True):  # children before their folders
             try:
                 if path.is_file() and path.stat().st_mtime < limit:
@@ -137,10 +145,16 @@ def loop(env: dict[str, str], every_s: float = 86400, stop=lambda: False) -> Non
     next_at = 0.0
     while not stop():
         if time.monotonic() >= next_at:
-            report = run_retention(days, env)
+            next_at = time.monotonic() + every_s
+            try:
+                report = run_retention(days, env)
+            except Exception as err:  # noqa: BLE001 - one bad day must not end retention for good
+                print(f"retention: failed, next try in {every_s / 3600:.0f} h: {err!r}", flush=True)
+                continue
             for line in report.lines():
                 print(f"retention: {line}", flush=True)
-            next_at = time.monotonic() + every_s
+            if not report.db_ok:
+                print(f"retention: {report.db_output[-800:]}", flush=True)
         time.sleep(1)
 
 

@@ -122,9 +122,12 @@ PRELOAD = """\
 import sys
 
 if sys.argv[1:2] == ["scheduler"]:
-    import classad2  # noqa: F401
-    import pandas  # noqa: F401
-    import sqlalchemy.orm  # noqa: F401
+    try:
+        import classad2  # noqa: F401
+        import pandas  # noqa: F401
+        import sqlalchemy.orm  # noqa: F401
+    except Exception as err:  # a memory saving only: never a reason for the scheduler not to start
+        print(f"cloudscheduler: preload skipped: {err!r}", file=sys.stderr)
 """
 
 
