@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from include.config.settings import Settings
-from include.loop.record import count_boot_failure
+from include.loop.record import SOFT_BACKOFF, count_boot_failure
 from include.providers.base import (
     TAG_ALIAS,
     TAG_KEEP_ALIVE,
@@ -172,7 +172,7 @@ def _back_off(session: Session, request: BootRequest, now: datetime, settings: S
         # Out of capacity for a second flavour: the region is short, not one type. Back the cloud off
         # (growing, never disabled: capacity comes back) so demand moves to the next cloud now rather
         # than after one failure per flavour: an EC2 region offers hundreds of fitting types.
-        count("", f"CapacityError on several flavours: {err.message}", disable=False)
+        count("", f"{SOFT_BACKOFF}: {err.message}", disable=False)
     if isinstance(err, QuotaError):
         # A quota is the project's, not the flavour's: back the whole cloud off too, or the next
         # cycle would only walk on to the next flavour and be refused again.
@@ -188,7 +188,9 @@ def _short_on_other_flavours(
         Backoff.cloud_name == request.cloud_name,
         Backoff.flavor.not_in(("", request.flavor)),
         Backoff.last_failure_at >= recent,
-        Backoff.last_error.startswith("CapacityError"),
+        # Refused at create ("CapacityError: ...") or reported later by the cloud, as Nova's "No valid
+        # host" ("capacity: ...", loop/sync.py).
+        Backoff.last_error.startswith("CapacityError") | Backoff.last_error.startswith("capacity:"),
     )
     return session.execute(query.limit(1)).first() is not None
 

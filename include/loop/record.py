@@ -146,6 +146,10 @@ def _deletes(session: Session, plan: Plan, now: datetime, settings: Settings) ->
             )
 
 
+# The reason text of a back-off that grows but never disables (act.py: capacity short on several flavours).
+SOFT_BACKOFF = "CapacityError on several flavours"
+
+
 def count_boot_failure(
     session: Session,
     group: str,
@@ -175,6 +179,10 @@ def count_boot_failure(
         row.last_failure_at, row.last_error = now, error[:2000]
         session.flush()
         return row
+    if disable and (row.last_error or "").startswith(SOFT_BACKOFF):
+        # Failures that only back off (a region short of capacity) do not count toward disabling: the
+        # run of failures that can disable the cloud starts with this one.
+        row.failures = 0
     row.failures = (row.failures or 0) + 1
     delay = min(settings.backoff_base * 2 ** (row.failures - 1), settings.backoff_max)
     row.last_failure_at, row.until, row.last_error = now, now + timedelta(seconds=delay), error[:2000]

@@ -337,10 +337,21 @@ class Ec2Cloud:
                 live = [v.cloud_vm_id for v in found if v.status != VmStatus.GONE]
                 if live:
                     return live[0]
-            tried.append(True)
-            return self.api.call_once("run_instances", **params)["Instances"][0]["InstanceId"]
+            tried.append(False)
+            try:
+                return self.api.call_once("run_instances", **params)["Instances"][0]["InstanceId"]
+            except ProviderError as err:
+                tried[-1] = getattr(err, "maybe_acted", False)
+                raise
 
-        return retry_transient(once, attempts=self.api.attempts)
+        try:
+            return retry_transient(once, attempts=self.api.attempts)
+        except ProviderError as err:
+            # An earlier attempt whose answer was lost may have launched it, even if the last one was
+            # plainly refused: the VM's fate is unknown until the next poll, not "not made".
+            if any(tried):
+                err.maybe_acted = True
+            raise
 
     def delete_vm(self, vm_id: str, cloud_vm_id: str | None = None) -> None:
         ids = (

@@ -111,3 +111,17 @@ def test_an_account_is_not_capped_by_the_retired_max_instances_attribute(ec2, mo
     assert all(r.ok for r in results)
     limits = cloud.limits()
     assert limits.instances_used == 25 and limits.instances_max == -1
+
+
+def test_a_launch_whose_reply_was_lost_stays_unknown_when_the_retries_are_refused(ec2, moto_ami, monkeypatch):
+    """The first RunInstances reached EC2 but its answer was lost; DescribeInstances does not show the
+    instance yet (EC2 is eventually consistent); the retries are refused with 503. The VM may exist, so
+    the result must say its fate is unknown (the loop keeps the row for the next poll), not 'not made'
+    (the loop would boot another)."""
+    cloud, proxy, _raw = ec2
+    proxy.lose_reply("RunInstances")
+    proxy.fail("RunInstances", "Unavailable", 503, times=50)
+    monkeypatch.setattr(cloud, "list_vms", lambda *a, **k: [])
+    (r,) = cloud.create_vms(replace(spec(moto_ami), request_id="lost"), 1)
+    assert not r.ok
+    assert r.error.maybe_acted, r.error
