@@ -35,7 +35,9 @@ ALLOWED = {
         "include.csv2", "include.pools", "include.providers", "include.scheduler", "include.simulated", "include.status",
         "include.store", "include.userdata",
     },
-    "include.cli": {"include.airflow_glue", "include.config", "include.csv2", "include.images", "include.keys", "include.loop", "include.status", "include.store"},
+    "include.airflow_retention": set(),  # runs beside Airflow: Airflow's CLI and the log folder only
+    "include.embedded": {"include.airflow_retention"},
+    "include.cli": {"include.airflow_glue", "include.airflow_retention", "include.config", "include.csv2", "include.images", "include.keys", "include.loop", "include.status", "include.store"},
     "include.airflow_assets": {"include.intervals"},
     "include.airflow_setup": {"include.config", "include.store"},
 }  # fmt: skip
