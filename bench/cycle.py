@@ -153,6 +153,16 @@ class TextPool:
     def __init__(self, spec, jobs: list[str], slots: list[str]):
         self.spec, self._jobs, self._slots = spec, jobs, slots
 
+    @classmethod
+    def from_folder(cls, spec, folder: Path) -> TextPool:
+        """A pool recorded by :func:`record`: ``<schedd>.jobs`` and ``machines``, ads between blank lines."""
+        (name,) = spec.schedds
+
+        def ads(path: Path) -> list[str]:
+            return [t + "\n" for t in path.read_text().split("\n\n") if t.strip()]
+
+        return cls(spec, ads(folder / f"{name}.jobs"), ads(folder / "machines"))
+
     def jobs(self):
         import classad2
 
@@ -183,6 +193,16 @@ class TextPool:
 
     def forget(self, machine):
         raise RuntimeError(f"nothing should be forgotten ({machine})")
+
+
+def record(texts: dict[str, tuple[list[str], list[str]]], folder: Path) -> None:
+    """Write each pool's ads as `condor_q -long` and `condor_status -long` print them, for TextPool.from_folder."""
+    for g in range(GROUPS):
+        jobs, slots = texts[f"cm{g}.example.org"]
+        pool = folder / f"cm{g}.example.org"
+        pool.mkdir(parents=True)
+        (pool / f"schedd{g}.jobs").write_text("\n".join(jobs))
+        (pool / "machines").write_text("\n".join(slots))
 
 
 def seed(engine, deployment: str, now: datetime) -> None:
@@ -236,19 +256,10 @@ def main() -> int:
         drop_pg_database(url)
 
 
-def run(url: str, args) -> int:
-    import include.loop.pool_poll as pool_poll
+def build_site(url: str) -> dict[str, tuple[list[str], list[str]]]:
+    """Migrate ``url``, apply the site, seed its 10,000 VMs; the ad texts of each pool, by collector."""
     from include.config import apply_config, parse_document
     from include.config.settings import load_settings
-    from include.loop.cycle import (
-        act_on,
-        clouds_to_poll,
-        finish_run,
-        plan_cycle,
-        poll_cloud,
-        poll_pools,
-        work_items,
-    )
     from include.store import migrate
     from include.store.db import get_engine, session_scope
     from include.store.models import Group
@@ -273,6 +284,22 @@ def run(url: str, args) -> int:
             t for c in range(CLOUDS) for v in range(VMS_PER_CLOUD) for t in slot_texts(g, c, v, deployment)
         ]
         texts[f"cm{g}.example.org"] = (jobs, slots)
+    return texts
+
+
+def run(url: str, args) -> int:
+    import include.loop.pool_poll as pool_poll
+    from include.loop.cycle import (
+        act_on,
+        clouds_to_poll,
+        finish_run,
+        plan_cycle,
+        poll_cloud,
+        poll_pools,
+        work_items,
+    )
+
+    texts = build_site(url)
     import include.loop.polling as polling
 
     # The pools are read from the texts above instead of through the bindings (see the docstring).

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextlib.contextmanager
 def embedded_stack(run_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
     """Yields {"pid", "ui_s" (seconds until the UI answered), "env"}; raises if it never comes up."""
-    env = {**os.environ, "CS_PORT": str(port), "CS_RUN_DIR": str(run_dir), **(extra_env or {})}
-    env.pop("CLOUDSCHEDULER_DB_URL", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("CLOUDSCHEDULER_DB_URL", "CS_AIRFLOW_DB_URL")}
+    env.update({"CS_PORT": str(port), "CS_RUN_DIR": str(run_dir), **(extra_env or {})})
     began = time.monotonic()
     log = open(run_dir / "embedded.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

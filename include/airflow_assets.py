@@ -30,3 +30,6 @@ SCHEDULE = timedelta(seconds=_INTERVALS["schedule_interval"])
 # written before the call, so the next cycle reconciles what the killed task had sent; until then a hung
 # cloud holds back the next scheduling run by at most this much (docs/design/cloud-pools.md).
 CLOUD_TASK_TIMEOUT = _seconds("CS_CLOUD_TASK_TIMEOUT_SECONDS", 180)
+# A batch of cloud polls gives up on a cloud this much before the task's own timeout would kill the
+# batch, so the clouds that answered are written and the slow one alone is marked failed.
+CLOUD_POLL_DEADLINE = max(CLOUD_TASK_TIMEOUT - timedelta(seconds=15), CLOUD_TASK_TIMEOUT / 2)

@@ -94,8 +94,6 @@ def airflow_env(port: int) -> dict[str, str]:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.airflow_sqlite.CONNECT_ARGS",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__API__PORT": str(port),
@@ -105,7 +103,19 @@ def airflow_env(port: int) -> dict[str, str]:
             "CLOUDSCHEDULER_DB_URL": env.get("CLOUDSCHEDULER_DB_URL") or STATE_URL,
         }
     )
+    env.update(airflow_database(env.get("CS_AIRFLOW_DB_URL")))
     return env
+
+
+def airflow_database(url: str | None) -> dict[str, str]:
+    """Airflow's metadata database: SQLite in the run folder, or the database CS_AIRFLOW_DB_URL names
+    (PostgreSQL, as the compose deployment has it: the P10 benchmark runs the stack on it)."""
+    if url:
+        return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
+    return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.airflow_sqlite.CONNECT_ARGS",
+    }
 
 
 def run_step(args: list[str], env: dict[str, str]) -> None:

@@ -18,11 +18,19 @@ from include.loop.planning import (
     settings_now,
     still_ours,
 )
-from include.loop.polling import cloud_adapter, clouds_to_poll, poll_cloud, poll_pools
+from include.loop.polling import (
+    CloudPollsFailed,
+    cloud_adapter,
+    cloud_batches,
+    clouds_to_poll,
+    poll_batch,
+    poll_cloud,
+    poll_pools,
+)
 from include.loop.work import cloud_work, pool_work, work_items
 
 __all__ = [
-    "act_cloud", "act_on", "act_pool", "cloud_adapter", "cloud_work", "clouds_to_poll", "dry_run_report", "finish_cycle",
-    "finish_run", "lease_ttl", "plan_cycle", "plan_lines", "poll_cloud", "poll_pools", "pool_work",
+    "CloudPollsFailed", "act_cloud", "act_on", "act_pool", "cloud_adapter", "cloud_batches", "cloud_work", "clouds_to_poll", "dry_run_report", "finish_cycle",
+    "finish_run", "lease_ttl", "plan_cycle", "plan_lines", "poll_batch", "poll_cloud", "poll_pools", "pool_work",
     "release_run", "settings_now", "still_ours", "work_items",
 ]  # fmt: skip

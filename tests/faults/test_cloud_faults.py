@@ -75,6 +75,30 @@ def test_a_hung_endpoint_times_out_and_does_not_hold_the_others(mixed, monkeypat
     assert outcome["os"]["errors"] or outcome["os"]["failed"], "the hung create ended as an error, not a hang"
 
 
+def test_a_poll_that_hangs_is_given_up_at_the_deadline_and_the_batch_writes_the_others(mixed):
+    """Beyond 8 clouds, one cs_poll_clouds task polls several clouds in threads: a hung one must not
+    hold back the others' snapshots nor run into the task's own timeout (which would lose them all)."""
+    import time
+
+    from tests.doubles.fake_openstack import Fault
+
+    w = mixed.world
+    w.run(30)  # every cloud known and fresh
+    mixed.nova.faults.append(Fault("GET", r"/servers/detail", 0, times=10**6, delay_s=40))
+    w.now += timedelta(seconds=60)
+    began = time.monotonic()
+    with pytest.raises(cycle.CloudPollsFailed, match=r"atlas/os: poll did not finish within 15 s") as raised:
+        cycle.poll_batch(cycle.clouds_to_poll(), deadline_s=15, now=w.now)  # moto's poll: ~5 s
+    assert time.monotonic() - began < 25, "given up at the deadline, not at the hang's end"
+    assert "aws" not in str(raised.value) and "sim" not in str(raised.value)
+    with session_scope(w.engine) as s:
+        status = {c: s.get(PollStatus, f"cloud/atlas/{c}") for c in ("os", "aws", "sim")}
+        assert status["aws"].ok and status["sim"].ok
+        assert status["aws"].last_success.replace(tzinfo=None) == w.now.replace(tzinfo=None)
+        assert not status["os"].ok and "did not finish" in status["os"].error
+    mixed.nova.faults.clear()
+
+
 def test_capacity_errors_back_off_growing_then_stop_and_alert_and_demand_moves(mixed, tmp_path):
     w = mixed.world
     with session_scope(w.engine) as s:
