@@ -93,12 +93,46 @@ def sizes(engine: sa.Engine, tables: tuple[str, ...] | None = None) -> dict:
         return {
             "bytes": c.execute(sa.text("SELECT pg_database_size(current_database())")).scalar(),
             "rows": {t: c.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() for t in names},  # noqa: S608
+            "table_bytes": {
+                t: c.execute(sa.text("SELECT pg_total_relation_size(:t)"), {"t": f'public."{t}"'}).scalar()
+                for t in names
+            },
+            "dead": dict(c.execute(sa.text("SELECT relname, n_dead_tup FROM pg_stat_user_tables")).all()),
         }
+
+
+# Days each growing table of ours keeps (include/store/retention.py; timeseries: the setting's default).
+KEPT_DAYS = {"plan_runs": 7, "plan_skips": 7, "timeseries": 30, "boot_requests": 30}
+
+
+def mean_row_bytes(engine: sa.Engine, table: str) -> float:
+    """The mean size of a row's data (no indexes, no dead versions) over the newest 2,000 rows."""
+    with engine.connect() as c:
+        return float(
+            c.execute(
+                sa.text(f'SELECT avg(pg_column_size(t.*)) FROM (SELECT * FROM "{table}" LIMIT 2000) t')
+            ).scalar()  # noqa: S608
+            or 0
+        )
 
 
 def log_folder(home: Path) -> tuple[int, int]:
     files = [p for d in (home / "logs").glob("dag_id=*") for p in d.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
+
+
+def log_sizes_by_task(home: Path) -> dict[str, tuple[int, int]]:
+    """(files, mean bytes) per task, and the largest file's path under the key '_largest'."""
+    by_task: dict[str, list[int]] = {}
+    largest = (0, "")
+    for path in (home / "logs").glob("dag_id=*/**/*.log"):
+        task = next((part[8:] for part in path.parts if part.startswith("task_id=")), "?")
+        size = path.stat().st_size
+        by_task.setdefault(task, []).append(size)
+        largest = max(largest, (size, str(path)))
+    out = {t: (len(v), sum(v) // len(v)) for t, v in sorted(by_task.items())}
+    out["_largest"] = largest
+    return out
 
 
 def main() -> int:
@@ -154,6 +188,11 @@ def run(run_dir: Path, state_url: str, airflow_url: str, args) -> int:
         until, last = datetime.now(UTC), (sizes(airflow, AIRFLOW_TABLES), sizes(state))
         logs1, t1 = log_folder(run_dir / "airflow"), time.monotonic()
         load = os.getloadavg()
+        per_task_logs = log_sizes_by_task(run_dir / "airflow")
+        size, path = per_task_logs.pop("_largest")
+        if path:
+            print(f"largest task log ({size:,} bytes), its first lines:", path)
+            print("".join(Path(path).read_text(errors="replace").splitlines(keepends=True)[:12]))
         time.sleep(90)  # let the runs that started in the window finish before reading them
         runs, tasks = runs_since(airflow, since, until), task_times(airflow, since, until)
     print(
@@ -193,10 +232,26 @@ def run(run_dir: Path, state_url: str, airflow_url: str, args) -> int:
         print(
             f"  {name}: {(b['bytes'] - a['bytes']) * per_day / 1e6:,.0f} MB/day (now {b['bytes'] / 1e6:,.0f} MB)"
         )
+    print("  our tables that grew; what their retention keeps (rows/day x days x the mean row's bytes):")
     for table in sorted(last[1]["rows"]):
         grown = last[1]["rows"][table] - first[1]["rows"].get(table, 0)
         if grown:
-            print(f"  state {table:24s} {grown * per_day:12,.0f} rows/day")
+            row_bytes = mean_row_bytes(state, table)
+            days = KEPT_DAYS.get(table)
+            kept = (
+                f"{grown * per_day * days * row_bytes / 1e6:,.0f} MB in {days} days" if days else "not pruned"
+            )
+            print(f"  state {table:24s} {grown * per_day:12,.0f} rows/day, {row_bytes:.0f} B/row: {kept}")
+    print("where the bytes went (total relation size, start -> end of the window; dead rows at the end):")
+    for label, a, b in (("Airflow", first[0], last[0]), ("state", first[1], last[1])):
+        grown = sorted(b["table_bytes"], key=lambda t: a["table_bytes"].get(t, 0) - b["table_bytes"][t])[:6]
+        for t in grown:
+            print(
+                f"  {label} {t:24s} {a['table_bytes'].get(t, 0) / 1e6:8.1f} -> {b['table_bytes'][t] / 1e6:8.1f} MB, "
+                f"{b['rows'][t]:,} rows, {b['dead'].get(t, 0):,} dead"
+            )
+    for task, (files, mean) in per_task_logs.items():
+        print(f"  task logs of {task}: {files} files, {mean:,} bytes each on average")
     print(
         f"  task logs: {(logs1[0] - logs0[0]) * per_day:,.0f} files/day, "
         f"{(logs1[1] - logs0[1]) * per_day / 1e6:,.0f} MB/day"
