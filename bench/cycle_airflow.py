@@ -107,13 +107,9 @@ KEPT_DAYS = {"plan_runs": 7, "plan_skips": 7, "timeseries": 30, "boot_requests":
 
 def mean_row_bytes(engine: sa.Engine, table: str) -> float:
     """The mean size of a row's data (no indexes, no dead versions) over the newest 2,000 rows."""
+    query = f'SELECT avg(pg_column_size(t.*)) FROM (SELECT * FROM "{table}" LIMIT 2000) t'  # noqa: S608
     with engine.connect() as c:
-        return float(
-            c.execute(
-                sa.text(f'SELECT avg(pg_column_size(t.*)) FROM (SELECT * FROM "{table}" LIMIT 2000) t')
-            ).scalar()  # noqa: S608
-            or 0
-        )
+        return float(c.execute(sa.text(query)).scalar() or 0)
 
 
 def log_folder(home: Path) -> tuple[int, int]:

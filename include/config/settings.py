@@ -39,6 +39,11 @@ class Settings:
     idle_vms_throttle: int = _setting(10, "stop booting while idle VMs >= max(this, running/10)", 0)
     vm_error_delay: int = _setting(300, "seconds in error before a VM is retired", 0)
     vm_come_alive: int = _setting(7200, "seconds a VM may take to register its startd", 0)
+    vm_register_late: int = _setting(
+        600,
+        "seconds after which an unregistered VM stops counting as coming capacity (or twice its cloud's usual time)",
+        0,
+    )
     vm_job_alive: int = _setting(1800, "seconds a registered VM may stay without ever running a job", 0)
     keep_alive_floor: int = _setting(120, "lowest keep-alive honoured, seconds", 0)
     retire_interval: int = _setting(1024, "seconds between re-sends of a retire", 1)

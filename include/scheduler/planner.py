@@ -26,7 +26,7 @@ from include.scheduler.overlimit import over_limit
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmState
-from include.scheduler.supply import cover, supply_buckets
+from include.scheduler.supply import cover, late_to_register, supply_buckets
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
 from include.scheduler.verdict import leaving_mask, materialize
 
@@ -59,7 +59,8 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         label[row], notes[row] = how, detail
     retires, deletes, vm_skips = materialize(fleet, label, notes)
     leaving = leaving_mask(fleet, label)
-    covered = cover(shapes, supply_buckets(fleet, leaving))
+    late = late_to_register(fleet, policy, now)
+    covered = cover(shapes, supply_buckets(fleet, leaving | late))
     boots, boot_skips = _boots(snapshot, shapes, covered, groups, fleet, leaving, ledger, policy, now)
     skips = sorted(
         vm_skips + demand_skips + boot_skips + _expiring(snapshot.clouds, policy, now),
@@ -71,6 +72,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         "covered_jobs": sum(covered.values()),
         "vms": len(fleet),
         "vms_by_state": _state_counts(fleet),
+        "vms_late_to_register": int((late & ~leaving).sum()),
     }
     return Plan(
         tuple(boots),

@@ -15,6 +15,7 @@ class Policy:
     idle_vms_throttle: int = 10  # no boots while idle VMs >= max(this, running VMs / 10)
     vm_error_delay: int = 300
     vm_come_alive: int = 7200
+    vm_register_late: int = 600  # an unregistered VM stops counting as supply (supply.late_to_register)
     vm_job_alive: int = 1800
     keep_alive_floor: int = 120
     retire_interval: int = 1024

@@ -10,11 +10,14 @@ jobs from each bin until its jobs are covered.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
 from include.scheduler.demand import Shape
 from include.scheduler.fleet import Fleet
+from include.scheduler.policy import Policy
 from include.scheduler.states import VmState
 
 
@@ -43,8 +46,28 @@ class Bins:
         return int(placed.sum())
 
 
+def late_to_register(fleet: Fleet, policy: Policy, now: datetime) -> np.ndarray:
+    """VMs still booting long after their cloud's VMs usually register: no longer counted as coming
+    capacity, so their jobs may get a VM elsewhere instead of waiting up to ``vm_come_alive`` (2 h) for
+    the come-alive rule to delete them (it still does). Late = older than twice the 90th percentile of
+    request-to-registration of the cloud's registered VMs, and never sooner than ``vm_register_late``
+    (Karpenter's registration timeout is a fixed 15 minutes; ours learns from the cloud)."""
+    booting = fleet.state_in(VmState.STARTING, VmState.UNREGISTERED)
+    if not booting.any():
+        return booting
+    took = fleet.col("registered_since") - fleet.col("requested_at")
+    known = ~np.isnan(took) & (took >= 0)
+    usual = np.zeros(len(fleet.keys))
+    if known.any():
+        per_cloud = pd.Series(took[known]).groupby(fleet.codes[known]).quantile(0.9)
+        usual[per_cloud.index.to_numpy()] = per_cloud.to_numpy()
+    late_after = np.minimum(np.maximum(2 * usual, policy.vm_register_late), policy.vm_come_alive)
+    return booting & (now.timestamp() - fleet.col("requested_at") > late_after[fleet.codes])
+
+
 def supply_buckets(fleet: Fleet, leaving: np.ndarray) -> dict[tuple[str, str | None], Bins]:
-    """Bins per (group, alias) from VMs that stay: registered free capacity, booting VMs whole."""
+    """Bins per (group, alias) from VMs that stay: registered free capacity, booting VMs whole.
+    ``leaving``: VMs not to count (going away, or late to register)."""
     booting = fleet.state_in(VmState.STARTING, VmState.UNREGISTERED)
     usable = ~leaving & (booting | fleet.state_in(VmState.IDLE, VmState.RUNNING, VmState.MANUAL))
     registered = fleet.col("registered")

@@ -90,7 +90,9 @@ def test_a_vm_whose_startd_runs_a_job_is_no_supply_while_its_cloud_still_says_bu
     status leaves "building". Counting it as booting supply too would cover the next job twice."""
     ahead_of_its_cloud = vm("r1", state="running", status="building")
     assert vms_booted(idle_jobs(1, cores=8), [ahead_of_its_cloud]) == 1
-    assert vms_booted(idle_jobs(1, cores=8), [vm("s1", state="starting")]) == 0, "a booting one is supply"
+    assert vms_booted(idle_jobs(1, cores=8), [vm("s1", state="starting", age=60)]) == 0, (
+        "a booting one is supply"
+    )
 
 
 def test_vm_state_prefers_the_pool_over_a_lagging_cloud_status():
@@ -104,3 +106,31 @@ def test_vm_state_prefers_the_pool_over_a_lagging_cloud_status():
     assert state("building", registered=False) == VmState.STARTING
     assert state("unknown", registered=False) == VmState.STARTING
     assert state("active", registered=False) == VmState.UNREGISTERED
+
+
+def _slow_cloud_vms(took: float) -> list:
+    """Three busy VMs of c1 that each took ``took`` seconds from request to registration."""
+    return [vm(f"r{i}", state="running", age=7200, registered_at=ago(7200 - took)) for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    "took,age,late",
+    [
+        (120, 500, False),  # a quick cloud: the 600 s floor holds
+        (120, 700, True),
+        (500, 900, False),  # this cloud's VMs take 500 s: late after twice that
+        (500, 1100, True),
+        (5000, 7100, False),  # a very slow cloud: as long as vm_come_alive (7,200 s) allows
+    ],
+)
+def test_a_vm_late_to_register_stops_counting_as_supply(took, age, late):
+    snap = snapshot(jobs=idle_jobs(1), vms=[*_slow_cloud_vms(took), vm("u1", state="unregistered", age=age)])
+    result = plan(snap, POLICY, NOW)
+    assert sum(b.count for b in result.boots) == (1 if late else 0)
+    assert result.stats["vms_late_to_register"] == (1 if late else 0)
+
+
+def test_a_late_vm_on_one_cloud_does_not_learn_from_another_clouds_times():
+    vms = [*_slow_cloud_vms(3000), vm("u1", state="unregistered", cloud="c2", age=700)]
+    snap = snapshot(jobs=idle_jobs(1), vms=vms, clouds=[cloud("c1"), cloud("c2")])
+    assert plan(snap, POLICY, NOW).stats["vms_late_to_register"] == 1, "c2 has no history: the floor"
