@@ -13,7 +13,10 @@ Access rules:
   the requester's domain equals the cache's (GeoIP2-Domain database), or the requester is on the same
   private /16 as the cache's private address, or the requester comes from the cache's NAT
   (``external_ip``) and the cache has a private address. A 0.9.x ``domain_access: "False"`` opts out.
-A requester the GeoIP data cannot place is ranked by load alone (the original answered ``null``).
+A requester the GeoIP data cannot place gets only the caches it may use locally, by load, and ``null``
+(``DIRECT`` in WPAD) when there are none, as the original answered: its client then falls back to its
+configured proxies instead of trusting caches anywhere in the world. ``rank_unplaced_by_load`` keeps
+serving it every cache by load alone (``CS_SHOAL_RANK_UNPLACED_BY_LOAD``).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class Weights:
     max_load: float = 122_000.0
     distload_weight: float = 0.5
     load_constant: float = 1.0
+    rank_unplaced_by_load: bool = False  # unplaced requesters: every cache by load, not local ones only
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,9 @@ class Ranker:
         local = self.local_mask(requester)
         if verified_only:
             local &= self._verified
-        allowed = (self._global | local) & self._kind[kind] & self.live(now, inactive_time)
+        placed = requester.latitude is not None and requester.longitude is not None
+        remote = self._global if placed or self.weights.rank_unplaced_by_load else False
+        allowed = (remote | local) & self._kind[kind] & self.live(now, inactive_time)
         candidates = np.flatnonzero(allowed)
         scores = self.scores(requester)[candidates]
         order = np.argsort(scores, kind="stable")[:count]  # stable: ties keep registration order

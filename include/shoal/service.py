@@ -49,7 +49,12 @@ class ShoalService:
         self.settings = settings
         self._engine = engine
         self._clock = clock
-        self._weights = Weights(settings.max_load, settings.distload_weight, settings.load_constant)
+        self._weights = Weights(
+            settings.max_load,
+            settings.distload_weight,
+            settings.load_constant,
+            settings.rank_unplaced_by_load,
+        )
         self._trusted = tuple(ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies)
         self._snapshot: Snapshot | None = None
         self._refreshing = threading.Lock()
@@ -102,7 +107,11 @@ class ShoalService:
             try:
                 self._locator = Locator(self.settings.geoip_db, self.settings.geoip_domain_db)
             except GeoIPMissing as exc:
-                log.error("%s; requesters are ranked by load alone", exc)
+                log.error(
+                    "%s; no requester can be placed: each gets its local caches only, else null "
+                    "(CS_SHOAL_RANK_UNPLACED_BY_LOAD=true ranks every cache by load instead)",
+                    exc,
+                )
         return self._locator
 
     def requester(self, peer: str | None, headers: Mapping[str, str]) -> Requester:

@@ -46,6 +46,9 @@ class ShoalSettings:
     max_load: float = 122_000.0  # KiB/s; the original always ranks with this, never the agent's value
     distload_weight: float = 0.5
     load_constant: float = 1.0
+    # A requester GeoIP cannot place gets its local caches only, else null / DIRECT, as the original did
+    # (its client then uses its own defaults); true ranks every cache by load for it instead.
+    rank_unplaced_by_load: bool = False
     default_count: int = 5
     wpad_count: int = 10
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed

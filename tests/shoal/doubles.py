@@ -29,15 +29,15 @@ DOMAINS = {
 }
 
 
-def write_geoip(path: Path) -> Path:
-    """A GeoIP2-City database covering loopback (Victoria) and the three TEST-NETs."""
+def write_geoip(path: Path, places: dict | None = None) -> Path:
+    """A GeoIP2-City database covering loopback (Victoria) and the three TEST-NETs (or ``places``)."""
     from mmdb_writer import MmdbF64, MMDBWriter
     from netaddr import IPSet
 
     writer = MMDBWriter(
         ip_version=4, database_type="GeoIP2-City", languages=["en"], description="shoal tests"
     )
-    for city, (network, (lat, lon), iso, country, continent) in PLACES.items():
+    for city, (network, (lat, lon), iso, country, continent) in (places or PLACES).items():
         writer.insert_network(
             IPSet([network]),
             {

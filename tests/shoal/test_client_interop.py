@@ -107,3 +107,40 @@ def test_published_client_prints_our_caches(
     tasks.verify_caches(make_settings(verify_interval=0), sqlite_engine)
     empty = run_client(script, base + "/nearest", tmp_path, "-d", "-k")
     assert empty.stdout.strip() == '"http://fallback.example.org:3128;DIRECT"'
+
+
+def test_a_client_geoip_cannot_place_falls_back_to_its_own_defaults_as_with_the_original(
+    sqlite_engine, make_settings, squids, serve_api, geoip_db, tmp_path
+):
+    """The original answered ``null`` (and ``DIRECT`` in WPAD) to a requester it could not place, so the
+    client used its configured proxies. Here the server's GeoIP data lacks loopback, where the client
+    asks from; the caches themselves are placed and verified."""
+    import urllib.request
+
+    from tests.shoal import doubles
+
+    script = client_venv()
+    first = squids("127.0.0.6")
+    with Session(sqlite_engine) as session, session.begin():
+        registry.ingest(
+            session, [beat("first", "127.0.0.6", first.port)], Locator(geoip_db), datetime.now(UTC), 180
+        )
+    assert len(tasks.verify_caches(make_settings(), sqlite_engine)["verified"]) == 1
+    elsewhere = {k: v for k, v in doubles.PLACES.items() if k != "victoria"}
+    blind_db = str(doubles.write_geoip(tmp_path / "no-loopback.mmdb", elsewhere))
+
+    base = serve_api(ShoalService(make_settings(geoip_db=blind_db), engine=lambda: sqlite_engine))
+    with urllib.request.urlopen(base + "/nearest") as resp:
+        assert resp.read() == b"null"
+    with urllib.request.urlopen(base + "/wpad.dat") as resp:
+        assert 'return "DIRECT";' in resp.read().decode()
+    printed = run_client(script, base + "/nearest", tmp_path, "-d", "-k")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.strip() == '"http://fallback.example.org:3128;DIRECT"'
+
+    by_load = make_settings(geoip_db=blind_db, rank_unplaced_by_load=True)
+    base = serve_api(ShoalService(by_load, engine=lambda: sqlite_engine))
+    printed = run_client(script, base + "/nearest", tmp_path, "-d", "-k")
+    assert (
+        printed.stdout.strip() == f'"http://127.0.0.6:{first.port};http://fallback.example.org:3128;DIRECT"'
+    )

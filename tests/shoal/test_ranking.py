@@ -71,10 +71,19 @@ def test_unverified_restricted_and_silent_caches_are_not_served_globally():
     assert [c.uuid for c, _, _ in rank(caches, kind="cvmfs")] == ["ok", "varnish"]
 
 
-def test_unlocatable_requester_is_ranked_by_load_alone():
-    caches = [cache("far-idle", "tokyo", load=10), cache("near-busy", "victoria", load=5000)]
-    ranked = rank(caches, requester=Requester("10.9.9.9"))
-    assert [c.uuid for c, _, _ in ranked] == ["far-idle", "near-busy"]
+def test_an_unplaceable_requester_gets_its_local_caches_only_as_the_original_answered_null():
+    """The original answered ``null`` to a requester GeoIP could not place, so its client fell back to
+    its own configured proxies; caches anywhere in the world ranked by load would be a worse guess.
+    A cache it may use locally (same private /16) is still the right answer."""
+    far, near = cache("far-idle", "tokyo", load=10), cache("near-busy", "victoria", load=5000)
+    site = cache("site", "victoria", load=900, private_ip="10.9.0.5")
+    assert rank([far, near], requester=Requester("10.9.9.9")) == []
+    assert [(c.uuid, local) for c, _, local in rank([far, near, site], requester=Requester("10.9.9.9"))] == [
+        ("site", True)
+    ]
+    by_load = Ranker([far, near], Weights(rank_unplaced_by_load=True))
+    ranked = by_load.nearest(Requester("10.9.9.9"), 10, now=NOW, inactive_time=INACTIVE)
+    assert [c.uuid for c, _, _ in ranked] == ["far-idle", "near-busy"], "the setting keeps ranking by load"
 
 
 def test_same_domain_serves_unverified_caches_as_local():
