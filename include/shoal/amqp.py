@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from include.shoal.settings import ShoalSettings
 
-ROUTING_KEYS = ("info", "*.info")  # 1.0.x and 0.9.x agents; 2013 agents sent "<cloud>.info"
+# Every routing key, as the original server binds (`#`): 1.0.x and 0.9.x agents send "info", 2013 agents
+# "<cloud>.info", and a site's own relay may use anything; what arrives is parsed and checked anyway.
+ROUTING_KEYS = ("#",)
 
 
 def _connect(settings: ShoalSettings):

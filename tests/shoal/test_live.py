@@ -148,3 +148,13 @@ def test_stale_messages_wait_no_longer_than_the_expiry_time_in_the_queue(broker,
     time.sleep(1.5)
     assert queue_depth(settings) == 0  # the broker dropped it: its news is older than the expiry time
     assert tasks.ingest(settings, sqlite_engine)["messages"] == 0
+
+
+@pytest.mark.parametrize("key", ["info", "victoria.info", "site.relay.heartbeats"])
+def test_heartbeats_under_any_routing_key_are_taken_as_the_original_binds_hash(broker, sqlite_engine, key):
+    """2013 agents published under "<cloud>.info", and sites relay heartbeats under keys of their own;
+    the original server bound its queue with "#", so every one of them reached it."""
+    settings = broker()
+    tasks.ingest(settings, sqlite_engine)
+    amqp.publish(settings, agent_102_message("k1", "keyed.example.org", "127.0.0.4", 3128), routing_key=key)
+    assert tasks.ingest(settings, sqlite_engine)["messages"] == 1
