@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || need+=(squid)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# dnsmasq-base: the binary alone (no service): a DNS server the Shoal reverse-DNS tests start on a spare port
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

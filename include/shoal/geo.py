@@ -1,5 +1,6 @@
-"""GeoIP through ``geoip2``: where an address is (a GeoLite2-City or DB-IP City Lite ``.mmdb``) and,
-optionally, which second-level domain owns it (a GeoIP2-Domain ``.mmdb``).
+"""GeoIP through ``geoip2``: where an address is (a GeoLite2-City or DB-IP City Lite ``.mmdb``) and
+which registrable domain owns it: from a GeoIP2-Domain ``.mmdb`` when the site has that commercial
+database, else by reverse DNS (:class:`ReverseDns`), as the original server asked DNS.
 
 Lookups are memoised per address: the HTTP API locates every requester, and boot storms repeat them.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,10 +44,67 @@ class GeoIPMissing(RuntimeError):
     """The configured city database does not exist or cannot be read."""
 
 
-class Locator:
-    """Looks addresses up in the city database and the optional domain database."""
+class ReverseDns:
+    """An address's registrable domain by its PTR name and the Public Suffix List (bundled, no download):
+    ``wn12.phys.uvic.ca`` -> ``uvic.ca``, ``squid.gridpp.rl.ac.uk`` -> ``rl.ac.uk``. A lookup waits at most
+    ``timeout`` seconds; answers, failures included, are kept ``ttl`` seconds, so a requester costs one
+    lookup an hour, not one a request. ``server``: ``host[:port]``, else the system's resolvers."""
 
-    def __init__(self, city_db: str, domain_db: str = "", cache_size: int = 65536):
+    def __init__(self, server: str = "", timeout: float = 0.5, ttl: float = 3600.0, max_entries: int = 65536):
+        import dns.resolver
+        from publicsuffixlist import PublicSuffixList
+
+        self._resolver = dns.resolver.Resolver(configure=not server)
+        if server:
+            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
+            self._resolver.nameservers = [host]
+            self._resolver.port = int(port) if port else 53
+        self._resolver.timeout = self._resolver.lifetime = timeout
+        self._psl = PublicSuffixList()
+        self._ttl, self._max = ttl, max_entries
+        self._seen: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def domain(self, ip: str) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._seen.get(ip)
+        if hit and hit[0] > now:
+            return hit[1]
+        domain = self._lookup(ip)
+        with self._lock:
+            if len(self._seen) >= self._max:
+                self._seen.clear()  # a flood of new addresses: start over rather than grow
+            self._seen[ip] = (now + self._ttl, domain)
+        return domain
+
+    def known(self, ip: str) -> bool:
+        """Whether :meth:`domain` answers ``ip`` from its cache, without asking DNS."""
+        with self._lock:
+            hit = self._seen.get(ip)
+        return bool(hit and hit[0] > time.monotonic())
+
+    def _lookup(self, ip: str) -> str | None:
+        if not _valid(ip):
+            return None
+        try:
+            answer = self._resolver.resolve_address(ip)
+        except Exception:  # NXDOMAIN, no answer, timeout, no server: not placed in any domain
+            return None
+        name = str(answer[0].target).rstrip(".").lower()
+        return self._psl.privatesuffix(name) if name else None
+
+
+class Locator:
+    """Looks addresses up in the city database and, for domains, the domain database or reverse DNS."""
+
+    def __init__(
+        self,
+        city_db: str,
+        domain_db: str = "",
+        cache_size: int = 65536,
+        reverse_dns: ReverseDns | None = None,
+    ):
         import geoip2.database
 
         if not Path(city_db).is_file():
@@ -54,13 +114,19 @@ class Locator:
         except Exception as exc:  # maxminddb raises several types for a corrupt file
             raise GeoIPMissing(f"GeoIP city database unreadable: {city_db}: {exc}") from exc
         self._domain = None
+        self._reverse_dns = reverse_dns
         if domain_db:
             if Path(domain_db).is_file():
                 self._domain = geoip2.database.Reader(domain_db)
             else:
-                log.warning("GeoIP domain database not found: %s; same-domain access is off", domain_db)
+                log.warning(
+                    "GeoIP domain database not found: %s; same-domain access %s",
+                    domain_db,
+                    "by reverse DNS" if reverse_dns else "is off",
+                )
         self.locate = lru_cache(maxsize=cache_size)(self._locate)
-        self.domain = lru_cache(maxsize=cache_size)(self._domain_of)
+        # The database's answers never change while it is open; reverse DNS keeps its own expiring cache.
+        self.domain = lru_cache(maxsize=cache_size)(self._domain_of) if self._domain else self._domain_of
 
     def _locate(self, ip: str) -> Place | None:
         if not _valid(ip):
@@ -86,9 +152,15 @@ class Locator:
         }
         return Place(latitude=float(lat), longitude=float(lon), geo=geo)
 
+    def domain_is_quick(self, ip: str) -> bool:
+        """Whether :meth:`domain` answers ``ip`` without waiting for DNS (an async caller offloads it)."""
+        return self._domain is not None or self._reverse_dns is None or self._reverse_dns.known(ip)
+
     def _domain_of(self, ip: str) -> str | None:
-        if self._domain is None or not _valid(ip):
+        if not _valid(ip):
             return None
+        if self._domain is None:
+            return self._reverse_dns.domain(ip) if self._reverse_dns else None
         try:
             return self._domain.domain(ip).domain or None
         except Exception:

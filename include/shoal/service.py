@@ -105,7 +105,7 @@ class ShoalService:
         if self._locator is None and time.monotonic() - self._locator_checked > 60:
             self._locator_checked = time.monotonic()
             try:
-                self._locator = Locator(self.settings.geoip_db, self.settings.geoip_domain_db)
+                self._locator = self.settings.locator()
             except GeoIPMissing as exc:
                 log.error(
                     "%s; no requester can be placed: each gets its local caches only, else null "
@@ -122,6 +122,12 @@ class ShoalService:
         if place is None:
             return Requester(ip=ip, domain=domain)
         return Requester(ip=ip, latitude=place.latitude, longitude=place.longitude, domain=domain)
+
+    def requester_is_quick(self, peer: str | None, headers: Mapping[str, str]) -> bool:
+        """Whether :meth:`requester` answers without a DNS lookup (else an async caller offloads it)."""
+        ip = self.client_ip(peer, headers.get("x-forwarded-for"))
+        locator = self.locator()
+        return not (locator and ip) or locator.domain_is_quick(ip)
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
         if not (peer and forwarded_for and self._trusted and self._is_trusted(peer)):

@@ -33,7 +33,11 @@ class ShoalSettings:
     queue: str = "cloudscheduler-shoal"
     queue_max_length: int = 100_000  # bounds the broker's memory if ingest stops; oldest dropped
     geoip_db: str = "/var/lib/GeoIP/GeoLite2-City.mmdb"  # GeoLite2-City or DB-IP City Lite
-    geoip_domain_db: str = ""  # optional GeoIP2-Domain database: enables the same-domain rule
+    geoip_domain_db: str = ""  # optional GeoIP2-Domain database for the same-domain rule
+    # Without it, the same-domain rule asks reverse DNS (PTR name -> registrable domain), as the original.
+    reverse_dns: bool = True
+    dns_server: str = ""  # host[:port]; empty: the system's resolvers
+    dns_timeout: float = 0.5  # seconds a reverse lookup may take (answers are kept an hour)
     verify_urls: tuple[str, ...] = DEFAULT_VERIFY_URLS  # CVMFS whitelists and/or Frontier URLs
     verify_timeout: float = 2.0  # seconds per fetch through the cache
     verify_max_bad: int = 4  # failed fetches (of one kind) that fail a cache, as the original
@@ -72,12 +76,25 @@ class ShoalSettings:
         settings.check()
         return settings
 
+    def locator(self):
+        """The GeoIP locator these settings describe; raises GeoIPMissing without a city database."""
+        from include.shoal.geo import Locator, ReverseDns
+
+        rdns = (
+            ReverseDns(self.dns_server, self.dns_timeout)
+            if self.reverse_dns and not self.geoip_domain_db
+            else None
+        )
+        return Locator(self.geoip_db, self.geoip_domain_db, reverse_dns=rdns)
+
     def check(self) -> None:
         if not 0.0 <= self.distload_weight <= 1.0:
             raise ValueError(f"{PREFIX}DISTLOAD_WEIGHT must be within 0..1, got {self.distload_weight}")
         for name in ("verify_timeout", "max_load", "inactive_time", "verify_workers", "verify_max_bad"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{PREFIX}{name.upper()} must be > 0")
+        if self.dns_timeout <= 0:
+            raise ValueError(f"{PREFIX}DNS_TIMEOUT must be > 0")
         if not self.verify_urls:
             raise ValueError(f"{PREFIX}VERIFY_URLS must name at least one URL")
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from include.shoal import amqp, registry, verify
-from include.shoal.geo import Locator
 from include.shoal.settings import ShoalSettings
 from include.store.db import get_engine, session_scope
 
@@ -27,7 +26,7 @@ def ingest(settings: ShoalSettings | None = None, engine: Engine | None = None) 
     """Drain the agents' queue into the registry."""
     settings = settings or ShoalSettings.from_env()
     engine = engine or get_engine()
-    locator = Locator(settings.geoip_db, settings.geoip_domain_db)  # fails loudly when misconfigured
+    locator = settings.locator()  # fails loudly when misconfigured
     totals: dict[str, int] = {}
 
     def apply(bodies) -> None:

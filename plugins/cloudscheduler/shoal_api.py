@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -56,14 +57,23 @@ def _not_found() -> Response:
     return PlainTextResponse("Not Found\n", status_code=404)
 
 
-def _nearest(route: str, request: Request, n: str | None) -> Response:
+async def _requester(svc, request: Request):
+    """The requester, located; a first request from an address may wait on reverse DNS (up to
+    ``dns_timeout``), which runs in a worker thread so the event loop serves the others meanwhile."""
+    peer = request.client.host if request.client else None
+    if svc.requester_is_quick(peer, request.headers):
+        return svc.requester(peer, request.headers)
+    return await run_in_threadpool(svc.requester, peer, request.headers)
+
+
+async def _nearest(route: str, request: Request, n: str | None) -> Response:
     kind, verified_only = _NEAREST[route]
     try:
         svc = service()
         count = _count(n, svc.settings.default_count)
         if count is None:
             return _not_found()
-        requester = svc.requester(request.client.host if request.client else None, request.headers)
+        requester = await _requester(svc, request)
         body = svc.nearest(requester, count, kind=kind, verified_only=verified_only)
     except Exception:
         return _unavailable(route)
@@ -72,10 +82,10 @@ def _nearest(route: str, request: Request, n: str | None) -> Response:
 
 def _add_nearest_routes(route: str) -> None:
     async def without_count(request: Request) -> Response:
-        return _nearest(route, request, None)
+        return await _nearest(route, request, None)
 
     async def with_count(request: Request, n: str) -> Response:
-        return _nearest(route, request, n)
+        return await _nearest(route, request, n)
 
     for path in (f"/{route}", f"/{route}/"):
         router.add_api_route(path, without_count, methods=["GET"], include_in_schema=False)
@@ -105,7 +115,7 @@ async def all_caches(n: str | None = None) -> Response:
 async def wpad(request: Request) -> Response:
     try:
         svc = service()
-        body = svc.wpad(svc.requester(request.client.host if request.client else None, request.headers))
+        body = svc.wpad(await _requester(svc, request))
     except Exception:
         return _unavailable("wpad")
     return Response(body, media_type="application/x-ns-proxy-autoconfig")

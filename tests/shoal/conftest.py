@@ -50,6 +50,8 @@ def make_settings(geoip_db):
             "verify_urls": CLIENT_URLS,
             "verify_timeout": 2.0,
             "snapshot_ttl": 0.0,
+            # Reverse DNS asks a DNS server for every address; the tests of it start their own (dnsmasq).
+            "reverse_dns": False,
         }
         return ShoalSettings(**(values | overrides))
 
