@@ -6,6 +6,8 @@ command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || need+=(squid)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # dnsmasq-base: the binary alone (no service): a DNS server the Shoal reverse-DNS tests start on a spare port
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+# varnish: the Shoal tests run varnishd in front of a CVMFS and a Frontier origin
+command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varnish)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
@@ -15,4 +17,5 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts squid as a service on install; tests run their own instances on their own ports.
   $SUDO systemctl stop squid >/dev/null 2>&1 || $SUDO service squid stop >/dev/null 2>&1 || pkill -x squid || true
+  $SUDO systemctl stop varnish >/dev/null 2>&1 || $SUDO service varnish stop >/dev/null 2>&1 || pkill -x varnishd || true
 fi

@@ -40,6 +40,8 @@ class ShoalSettings:
     dns_timeout: float = 0.5  # seconds a reverse lookup may take (answers are kept an hour)
     verify_urls: tuple[str, ...] = DEFAULT_VERIFY_URLS  # CVMFS whitelists and/or Frontier URLs
     verify_timeout: float = 2.0  # seconds per fetch through the cache
+    varnish_cvmfs_path: str = "/cvmfs/oasis.opensciencegrid.org/.cvmfspublished"  # a CVMFS varnish's probe
+    varnish_frontier_path: str = "/atlr"  # a Frontier varnish's probe (with X-frontier-id)
     verify_max_bad: int = 4  # failed fetches (of one kind) that fail a cache, as the original
     verify_interval: int = 3600  # seconds between re-checks of a verified cache
     recheck_interval: int = 300  # seconds between re-checks of an unverified cache

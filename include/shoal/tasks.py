@@ -66,6 +66,7 @@ def verify_caches(
         settings.verify_timeout,
         settings.verify_max_bad,
         settings.verify_workers,
+        {"cvmfs": settings.varnish_cvmfs_path, "frontier": settings.varnish_frontier_path},
     )
     with session_scope(engine) as session:
         changes = verify.record(session, outcomes, _now())

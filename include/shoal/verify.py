@@ -1,7 +1,10 @@
 """Function test of each cache, through the cache itself (reference section 3.3), and its bookkeeping.
 
-A squid is asked for each configured URL as an HTTP proxy at ``http://<address>:<port>``; a varnish (a
-reverse proxy) is asked for the URL's path directly. A CVMFS URL passes when a line of the body starts
+A squid is asked for each configured URL as an HTTP proxy at ``http://<address>:<port>``. A varnish is a
+reverse proxy in front of one kind of server, so it is probed as the original server probes it, per its
+upstream: a CVMFS one for ``/cvmfs/oasis.opensciencegrid.org/.cvmfspublished``, a Frontier one for
+``/atlr`` with ``X-frontier-id`` and ``Cache-Control: max-age=0`` (a Frontier-only varnish has no CVMFS
+path to answer); one serving both passes on either. A CVMFS URL passes when a line of the body starts
 with ``N`` and names the repository; any other URL (Frontier) passes on HTTP 200. ``ERR_ACCESS_DENIED``
 fails at once ("local access only"). As in the original, the test gives up when ``max_bad`` fetches
 failed with errors or ``max_bad`` returned the wrong content, so one dead stratum-1 does not fail
@@ -44,8 +47,17 @@ class Outcome:
     seconds: float
 
 
-def urls_for(target: Target, urls: Sequence[str]) -> list[str]:
-    """The URLs that apply to a cache's upstream (a cvmfs-only cache is not asked for Frontier)."""
+# What a varnish is asked for, per upstream (the original's paths; settings varnish_*_path change them).
+VARNISH_PROBES = {"cvmfs": "/cvmfs/oasis.opensciencegrid.org/.cvmfspublished", "frontier": "/atlr"}
+
+
+def urls_for(target: Target, urls: Sequence[str], varnish: dict[str, str] | None = None) -> list[str]:
+    """The URLs that apply to a cache's upstream (a cvmfs-only cache is not asked for Frontier); a
+    varnish's are the paths of its upstream's probes."""
+    if target.cache_type == "varnish":
+        probes = VARNISH_PROBES | (varnish or {})
+        kinds = ("cvmfs", "frontier") if target.upstream not in ("cvmfs", "frontier") else (target.upstream,)
+        return [probes[k] for k in kinds]
     if target.upstream == "cvmfs":
         wanted = [u for u in urls if "/cvmfs/" in u]
     elif target.upstream == "frontier":
@@ -99,7 +111,9 @@ def _fetch(session, target: Target, url: str, proxy: str, timeout: float) -> tup
         direct = f"http://{_host(target.address)}:{target.port}{parts.path}" + (
             f"?{parts.query}" if parts.query else ""
         )
-        response = session.get(direct, timeout=timeout, headers={"X-frontier-id": "cloudscheduler-shoal"})
+        # The original's Frontier probe headers: who asks, and no answer from the cache's memory.
+        headers = {"X-frontier-id": "cloudscheduler-shoal", "Cache-Control": "max-age=0"}
+        response = session.get(direct, timeout=timeout, headers=headers)
     else:
         response = session.get(url, proxies={"http": proxy, "https": proxy}, timeout=timeout)
     with response:
@@ -159,12 +173,17 @@ def due(
 
 
 def check_all(
-    targets: Sequence[Target], urls: Sequence[str], timeout: float, max_bad: int, workers: int
+    targets: Sequence[Target],
+    urls: Sequence[str],
+    timeout: float,
+    max_bad: int,
+    workers: int,
+    varnish: dict[str, str] | None = None,
 ) -> list[Outcome]:
     if not targets:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:
-        return list(pool.map(lambda t: check(t, urls_for(t, urls), timeout, max_bad), targets))
+        return list(pool.map(lambda t: check(t, urls_for(t, urls, varnish), timeout, max_bad), targets))
 
 
 @dataclass(frozen=True)
