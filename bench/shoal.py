@@ -12,13 +12,17 @@ the same uvicorn and FastAPI as ours, so the comparison isolates the per-request
 web.py stack and its per-request MariaDB GeoIP query would only make it slower.
 
 Both servers run in their own process (one each, one core); the load tool is an asyncio HTTP/1.1
-keep-alive client in this process. Prints ``name: value unit`` lines; exits 1 if a target is missed.
+keep-alive client in this process. Then ours again on a busy machine (issue: p99 <= 50 ms at twice the
+cores in load average): as many busy-looping processes as twice the cores are started, the 1-minute load
+average is awaited (up to 3 minutes), and the load average over the measurement is printed beside p99.
+Prints ``name: value unit`` lines; exits 1 if a target is missed. ``--no-busy`` skips the second part.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -219,7 +223,7 @@ def _fetch(port: int) -> str:
         return response.read().decode()
 
 
-def main() -> int:
+def main(busy: bool = True) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cs-bench-shoal-"))
     geoip, url = build_inputs(workdir)
     env = os.environ | {
@@ -242,12 +246,40 @@ def main() -> int:
     ok = same and ours_rps >= 2 * base_rps and ours_p99 <= 50
     if not ok:
         print("P7 target missed: need >= 2x the original's requests/s, p99 <= 50 ms, identical ranking")
+    if busy:
+        cores = os.cpu_count() or 1
+        with busy_machine(2 * cores) as reached:
+            load_rps, load_p99, _ = measure("ours", env)
+            load_now = os.getloadavg()[0]
+        print(f"shoal_busy_load_average: {reached:.2f} before, {load_now:.2f} after ({cores} cores)")
+        print(f"shoal_busy_nearest_rps: {load_rps:.0f} req/s")
+        print(f"shoal_busy_nearest_p99: {load_p99:.1f} ms")
+        if load_p99 > 50:
+            ok = False
+            print("P7 target missed on a busy machine: p99 <= 50 ms at twice the cores in load average")
     return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def busy_machine(processes: int):
+    """``processes`` busy loops until the 1-minute load average reaches ``processes`` (at most 3 minutes);
+    yields the load average reached."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        deadline = time.monotonic() + 180
+        while os.getloadavg()[0] < processes and time.monotonic() < deadline:
+            time.sleep(5)
+        yield os.getloadavg()[0]
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]))
     else:
-        argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-        sys.exit(main())
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--no-busy", action="store_true", help="skip the measurement on a busy machine")
+        sys.exit(main(busy=not parser.parse_args().no_busy))

@@ -10,6 +10,7 @@ may also hold ``project_name``, ``user_domain_name``, ``project_domain_name``, `
 AWS connections: login = access key id, password = secret access key; extras ``region_name``,
 ``endpoint_url``, ``aws_session_token``.
 Pool credentials for the VMs of a group: Connection ``cs_condor_<group>`` (see ``worker_secrets``).
+The Shoal agents' broker: the Connection ``CS_SHOAL_AMQP_CONNECTION`` names (see ``amqp_connection``).
 """
 
 from __future__ import annotations
@@ -97,3 +98,35 @@ def save_connection(
         session.add(ConnectionRow(conn_id=conn_id, conn_type=conn_type, host=host, login=login, password=password,
                                   extra=json.dumps(dict(extra or {}))))  # fmt: skip
     return True
+
+
+def amqp_connection(conn_id: str) -> dict:
+    """The broker the Shoal agents publish to, from Airflow Connection ``conn_id``: host, port, login,
+    password, schema (the vhost, default ``/``); extras ``ssl`` (true: AMQPS, also implied by port 5671),
+    ``ca_cert`` (PEM: the CA to trust instead of the system's), ``client_cert`` and ``client_key`` (PEM:
+    a client certificate, for brokers that require one), ``verify`` (false: no certificate or host name
+    check). Returns ``{"url", "ca_cert", "client_cert", "client_key", "verify"}``; a missing Connection
+    is a ValueError naming it."""
+    from urllib.parse import quote
+
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        raise ValueError(f"CS_SHOAL_AMQP_CONNECTION: Airflow connection {conn_id!r} is not defined") from None
+    extra = conn.extra_dejson or {}
+    tls = str(extra.get("ssl", "")).lower() in ("1", "true", "yes") or conn.port == 5671
+    auth = f"{quote(conn.login or 'guest', safe='')}:{quote(conn.password or '', safe='')}@"
+    port = f":{conn.port}" if conn.port else ""
+    vhost = quote(conn.schema or "/", safe="")
+    found = {
+        "url": f"{'amqps' if tls else 'amqp'}://{auth}{conn.host or 'localhost'}{port}/{vhost}",
+        "ca_cert": extra.get("ca_cert") or None,
+        "client_cert": extra.get("client_cert") or None,
+        "client_key": extra.get("client_key") or None,
+        "verify": str(extra.get("verify", "true")).lower() not in ("0", "false", "no", "off"),
+    }
+    _mask_in_logs([conn.password, found["client_key"]])
+    return found

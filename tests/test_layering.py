@@ -29,7 +29,7 @@ ALLOWED = {
     "include.status": {"include.condor", "include.config", "include.scheduler", "include.store"},
     "include.images": {"include.alerting", "include.clouds", "include.config", "include.providers", "include.store"},
     "include.keys": {"include.alerting", "include.clouds", "include.config", "include.providers", "include.store"},
-    "include.shoal": {"include.alerting", "include.store"},
+    "include.shoal": {"include.airflow_glue", "include.alerting", "include.store"},  # glue: the broker's Connection
     "include.loop": {
         "include.airflow_glue", "include.alerting", "include.clouds", "include.condor", "include.config",
         "include.csv2", "include.pools", "include.providers", "include.scheduler", "include.simulated", "include.status",

@@ -14,8 +14,9 @@ redelivers rather than loses; applying a heartbeat twice is harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from include.shoal.settings import ShoalSettings
 
@@ -24,15 +25,68 @@ from include.shoal.settings import ShoalSettings
 ROUTING_KEYS = ("#",)
 
 
-def _connect(settings: ShoalSettings):
+def _connect(settings: ShoalSettings, broker: Mapping | None = None):
+    """A blocking connection to the agents' broker: ``settings.amqp_url``, or ``broker`` (what
+    ``include.airflow_glue.amqp_connection`` read from the Airflow Connection the settings name)."""
     import pika
 
-    params = pika.URLParameters(settings.amqp_url)
+    broker = broker or {}
+    params = pika.URLParameters(broker.get("url") or settings.amqp_url)
+    if (broker.get("url") or settings.amqp_url).startswith("amqps://"):
+        verify = settings.amqp_verify and broker.get("verify", True)
+        context = tls_context(
+            broker.get("ca_cert"), broker.get("client_cert"), broker.get("client_key"), verify
+        )
+        params.ssl_options = pika.SSLOptions(context, server_hostname=params.host if verify else None)
     params.socket_timeout = 10
     params.blocked_connection_timeout = 30
     params.connection_attempts = 2
     params.retry_delay = 1
-    return pika.BlockingConnection(params)
+    try:
+        return pika.BlockingConnection(params)
+    except (pika.exceptions.AMQPConnectionError, OSError) as err:  # OSError: TLS and socket errors
+        source = (
+            f"CS_SHOAL_AMQP_CONNECTION {settings.amqp_connection!r}"
+            if broker.get("url")
+            else "CS_SHOAL_AMQP_URL"
+        )
+        raise BrokerUnreachable(
+            f"the Shoal broker {params.host}:{params.port} ({source}): {_why(err)}"
+        ) from err
+
+
+class BrokerUnreachable(ConnectionError):
+    """The agents' broker refused us or could not be reached; the message names the setting to fix."""
+
+
+def _why(err: Exception) -> str:
+    """pika wraps the TLS or socket error a few levels down; the innermost says what happened."""
+    while err.args and isinstance(err.args[0], Exception):
+        err = err.args[0]
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def tls_context(ca_cert: str | None, client_cert: str | None, client_key: str | None, verify: bool):
+    """TLS for AMQPS: trust ``ca_cert`` (PEM text) or the system's CAs; present ``client_cert`` and
+    ``client_key`` (PEM text) when given; ``verify`` false checks neither the certificate nor the name
+    (a test broker with a self-signed certificate; never for a broker across the Internet)."""
+    import ssl
+    import tempfile
+
+    context = ssl.create_default_context(cadata=ca_cert) if ca_cert else ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        # The ssl module loads a certificate chain from files only: a private folder, gone at once.
+        with tempfile.TemporaryDirectory(prefix="cs-amqp-") as folder:
+            cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+            cert.write_text(client_cert)
+            if client_key:
+                key.touch(mode=0o600)
+                key.write_text(client_key)
+            context.load_cert_chain(cert, key if client_key else None)
+    return context
 
 
 def declare(channel, settings: ShoalSettings) -> None:
@@ -64,11 +118,12 @@ def drain(
     max_messages: int = 100_000,
     max_seconds: float = 20.0,
     idle_seconds: float = 0.3,
+    broker: Mapping | None = None,
 ) -> DrainStats:
     """Hand every queued message body to ``apply`` in batches until the queue stays empty for
     ``idle_seconds`` (or a limit is hit); acknowledge each batch after ``apply`` returns."""
     stats, began = DrainStats(), time.monotonic()
-    connection = _connect(settings)
+    connection = _connect(settings, broker)
     try:
         channel = connection.channel()
         declare(channel, settings)
@@ -95,11 +150,13 @@ def drain(
     return stats
 
 
-def publish(settings: ShoalSettings, body: bytes, routing_key: str = "info") -> None:
+def publish(
+    settings: ShoalSettings, body: bytes, routing_key: str = "info", broker: Mapping | None = None
+) -> None:
     """Publish one heartbeat the way shoal-agent 1.0.2 does (for tests, demos and the benchmark)."""
     import pika
 
-    connection = _connect(settings)
+    connection = _connect(settings, broker)
     try:
         connection.channel().basic_publish(
             exchange=settings.exchange,

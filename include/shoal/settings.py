@@ -28,7 +28,11 @@ DEFAULT_VERIFY_URLS = tuple(
 @dataclass(frozen=True)
 class ShoalSettings:
     enabled: bool = False  # schedules the Shoal DAGs; off, they run only when triggered by hand
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"  # amqps://... for TLS
+    # An Airflow Connection holding the broker, its credentials and TLS client certificate (replaces
+    # amqp_url; include/airflow_glue.py: amqp_connection).
+    amqp_connection: str = ""
+    amqp_verify: bool = True  # false: AMQPS without checking the broker's certificate or name
     exchange: str = "shoal"  # agents publish here; 1.0.2 agents cannot change the vhost ("/")
     queue: str = "cloudscheduler-shoal"
     queue_max_length: int = 100_000  # bounds the broker's memory if ingest stops; oldest dropped

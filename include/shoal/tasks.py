@@ -22,10 +22,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def ingest(settings: ShoalSettings | None = None, engine: Engine | None = None) -> dict:
-    """Drain the agents' queue into the registry."""
+def ingest(
+    settings: ShoalSettings | None = None, engine: Engine | None = None, broker: dict | None = None
+) -> dict:
+    """Drain the agents' queue into the registry. ``broker``: what ``airflow_glue.amqp_connection`` gives;
+    by default read from the Airflow Connection ``settings.amqp_connection`` names, if it names one."""
     settings = settings or ShoalSettings.from_env()
     engine = engine or get_engine()
+    if broker is None and settings.amqp_connection:
+        from include.airflow_glue import amqp_connection  # at run time, in the task: never at parse
+
+        broker = amqp_connection(settings.amqp_connection)
     locator = settings.locator()  # fails loudly when misconfigured
     totals: dict[str, int] = {}
 
@@ -36,7 +43,7 @@ def ingest(settings: ShoalSettings | None = None, engine: Engine | None = None) 
             totals[key] = totals.get(key, 0) + value
 
     try:
-        stats = amqp.drain(settings, apply)
+        stats = amqp.drain(settings, apply, broker=broker)
     finally:
         locator.close()
     rejected = {k: v for k, v in totals.items() if k.startswith("rejected:")}
