@@ -180,7 +180,7 @@ def _values(v: CloudVm) -> dict:
 def load_rows(session: Session, group: str, cloud: str) -> dict:
     """The cloud-side columns of this cloud's rows; ``ips`` as its JSON text, because decoding 10,000
     JSON cells costs more than the rest of the comparison."""
-    cols = [getattr(Vm, c) for c in ("vm_id", "requested_at", *CLOUD_FIELDS) if c != "ips"]
+    cols = [getattr(Vm, c) for c in ("vm_id", "requested_at", "last_seen_at", *CLOUD_FIELDS) if c != "ips"]
     query = select(*cols, cast(Vm.ips, Text).label("ips")).where(
         Vm.group_name == group, Vm.cloud_name == cloud
     )
@@ -224,7 +224,7 @@ def write_vms(
         if changed:
             if "status" in changed:
                 changed["status_changed_at"] = now
-            updates.append({"vm_id": vm_id, **changed})
+            updates.append({"vm_id": vm_id, **changed, "last_seen_at": now})
     unlisted = [vm_id for vm_id in rows if vm_id not in ours]
     gone = [
         vm_id
@@ -234,7 +234,18 @@ def write_vms(
     bulk_insert(session, Vm.__table__, inserts)
     for batch in _group_by_keys(updates):
         session.execute(update(Vm), batch)
-    _mark(session, [vm_id for vm_id in ours if vm_id in rows], last_seen_at=now)
+    # An unchanged VM's last_seen_at is rewritten only when it is LAST_SEEN_STEP old: rewriting every
+    # listed VM on every poll was 10,000 row versions a minute at P10's size, for a column only people
+    # read (when did the cloud last list it); changed rows carry it in their own update.
+    step, touched = now - LAST_SEEN_STEP, {u["vm_id"] for u in updates}
+    stale = [
+        vm_id
+        for vm_id in ours
+        if vm_id in rows
+        and vm_id not in touched
+        and (rows[vm_id].last_seen_at is None or rows[vm_id].last_seen_at <= step)
+    ]
+    _mark(session, stale, last_seen_at=now)
     for i in range(0, len(gone), 5000):
         session.execute(
             update(Vm)
@@ -242,6 +253,9 @@ def write_vms(
             .values(status=str(VmStatus.GONE), status_changed_at=now)
         )
     return len(inserts), len(gone)
+
+
+LAST_SEEN_STEP = timedelta(minutes=10)  # how fresh an unchanged VM's last_seen_at is kept
 
 
 def _int(text: str | None) -> int | None:
