@@ -85,14 +85,20 @@ class ReverseDns:
         return bool(hit and hit[0] > time.monotonic())
 
     def _lookup(self, ip: str) -> str | None:
+        """Forward-confirmed: the PTR name must resolve back to ``ip``. Whoever holds an address block
+        writes its PTR records, so a bare PTR lets anyone claim ``uvic.ca`` and be served its local-only
+        caches; the name's own A/AAAA records belong to the domain's owner."""
         if not _valid(ip):
             return None
         try:
-            answer = self._resolver.resolve_address(ip)
+            name = str(self._resolver.resolve_address(ip)[0].target).rstrip(".").lower()
+            kind = "AAAA" if ipaddress.ip_address(ip).version == 6 else "A"
+            back = {ipaddress.ip_address(r.address) for r in self._resolver.resolve(name, kind)}
         except Exception:  # NXDOMAIN, no answer, timeout, no server: not placed in any domain
             return None
-        name = str(answer[0].target).rstrip(".").lower()
-        return self._psl.privatesuffix(name) if name else None
+        if not name or ipaddress.ip_address(ip) not in back:
+            return None
+        return self._psl.privatesuffix(name)
 
 
 class Locator:

@@ -26,6 +26,8 @@ PTR = {
     "127.0.0.7": "squid.gridpp.rl.ac.uk",  # another site (ac.uk is a public suffix: the domain is rl.ac.uk)
 }
 
+SPOOFED = {"127.0.0.8": "squid-lookalike.uvic.ca"}
+
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -35,11 +37,13 @@ def free_udp_port() -> int:
 
 @pytest.fixture(scope="module")
 def dns_server(tmp_path_factory):
-    """``host:port`` of a dnsmasq answering the PTR records above and nothing else."""
+    """``host:port`` of a dnsmasq answering the records above and nothing else."""
     port = free_udp_port()
     folder = tmp_path_factory.mktemp("dnsmasq")
-    records = [
-        f"--ptr-record={'.'.join(reversed(ip.split('.')))}.in-addr.arpa,{name}" for ip, name in PTR.items()
+    records = [f"--host-record={name},{ip}" for ip, name in PTR.items()]  # PTR and A: forward-confirmed
+    records += [  # a PTR its address's holder wrote, which uvic.ca's own records do not confirm
+        f"--ptr-record={'.'.join(reversed(ip.split('.')))}.in-addr.arpa,{name}"
+        for ip, name in SPOOFED.items()
     ]
     proc = subprocess.Popen(
         [DNSMASQ, "--keep-in-foreground", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
@@ -64,6 +68,7 @@ def test_registrable_domains_from_ptr_names(dns_server):
     assert rdns.domain("127.0.0.6") == "uvic.ca"
     assert rdns.domain("127.0.0.7") == "rl.ac.uk", "the Public Suffix List, not the last two labels"
     assert rdns.domain("127.0.0.9") is None, "no PTR record: no domain"
+    assert rdns.domain("127.0.0.8") is None, "a PTR the name's own records do not confirm: no domain"
 
 
 def test_a_dns_server_that_never_answers_costs_one_timeout_then_nothing():
