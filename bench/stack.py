@@ -19,7 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextlib.contextmanager
 def embedded_stack(run_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
     """Yields {"pid", "ui_s" (seconds until the UI answered), "env"}; raises if it never comes up."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CLOUDSCHEDULER_DB_URL", "CS_AIRFLOW_DB_URL")}
+    # Nothing of the caller's Airflow configuration: a test process runs in Airflow's unit-test mode, in
+    # which every process makes up its own Fernet key, and the triggerer could not read what the
+    # scheduler encrypted. The stack sets what it needs (include/embedded.py).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CLOUDSCHEDULER_DB_URL", "CS_AIRFLOW_DB_URL") and not k.startswith("AIRFLOW")
+    }
     env.update({"CS_PORT": str(port), "CS_RUN_DIR": str(run_dir), **(extra_env or {})})
     began = time.monotonic()
     log = open(run_dir / "embedded.log", "wb")  # noqa: SIM115 - closed below

@@ -1,8 +1,13 @@
 """
 ### cs_shoal_ingest
 
-Every 30 s: drains the heartbeats Shoal agents publish to RabbitMQ (topic exchange `shoal`, routing key
-`info`) into the cache registry, keyed by the agent's uuid. Accepts every published agent version's
+With `CS_SHOAL_INGEST=events` (the default) the triggerer consumes the agents' queue as heartbeats arrive
+(`include/shoal/trigger.py`, the watcher of `cs_shoal_verify`'s asset) and this DAG runs only when
+triggered, to drain the queue by hand. With `CS_SHOAL_INGEST=schedule` (a stack without a triggerer) it
+runs every 30 s.
+
+It drains the heartbeats Shoal agents publish to RabbitMQ (topic exchange `shoal`, any routing
+key) into the cache registry, keyed by the agent's uuid. Accepts every published agent version's
 fields; drops malformed, stale (older than the expiry time) or un-locatable new caches, with a count per
 reason in the task's return value. Declares the exchange first: agents cannot publish until it exists.
 
@@ -17,12 +22,12 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, task
 
 from include.alerting import dag_failure_callback
-from include.shoal.settings import scheduling_enabled
+from include.shoal.settings import ingest_by_events, scheduling_enabled
 
 
 @dag(
     dag_id="cs_shoal_ingest",
-    schedule=timedelta(seconds=30) if scheduling_enabled() else None,
+    schedule=timedelta(seconds=30) if scheduling_enabled() and not ingest_by_events() else None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -1,7 +1,9 @@
 """
 ### cs_shoal_verify
 
-Every 30 s: function-tests caches through the cache itself — fetches the configured CVMFS whitelist and
+Every 30 s, and at once when heartbeats register a new cache (`CS_SHOAL_INGEST=events`, the default: the
+triggerer consumes the agents' queue and updates the asset `cloudscheduler://shoal/new-caches`):
+function-tests caches through the cache itself — fetches the configured CVMFS whitelist and
 Frontier URLs (`CS_SHOAL_VERIFY_URLS`) via the advertised address and port, with a timeout
 (`CS_SHOAL_VERIFY_TIMEOUT`). New caches are checked on the next run, verified ones every
 `CS_SHOAL_VERIFY_INTERVAL`, unverified ones again every `CS_SHOAL_RECHECK_INTERVAL`. Only verified
@@ -17,15 +19,39 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    DeltaTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 
 from include.alerting import dag_failure_callback
-from include.shoal.settings import scheduling_enabled
+from include.shoal.settings import ingest_by_events, scheduling_enabled
+from include.shoal.trigger import NewCacheTrigger
+
+EVERY = timedelta(seconds=30)
+NEW_CACHES = Asset(
+    "cloudscheduler://shoal/new-caches",
+    watchers=[AssetWatcher(name="shoal_heartbeats", trigger=NewCacheTrigger())],
+)
+
+
+def _schedule():
+    if not scheduling_enabled():
+        return None
+    if ingest_by_events():
+        return AssetOrTimeSchedule(timetable=DeltaTriggerTimetable(EVERY), assets=[NEW_CACHES])
+    return EVERY
 
 
 @dag(
     dag_id="cs_shoal_verify",
-    schedule=timedelta(seconds=30) if scheduling_enabled() else None,
+    schedule=_schedule(),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -104,6 +104,9 @@ def airflow_env(port: int) -> dict[str, str]:
         }
     )
     env.update(airflow_database(env.get("CS_AIRFLOW_DB_URL")))
+    if "triggerer" not in components(env):
+        # Event-driven Shoal ingest runs in the triggerer; without one, the queue is drained on a schedule.
+        env.setdefault("CS_SHOAL_INGEST", "schedule")
     return env
 
 

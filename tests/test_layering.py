@@ -42,7 +42,7 @@ ALLOWED = {
     "include.airflow_setup": {"include.config", "include.store"},
 }  # fmt: skip
 AIRFLOW_IMPORTERS = {"include.airflow_glue", "include.airflow_assets", "include.airflow_setup", "include.alerting",
-                     "include.shoal.alerts"}  # fmt: skip
+                     "include.shoal.alerts", "include.shoal.trigger"}  # fmt: skip
 SCHEDULER_THIRD_PARTY = {"numpy", "pandas"}
 
 

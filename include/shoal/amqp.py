@@ -150,6 +150,21 @@ def drain(
     return stats
 
 
+def consumers(settings: ShoalSettings, broker: Mapping | None = None) -> int:
+    """How many consumers the agents' queue has now (0 if it does not exist yet): 1 while the triggerer's
+    watcher is consuming it."""
+    import pika
+
+    connection = _connect(settings, broker)
+    try:
+        return connection.channel().queue_declare(settings.queue, passive=True).method.consumer_count
+    except pika.exceptions.ChannelClosedByBroker:  # 404: nobody has declared it
+        return 0
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
 def publish(
     settings: ShoalSettings, body: bytes, routing_key: str = "info", broker: Mapping | None = None
 ) -> None:

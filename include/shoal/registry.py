@@ -24,10 +24,16 @@ from include.store.models import ShoalCache
 
 
 def ingest(
-    session: Session, bodies: Iterable[bytes], locator: Locator, now: datetime, inactive_time: float
+    session: Session,
+    bodies: Iterable[bytes],
+    locator: Locator,
+    now: datetime,
+    inactive_time: float,
+    new_uuids: list[str] | None = None,
 ) -> Counter:
     """Apply message bodies in arrival order; returns counts of outcomes (``registered``, ``refreshed``,
-    ``rejected:<reason>``)."""
+    ``rejected:<reason>``). The uuids of caches registered now are appended to ``new_uuids`` if given
+    (they need verifying before anyone is sent to them)."""
     outcomes: Counter = Counter()
     parsed = [parse(body) for body in bodies]
     uuids = {p.uuid for p in parsed if isinstance(p, Heartbeat)}
@@ -48,6 +54,8 @@ def ingest(
         session.add(row_or_reason)
         known[item.uuid] = row_or_reason
         outcomes["registered"] += 1
+        if new_uuids is not None:
+            new_uuids.append(item.uuid)
     return outcomes
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 PREFIX = "CS_SHOAL_"
+INGEST_MODES = ("events", "schedule")
 
 # The original server's function test: four stratum-1 hosts x four repositories (reference section 3.3).
 STRATUM_ONES = (
@@ -36,6 +37,9 @@ class ShoalSettings:
     exchange: str = "shoal"  # agents publish here; 1.0.2 agents cannot change the vhost ("/")
     queue: str = "cloudscheduler-shoal"
     queue_max_length: int = 100_000  # bounds the broker's memory if ingest stops; oldest dropped
+    # "events": the triggerer consumes the queue as heartbeats arrive and a new cache starts its verify
+    # run at once; "schedule": cs_shoal_ingest drains it every 30 s (a stack without a triggerer).
+    ingest: str = "events"
     geoip_db: str = "/var/lib/GeoIP/GeoLite2-City.mmdb"  # GeoLite2-City or DB-IP City Lite
     geoip_domain_db: str = ""  # optional GeoIP2-Domain database for the same-domain rule
     # Without it, the same-domain rule asks reverse DNS (PTR name -> registrable domain), as the original.
@@ -103,6 +107,8 @@ class ShoalSettings:
             raise ValueError(f"{PREFIX}DNS_TIMEOUT must be > 0")
         if not self.verify_urls:
             raise ValueError(f"{PREFIX}VERIFY_URLS must name at least one URL")
+        if self.ingest not in INGEST_MODES:
+            raise ValueError(f"{PREFIX}INGEST must be one of {', '.join(INGEST_MODES)}, got {self.ingest!r}")
 
 
 def _convert(raw: str, kind: type):
@@ -125,3 +131,10 @@ def scheduling_enabled(env: Mapping[str, str] | None = None) -> bool:
     """Whether the Shoal DAGs run on their schedules; read at DAG parse time, so it never raises."""
     env = os.environ if env is None else env
     return env.get(PREFIX + "ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def ingest_by_events(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the triggerer consumes the agents' queue (read at DAG parse time: never raises; a value
+    that is not a mode is reported by the tasks, which check the settings)."""
+    env = os.environ if env is None else env
+    return scheduling_enabled(env) and env.get(PREFIX + "INGEST", "events").strip().lower() != "schedule"
