@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+LIBVIRT_STAMP := $(VENV)/.libvirt-stamp
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench system-deps services clean
@@ -15,6 +16,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(VENV)/bin/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# The libvirt bindings build against Debian's libvirt (system-deps installs it); only libvirt clouds and
+# their tests need them, so `make run` does not.
+$(LIBVIRT_STAMP): requirements-libvirt.txt $(STAMP) | system-deps
+	$(VENV)/bin/pip install -q -r requirements-libvirt.txt
+	touch $(LIBVIRT_STAMP)
 
 run: $(STAMP)
 	$(PY) -m include.embedded
@@ -28,7 +35,7 @@ services:
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code under test. The second pass
 # runs the hypothesis properties again with ten times the examples (the first keeps them quick).
-test: $(STAMP) system-deps services
+test: $(STAMP) system-deps $(LIBVIRT_STAMP) services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check include dags plugins tests bench
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; [ $$rc -eq 0 ] || exit $$rc; \

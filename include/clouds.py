@@ -52,6 +52,8 @@ def connect(
 
         kw = {"clock": clock} if clock else {}
         return SimulatedCloud(cloud.name, cloud.group_name, engine, cloud.simulation, **kw)
+    if not kind_of(cloud.cloud_type).needs_connection:
+        return build_adapter(cloud, settings, ConnectionSecrets())
     secrets = (secrets_for or connection_secrets_of)(cloud)
     redactor = Redactor(secret_values(secrets.password, dict(secrets.extra)))
     try:

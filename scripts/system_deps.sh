@@ -9,6 +9,11 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq
 # varnish: the Shoal tests run varnishd in front of a CVMFS and a Frontier origin
 command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || need+=(varnish)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# libvirt-dev and pkg-config: libvirt-python builds against them (requirements-libvirt.txt); libvirt-daemon:
+# the libvirt tier starts its own libvirtd on a private socket (the package's service is not used)
+[ -e /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+[ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -179,6 +179,7 @@ def _cloud_rows(group: str, c, add) -> None:
         rate_burst=None if c.rate_limit is None else c.rate_limit.burst,
         delete_on_job_completion=c.delete_on_job_completion,
         simulation=None if c.simulation is None else c.simulation.model_dump(mode="json"),
+        libvirt=None if c.libvirt is None else c.libvirt.model_dump(mode="json"),
     )
     for m in c.metadata:
         add(
@@ -333,4 +334,5 @@ def _cloud_doc(c: dict, sat: dict[type, list[dict]], meta) -> dict:
         "metadata_exclusions": [v["metadata_name"] for v in mine(MetadataExclusion)],
         "metadata": [meta(v) for v in mine(CloudMetadata)],
         "simulation": c["simulation"],
+        "libvirt": c.get("libvirt"),
     }

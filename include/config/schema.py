@@ -107,9 +107,33 @@ class Simulation(Strict):
     failures: SimFailures = SimFailures()
 
 
+class LibvirtFlavor(Strict):
+    name: ItemName
+    cores: Annotated[int, Field(ge=1, le=1024)]
+    ram_mb: Annotated[int, Field(ge=1, le=INT_MAX)]
+    disk_gb: Annotated[float, Field(ge=0, le=FLOAT_MAX)] = 20
+
+
+HypervisorUri = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9+]*://[^\s]*$", max_length=1024)]
+
+
+class LibvirtBlock(Strict):
+    """A hypervisor farm: the hosts, the flavours a VM may have there, where base images and VM disks
+    live. The cloud's ``vm.image`` names the base image, a volume of ``storage_pool`` on every host."""
+
+    hypervisors: Annotated[list[HypervisorUri], Field(min_length=1, max_length=10000)]
+    flavors: Annotated[list[LibvirtFlavor], Field(min_length=1)]
+    storage_pool: ItemName = "default"
+    network: ItemName = "default"  # a libvirt network defined on every host
+    domain_type: Literal["kvm", "qemu", "test"] = "kvm"  # qemu: software emulation (TCG), no KVM
+    # Overcommit, as Nova's allocation ratios: what a host offers is its CPUs (memory) times this.
+    cpu_allocation_ratio: Annotated[float, Field(gt=0, le=64)] = 1.0
+    ram_allocation_ratio: Annotated[float, Field(gt=0, le=8)] = 1.0
+
+
 class CloudConfig(Strict):
     name: Name
-    type: Literal["openstack", "amazon", "simulated"]
+    type: Literal["openstack", "amazon", "simulated", "libvirt"]
     enabled: bool = True
     paused: bool = False
     priority: Annotated[int, Field(ge=0, le=INT_MAX)] = 0
@@ -136,6 +160,7 @@ class CloudConfig(Strict):
     metadata_exclusions: list[ItemName] = []
     metadata: list[Metadata] = []
     simulation: Simulation | None = None
+    libvirt: LibvirtBlock | None = None
 
     @field_validator("spot_price")
     @classmethod

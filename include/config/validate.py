@@ -181,6 +181,11 @@ def _check_cloud(g: GroupConfig, c: CloudConfig, group_meta: set[str]) -> Iterat
         yield Problem(obj, "type", f"a '{c.type}' cloud cannot serve a '{g.pool.kind}' pool")
     if c.simulation is not None and not kind.simulated:
         yield Problem(obj, "simulation", "only simulated clouds take a simulation block")
+    if c.libvirt is not None and c.type != "libvirt":
+        yield Problem(obj, "libvirt", "only libvirt clouds take a libvirt block")
+    if c.libvirt is not None:
+        yield from _duplicates(obj, "libvirt.flavors", [f.name for f in c.libvirt.flavors])
+        yield from _duplicates(obj, "libvirt.hypervisors", list(c.libvirt.hypervisors))
     if c.spot_price > 0 and not kind.spot:
         yield Problem(obj, "spot_price", "spot prices apply to amazon clouds only")
     yield from _duplicates(obj, "metadata", [m.name for m in c.metadata])

@@ -134,4 +134,12 @@ def _ec2(cloud, settings: Any, secrets: ConnectionSecrets) -> CloudAdapter:
     )
 
 
-BUILDERS = {"openstack": _openstack, "amazon": _ec2}
+def _libvirt(cloud, settings: Any, secrets: ConnectionSecrets) -> CloudAdapter:
+    from include.providers.libvirt import LibvirtCloud, LibvirtSettings
+
+    if not cloud.libvirt:
+        raise ProviderError(cloud.name, "a libvirt cloud needs its libvirt block (hypervisors, flavors)")
+    return LibvirtCloud(cloud.name, LibvirtSettings.from_row(cloud.libvirt))
+
+
+BUILDERS = {"openstack": _openstack, "amazon": _ec2, "libvirt": _libvirt}

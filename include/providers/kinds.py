@@ -42,6 +42,17 @@ KINDS: dict[str, CloudKind] = {
         images_unsupported="a simulated cloud has no image service: its images are declared in its configuration",
         keypairs_unsupported="a simulated cloud has no keypairs",
     ),
+    "libvirt": CloudKind(
+        "libvirt",
+        needs_connection=False,  # the URI says how to reach a host (qemu+ssh: the workers' SSH key)
+        required=("libvirt",),
+        shared_endpoint=False,
+        images_unsupported=(
+            "a libvirt cloud boots from a base image already in its storage pool on every hypervisor "
+            "(virsh vol-upload, or the farm's own image sync): name that volume in the cloud's vm settings"
+        ),
+        keypairs_unsupported="a libvirt VM gets its SSH keys in its user-data, on its config disk",
+    ),
 }
 
 

@@ -41,27 +41,44 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.filterwarnings(r"ignore::Warning:openstack\..*"))
 
 
-KINDS = [
+# Kinds with a project account: a quota, an API rate limit and credentials to refuse. A hypervisor farm
+# (libvirt) has none of the three; what it has instead (hosts that are down, hosts that are full) is in
+# tests/providers/test_libvirt.py.
+ACCOUNT_KINDS = [
     "simulated",
     "openstack-fake",
     "ec2-moto",
     pytest.param("openstack-keystone", marks=pytest.mark.keystone),
 ]
+KINDS = [*ACCOUNT_KINDS, "libvirt-test"]
+
+
+def _make(kind: str, request, sqlite_engine, tmp_path):
+    if kind == "simulated":
+        return SimHarness(sqlite_engine)
+    if kind == "openstack-fake":
+        return FakeOpenStackHarness()
+    if kind == "ec2-moto":
+        return Ec2Harness(request.getfixturevalue("moto_ec2"), request.getfixturevalue("moto_ami"))
+    if kind == "libvirt-test":
+        from tests.providers.harness_libvirt import LibvirtTestHarness
+
+        return LibvirtTestHarness(tmp_path)
+    from tests.providers.harness_keystone import KeystoneHarness
+
+    return KeystoneHarness(request.getfixturevalue("real_openstack"))
 
 
 @pytest.fixture(params=KINDS)
-def harness(request, sqlite_engine):
-    kind = request.param
-    if kind == "simulated":
-        h = SimHarness(sqlite_engine)
-    elif kind == "openstack-fake":
-        h = FakeOpenStackHarness()
-    elif kind == "ec2-moto":
-        h = Ec2Harness(request.getfixturevalue("moto_ec2"), request.getfixturevalue("moto_ami"))
-    else:
-        from tests.providers.harness_keystone import KeystoneHarness
+def harness(request, sqlite_engine, tmp_path):
+    h = _make(request.param, request, sqlite_engine, tmp_path)
+    yield h
+    h.close()
 
-        h = KeystoneHarness(request.getfixturevalue("real_openstack"))
+
+@pytest.fixture(params=ACCOUNT_KINDS)
+def account_harness(request, sqlite_engine, tmp_path):
+    h = _make(request.param, request, sqlite_engine, tmp_path)
     yield h
     h.close()
 

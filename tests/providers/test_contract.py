@@ -75,29 +75,31 @@ def test_capacity_shortage_is_a_capacity_error(harness):
 
 
 @pytest.mark.faults
-def test_quota_refusal_is_reported_per_vm(harness):
-    harness.quota(2)
-    results = harness.adapter.create_vms(harness.spec(), 4)
+def test_quota_refusal_is_reported_per_vm(account_harness):
+    account_harness.quota(2)
+    results = account_harness.adapter.create_vms(account_harness.spec(), 4)
     assert [r.ok for r in results].count(True) == 2
     refused = [r for r in results if not r.ok]
     assert len(refused) == 2 and all(isinstance(r.error, QuotaError) for r in refused)
-    assert all(harness.cloud in str(r.error) for r in refused)
+    assert all(account_harness.cloud in str(r.error) for r in refused)
 
 
 @pytest.mark.faults
-def test_throttling_is_retried(harness):
-    harness.throttle(2)
-    results = harness.adapter.create_vms(harness.spec(), 1)
+def test_throttling_is_retried(account_harness):
+    account_harness.throttle(2)
+    results = account_harness.adapter.create_vms(account_harness.spec(), 1)
     assert results[0].ok
-    assert harness.throttles_left() == 0  # both throttled answers were met, then the call went through
+    assert (
+        account_harness.throttles_left() == 0
+    )  # both throttled answers were met, then the call went through
 
 
 @pytest.mark.faults
-def test_auth_failure_names_the_cloud_and_not_the_secret(harness):
-    bad = harness.bad_auth()
+def test_auth_failure_names_the_cloud_and_not_the_secret(account_harness):
+    bad = account_harness.bad_auth()
     with pytest.raises(AuthError) as info:
         bad.list_vms()
-    assert info.value.cloud == harness.cloud and f"cloud {harness.cloud}:" in str(info.value)
+    assert info.value.cloud == account_harness.cloud and f"cloud {account_harness.cloud}:" in str(info.value)
     assert "s3cret" not in str(info.value) and "test-secret" not in str(info.value)
 
 
@@ -107,7 +109,9 @@ def test_inventory_and_limits(harness):
     assert all(f.cores > 0 and f.ram_mb > 0 for f in harness.adapter.flavors())
     limits = harness.adapter.limits()
     assert limits.instances_used >= 2 and limits.cores_used >= 2
-    assert harness.adapter.networks() and harness.adapter.security_groups()
+    assert harness.adapter.networks()
+    if harness.kind != "libvirt-test":  # a hypervisor's firewall is not libvirt's to list
+        assert harness.adapter.security_groups()
     harness.adapter.images()
     harness.adapter.keypairs()
 

@@ -87,6 +87,7 @@ class Cloud(Base):
     rate_burst: Mapped[int | None] = mapped_column(Integer)
     delete_on_job_completion: Mapped[bool | None] = mapped_column(Boolean)  # None = group's value
     simulation: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # simulated clouds only
+    libvirt: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # libvirt clouds only: hypervisors, flavours
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
