@@ -14,6 +14,8 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ -e /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
+# qemu-system-x86: the hypervisor behind that libvirtd (KVM where /dev/kvm is usable, else TCG)
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -23,4 +25,16 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian starts squid as a service on install; tests run their own instances on their own ports.
   $SUDO systemctl stop squid >/dev/null 2>&1 || $SUDO service squid stop >/dev/null 2>&1 || pkill -x squid || true
   $SUDO systemctl stop varnish >/dev/null 2>&1 || $SUDO service varnish stop >/dev/null 2>&1 || pkill -x varnishd || true
+fi
+
+# The libvirt tier's libvirtd runs guests as libvirt-qemu in group kvm, the way Debian's
+# libvirt-daemon-system sets a host up (that package itself would also make systemd the init: only its
+# user, group and /dev/kvm permissions are taken here).
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ -x /usr/sbin/libvirtd ]; then
+  getent group kvm >/dev/null || $SUDO groupadd --system kvm
+  getent group libvirt-qemu >/dev/null || $SUDO groupadd --system libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null || $SUDO useradd --system --no-create-home --home-dir /var/lib/libvirt \
+    --shell /usr/sbin/nologin -g libvirt-qemu -G kvm libvirt-qemu
+  if [ -c /dev/kvm ]; then $SUDO chgrp kvm /dev/kvm && $SUDO chmod 0660 /dev/kvm; fi
 fi

@@ -50,7 +50,7 @@ ACCOUNT_KINDS = [
     "ec2-moto",
     pytest.param("openstack-keystone", marks=pytest.mark.keystone),
 ]
-KINDS = [*ACCOUNT_KINDS, "libvirt-test"]
+KINDS = [*ACCOUNT_KINDS, "libvirt-test", pytest.param("libvirtd", marks=pytest.mark.libvirtd)]
 
 
 def _make(kind: str, request, sqlite_engine, tmp_path):
@@ -64,6 +64,10 @@ def _make(kind: str, request, sqlite_engine, tmp_path):
         from tests.providers.harness_libvirt import LibvirtTestHarness
 
         return LibvirtTestHarness(tmp_path)
+    if kind == "libvirtd":
+        from tests.providers.harness_libvirt import LibvirtdHarness
+
+        return LibvirtdHarness(request.getfixturevalue("libvirtd"))
     from tests.providers.harness_keystone import KeystoneHarness
 
     return KeystoneHarness(request.getfixturevalue("real_openstack"))
@@ -81,6 +85,16 @@ def account_harness(request, sqlite_engine, tmp_path):
     h = _make(request.param, request, sqlite_engine, tmp_path)
     yield h
     h.close()
+
+
+@pytest.fixture(scope="session")
+def libvirtd() -> Iterator:
+    """A real libvirtd with the QEMU driver on a private socket, once per session."""
+    from tests.doubles.libvirtd import Libvirtd
+
+    daemon = Libvirtd()
+    yield daemon
+    daemon.stop()
 
 
 @pytest.fixture(scope="session")

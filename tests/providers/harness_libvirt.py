@@ -100,3 +100,86 @@ class LibvirtTestHarness(Harness):
     def close(self) -> None:
         for conn in self.conns.values():
             conn.close()
+
+
+class LibvirtdHarness(Harness):
+    """The same contract on a real libvirtd: QEMU/KVM guests that really start (64 MB, an empty disk:
+    they sit in the BIOS), a real directory pool, the config disk really uploaded, read back by
+    download."""
+
+    kind = "libvirt-daemon"
+
+    def __init__(self, daemon):
+        import uuid
+
+        import libvirt
+
+        from include.providers.libvirt import LibvirtCloud, LibvirtSettings
+
+        self.libvirt, self.daemon = libvirt, daemon
+        self.pool_name = f"cs-{uuid.uuid4().hex[:8]}"
+        self.conn, self.pool, self.path = daemon.pool(self.pool_name)
+        self.pool.createXML(
+            "<volume><name>cernvm4</name><capacity unit='M'>64</capacity>"
+            "<target><format type='qcow2'/></target></volume>",
+            0,
+        )
+        self.settings = LibvirtSettings.from_row(
+            {
+                "hypervisors": [daemon.uri],
+                "flavors": [
+                    {"name": "m1.small", "cores": 1, "ram_mb": 64, "disk_gb": 0.1},
+                    {"name": "c8.large", "cores": 8, "ram_mb": 128, "disk_gb": 0.1},
+                ],
+                "storage_pool": self.pool_name,
+                "network": "user",
+                "domain_type": daemon.domain_type,
+                "cpu_allocation_ratio": 8.0,  # 2 CPUs here: room for the contract's few idle guests
+            }
+        )
+        self.adapter = LibvirtCloud(self.cloud, self.settings, opener=lambda _uri: self.conn)
+
+    def capacity(self) -> None:
+        cpus = int(self.conn.getInfo()[2] * self.settings.cpu_allocation_ratio)
+        self.conn.defineXML(
+            f"<domain type='{self.daemon.domain_type}'><name>tenant-{self.pool_name}</name>"
+            f"<memory unit='MiB'>64</memory><vcpu>{cpus}</vcpu><os><type arch='x86_64'>hvm</type></os></domain>"
+        ).create()
+
+    def count_named(self, name: str) -> int:
+        return sum(d.name() == name for d in self.conn.listAllDomains(0))
+
+    def config_disk(self, vm_id: str) -> bytes:
+        from include.providers.libvirt import CONFIG_SUFFIX
+
+        volume = self.pool.storageVolLookupByName(vm_id + CONFIG_SUFFIX)
+        stream = self.conn.newStream(0)
+        volume.download(stream, 0, 0, 0)
+        chunks = []
+        while chunk := stream.recv(262144):
+            chunks.append(chunk)
+        stream.finish()
+        return b"".join(chunks)
+
+    def user_data_attrs(self, vm_id: str) -> dict:
+        from include.providers import configdisk
+        from include.simulated.cloud import startd_attrs
+
+        return startd_attrs(configdisk.read(self.config_disk(vm_id))["user-data"])
+
+    def seed(self, n: int, prefix: str) -> None:
+        for i in range(n):
+            self.conn.defineXML(
+                f"<domain type='{self.daemon.domain_type}'><name>{prefix}-{self.pool_name}-{i}</name>"
+                "<memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>"
+            )
+
+    def close(self) -> None:
+        for dom in self.conn.listAllDomains(0):  # this daemon is the tests' own: every domain is ours
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+        for volume in self.pool.listAllVolumes(0):
+            volume.delete(0)
+        self.pool.destroy()
+        self.path.rmdir()

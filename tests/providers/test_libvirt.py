@@ -249,3 +249,39 @@ def test_only_a_libvirt_cloud_takes_a_libvirt_block():
     with pytest.raises(ConfigError) as info:
         parse_yaml(text)
     assert "field 'libvirt': only libvirt clouds take a libvirt block" in str(info.value)
+
+
+@pytest.mark.libvirtd
+@pytest.mark.slow
+def test_on_a_real_libvirtd_guests_start_with_their_config_disk_and_leave_nothing_behind(libvirtd, tmp_path):
+    """Debian's libvirtd with the QEMU driver: the guests really run (KVM where usable), the config disk
+    is a real volume in a real directory pool, attached as the guest's CD-ROM, and reads back (libvirt's
+    own download) as the seed cloud-init looks for; a delete leaves no domain, no file, no volume."""
+    from tests.providers.harness_libvirt import LibvirtdHarness
+
+    h = LibvirtdHarness(libvirtd)
+    try:
+        made = h.adapter.create_vms(h.spec(), 2)
+        assert all(r.ok for r in made), made
+        for r in made:
+            dom = h.conn.lookupByName(r.vm_id)
+            assert dom.isActive() and dom.info()[0] == 1  # running
+            assert f"{h.path}/{r.vm_id}{CONFIG_SUFFIX}" in dom.XMLDesc(0)
+            seed = tmp_path / f"{r.vm_id}.iso"
+            seed.write_bytes(h.config_disk(r.vm_id))
+            probe = subprocess.run(
+                ["blkid", "-o", "export", str(seed)], capture_output=True, text=True
+            ).stdout
+            assert "LABEL=cidata" in probe and "TYPE=iso9660" in probe
+            assert h.user_data_attrs(r.vm_id) == {"cs_vm_id": r.vm_id}
+        disk = h.path / (made[0].vm_id + DISK_SUFFIX)
+        info = subprocess.run(["qemu-img", "info", "--force-share", str(disk)], capture_output=True, text=True).stdout
+        assert "backing file:" in info and "cernvm4" in info, info  # copy-on-write over the base image
+
+        for r in made:
+            h.adapter.delete_vm(r.vm_id, r.cloud_vm_id)
+        assert [d.name() for d in h.conn.listAllDomains(0)] == []
+        assert sorted(p.name for p in h.path.iterdir()) == ["cernvm4"]
+        assert [v.name() for v in h.pool.listAllVolumes(0)] == ["cernvm4"]
+    finally:
+        h.close()
