@@ -275,7 +275,9 @@ def test_on_a_real_libvirtd_guests_start_with_their_config_disk_and_leave_nothin
             assert "LABEL=cidata" in probe and "TYPE=iso9660" in probe
             assert h.user_data_attrs(r.vm_id) == {"cs_vm_id": r.vm_id}
         disk = h.path / (made[0].vm_id + DISK_SUFFIX)
-        info = subprocess.run(["qemu-img", "info", "--force-share", str(disk)], capture_output=True, text=True).stdout
+        info = subprocess.run(
+            ["qemu-img", "info", "--force-share", str(disk)], capture_output=True, text=True
+        ).stdout
         assert "backing file:" in info and "cernvm4" in info, info  # copy-on-write over the base image
 
         for r in made:
