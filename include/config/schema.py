@@ -129,6 +129,7 @@ class LibvirtBlock(Strict):
     # Overcommit, as Nova's allocation ratios: what a host offers is its CPUs (memory) times this.
     cpu_allocation_ratio: Annotated[float, Field(gt=0, le=64)] = 1.0
     ram_allocation_ratio: Annotated[float, Field(gt=0, le=8)] = 1.0
+    boots_per_host: Annotated[int, Field(ge=1, le=32)] = 4  # guests being created at once on one host
 
 
 class CloudConfig(Strict):
