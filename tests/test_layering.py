@@ -74,3 +74,18 @@ def test_the_planner_is_pure_and_only_some_modules_know_airflow():
         if "airflow" in _third_party(path):
             knowing.add(import_graph.module_name(path))
     assert knowing <= AIRFLOW_IMPORTERS, sorted(knowing - AIRFLOW_IMPORTERS)
+
+
+def test_each_cloud_sdk_is_imported_by_its_adapter_alone():
+    """An SDK's types and errors stay behind its adapter: every other module sees our protocol only."""
+    owners = {
+        "libvirt": {"include.providers.libvirt"},
+        "pycdlib": {"include.providers.configdisk"},
+        "boto3": {"include.providers.ec2_http", "include.providers.ec2", "include.providers.keypairs"},
+    }
+    found: dict[str, set[str]] = {sdk: set() for sdk in owners}
+    for path in (ROOT / "include").rglob("*.py"):
+        for sdk in _third_party(path) & set(owners):
+            found[sdk].add(import_graph.module_name(path))
+    for sdk, modules in found.items():
+        assert modules and modules <= owners[sdk], (sdk, sorted(modules))
