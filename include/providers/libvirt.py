@@ -400,9 +400,10 @@ class LibvirtCloud:
   <memory unit='MiB'>{flavor.ram_mb}</memory>
   <vcpu>{flavor.cores}</vcpu>
   <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/><apic/></features>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file={quoteattr(disk)}/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file={quoteattr(config)}/><target dev='sda' bus='sata'/><readonly/></disk>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file={quoteattr(config)}/><target dev='hdc' bus='ide'/><readonly/></disk>
     {self._interface_xml()}
     <serial type='pty'/><console type='pty'/>
   </devices>
