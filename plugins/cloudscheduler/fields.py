@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cloudscheduler.forms import Field
 
-CLOUD_TYPES = ("openstack", "amazon", "simulated")
+CLOUD_TYPES = ("openstack", "amazon", "simulated", "libvirt")
 MIME_TYPES = ("cloud-config", "ucernvm-config", "text/x-shellscript", "text/cloud-boothook")
 
 CLOUD_SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
@@ -83,12 +83,38 @@ CLOUD_SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
             Field("rate_limit.burst", "API request burst", "int"),
         ),
     ),
+    (
+        "Hypervisor farm (libvirt clouds only; their flavours are set in the YAML)",
+        (
+            Field(
+                "libvirt.hypervisors",
+                "Hypervisor URIs",
+                "list",
+                operator_only=True,
+                help="qemu+ssh://host/system, one per host; site operators only",
+            ),
+            Field(
+                "libvirt.storage_pool",
+                "Storage pool",
+                help="holds the base image on every host; empty: default",
+            ),
+            Field(
+                "libvirt.network", "Network", help="a libvirt network on every host, or user; empty: default"
+            ),
+            Field("libvirt.domain_type", "Domain type", "choice", choices=("kvm", "qemu", "test")),
+            Field("libvirt.cpu_allocation_ratio", "CPU allocation ratio", "float", help="empty: 1.0"),
+            Field("libvirt.ram_allocation_ratio", "RAM allocation ratio", "float", help="empty: 1.0"),
+            Field("libvirt.boots_per_host", "Boots at once per host", "int", help="empty: 4"),
+        ),
+    ),
 )
 CLOUD_FIELDS = tuple(f for _, fields in CLOUD_SECTIONS for f in fields)
 CLOUD_OPTIONAL_OBJECTS = {
     "vm.boot_volume": ("gb", "gb_per_core", "volume_type"),
     "rate_limit": ("per_second", "burst"),
+    "libvirt": ("hypervisors",),  # a cloud without hypervisors has no libvirt block
 }
+CLOUD_DEFAULTS_APPLY = ("libvirt",)  # its fields left empty take the schema's defaults
 
 GROUP_SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (

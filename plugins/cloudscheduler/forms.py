@@ -103,6 +103,7 @@ def read_form(
     target: dict[str, Any],
     optional_objects: Mapping[str, tuple[str, ...]] = {},  # noqa: B006 - read only
     locked: frozenset[str] = frozenset(),
+    defaults_apply: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Write the submitted values of ``specs`` into ``target``; returns the raw values to re-show.
 
@@ -119,6 +120,10 @@ def read_form(
     for obj_path, members in optional_objects.items():
         if all(raw.get(f"{obj_path}.{m}", "").strip() == "" for m in members):
             set_path(target, obj_path, None)
+    for obj_path in defaults_apply:  # a field of these left empty takes its default, not an explicit null
+        if isinstance(obj := get_path(target, obj_path), dict):
+            for key in [k for k, v in obj.items() if v is None]:
+                del obj[key]
     return raw
 
 

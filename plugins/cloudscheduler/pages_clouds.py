@@ -15,7 +15,13 @@ from cloudscheduler.auth import (
     require_view,
 )
 from cloudscheduler.editing import check_version, cloud_label, read_document, submit
-from cloudscheduler.fields import CLOUD_FIELDS, CLOUD_OPTIONAL_OBJECTS, CLOUD_SECTIONS, CLOUD_TYPES
+from cloudscheduler.fields import (
+    CLOUD_DEFAULTS_APPLY,
+    CLOUD_FIELDS,
+    CLOUD_OPTIONAL_OBJECTS,
+    CLOUD_SECTIONS,
+    CLOUD_TYPES,
+)
 from cloudscheduler.forms import (
     FormErrors,
     cloud_of,
@@ -121,7 +127,7 @@ def create_cloud(request: Request, who: Who, form: PostedForm, group: str):
 
     def change(doc: dict) -> None:
         locked = locked_fields(CLOUD_FIELDS, who.site_operator, existing=False)
-        raw.update(read_form(form, CLOUD_FIELDS, new, CLOUD_OPTIONAL_OBJECTS, locked))
+        raw.update(read_form(form, CLOUD_FIELDS, new, CLOUD_OPTIONAL_OBJECTS, locked, CLOUD_DEFAULTS_APPLY))
         group_of(doc, group)["clouds"].append(new)
 
     outcome = submit(request, who, cloud_label(group, name), change, KNOWN)
@@ -160,6 +166,7 @@ def save_cloud(request: Request, who: Who, form: PostedForm, group: str, cloud: 
                 target,
                 CLOUD_OPTIONAL_OBJECTS,
                 locked_fields(CLOUD_FIELDS, who.site_operator),
+                CLOUD_DEFAULTS_APPLY,
             )
         )
 

@@ -303,3 +303,46 @@ def test_every_config_page_renders_for_a_viewer_without_edit_controls(store, log
             assert all(
                 el.has_attr("disabled") for el in form.select("input:not([type=hidden]), select, textarea")
             )
+
+
+def test_a_libvirt_farm_is_edited_on_its_page_like_any_cloud(store, login):
+    from include.config import apply_config, parse_document
+    from include.store.db import session_scope
+    from tests.plugin.conftest import demo_users_doc
+
+    doc = demo_users_doc()
+    farm = {
+        "name": "p1",
+        "type": "libvirt",
+        "libvirt": {
+            "hypervisors": ["qemu+ssh://pc-tdq-01/system", "qemu+ssh://pc-tdq-02/system"],
+            "flavors": [{"name": "c8", "cores": 8, "ram_mb": 16000}],
+        },
+    }
+    doc["groups"].append(
+        {"name": "tdaq", "pool": {"kind": "htcondor", "collector": "p1-cm"}, "clouds": [farm]}
+    )
+    doc["users"]["olga"] = doc["users"].get("olga", {}) | {"tdaq": "editor"}
+    with session_scope(store) as s:
+        apply_config(s, parse_document(doc), actor="test-setup")
+    olga = login("olga", "op")
+    page = olga.get("/groups/tdaq/clouds/p1").text
+    assert (
+        input_value(page, "libvirt.hypervisors") == "qemu+ssh://pc-tdq-01/system, qemu+ssh://pc-tdq-02/system"
+    )
+    fields = form_fields(page, "/clouds/p1")
+    saved = olga.post("/groups/tdaq/clouds/p1", with_values(fields, libvirt__cpu_allocation_ratio="1.5"))
+    assert saved.status_code == 303, field_errors(saved.text)
+    with Session(store) as s:
+        block = s.get(Cloud, ("tdaq", "p1")).libvirt
+    assert (
+        block["cpu_allocation_ratio"] == 1.5 and block["flavors"][0]["name"] == "c8"
+    )  # the YAML's flavours kept
+    assert block["domain_type"] == "kvm" and len(block["hypervisors"]) == 2
+
+    new = form_fields(olga.get("/groups/tdaq/clouds/new").text, "/clouds/new")
+    refused = olga.post(
+        "/groups/tdaq/clouds/new",
+        with_values(new, name="p2", type="libvirt", libvirt__hypervisors="qemu+ssh://pc-tdq-03/system"),
+    )
+    assert refused.status_code == 422 and "libvirt.flavors" in refused.text  # flavours come from the YAML
