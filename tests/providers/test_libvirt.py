@@ -197,7 +197,8 @@ def test_a_site_declares_a_farm_in_yaml_and_the_loop_polls_it_like_any_cloud(ses
     from include.clouds import connect
     from include.config import apply_config, dump_yaml, export_config, parse_yaml
     from include.loop.cloud_poll import poll_cloud
-    from include.store.models import Cloud, CloudFlavor, CloudImage, CloudLimits
+    from include.providers.base import VmSpec
+    from include.store.models import Cloud, CloudFlavor, CloudImage, CloudLimits, Vm
     from tests.providers.harness_libvirt import node_uri
 
     uris = [node_uri(tmp_path, f"p1-{i}", cpus=32, ram_gb=64) for i in range(2)]
@@ -208,13 +209,18 @@ def test_a_site_declares_a_farm_in_yaml_and_the_loop_polls_it_like_any_cloud(ses
 
     row = session.get(Cloud, ("atlas-p1", "sim-at-p1"))
     adapter = connect(row, {})  # no Airflow Connection: the URI says how to reach each host
+    # VMs of ours that our state has lost (a restored database, a new install): known by their tags.
+    spec = VmSpec(group="atlas-p1", cloud="sim-at-p1", request_id="lost", flavor="m1.small", image="cernvm4")
+    assert all(r.ok for r in adapter.create_vms(spec, 2))
     result = poll_cloud(session, "atlas-p1", "sim-at-p1", adapter, datetime.now(UTC))
     session.commit()
     assert result.ok, result
+    adopted = {v.vm_id: v.status for v in session.scalars(select(Vm).where(Vm.cloud_name == "sim-at-p1"))}
+    assert set(adopted) == {"lost-1", "lost-2"}
     assert {f.name for f in session.scalars(select(CloudFlavor))} == {"m1.small", "c8.large"}
     assert [i.name for i in session.scalars(select(CloudImage))] == ["cernvm4"]
     limits = session.scalars(select(CloudLimits)).one()
-    assert (limits.cores_max, limits.cores_used) == (96, 0)  # 2 x 32 CPUs x 1.5
+    assert (limits.cores_max, limits.cores_used) == (96, 2)  # 2 x 32 CPUs x 1.5; the 2 VMs
 
 
 @pytest.mark.parametrize(
