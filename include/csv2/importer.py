@@ -59,7 +59,9 @@ def import_csv2(tables: dict[str, list[dict[str, Any]]]) -> Import:
             continue
         if row.get("cloud_type") not in KNOWN_TYPES:
             result.dropped.append(f"group '{row['group_name']}' / cloud '{row['cloud_name']}': type "
-                                  f"{row.get('cloud_type')!r} has no counterpart here (csv2's 'local' was a prototype)")  # fmt: skip
+                                  f"{row.get('cloud_type')!r} has no counterpart here (csv2's 'local' was a prototype its "
+                                  "scheduler never reached, with no hypervisor list to carry over: declare the hosts "
+                                  "as a 'type: libvirt' cloud, README 'Hypervisor farms')")  # fmt: skip
             continue
         cloud, conn = _cloud(row, result)
         group["clouds"].append(cloud)
