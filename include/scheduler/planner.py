@@ -33,12 +33,27 @@ from include.scheduler.verdict import leaving_mask, materialize
 
 def wanted_buckets(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
     """Per VM row: are there idle jobs it could take? A VM of alias A takes jobs of alias A and jobs
-    naming no alias; a VM of no alias takes only the latter."""
-    with_demand = {(s.group, s.alias) for s in shapes if s.jobs > 0}
-    per_bucket = np.array(
-        [(g, a) in with_demand or (g, None) in with_demand for g, a in fleet.bucket_keys] + [False]
-    )
-    return per_bucket[fleet.buckets] if len(fleet) else np.zeros(0, dtype=bool)
+    naming no alias; a VM of no alias takes only the latter; and only jobs that fit it (cores and
+    memory): a job that fits no VM of ours (64 cores beside 8-core VMs) keeps none of them waiting for
+    it, and the VM, retired after its keep-alive, is no boot failure."""
+    if not len(fleet):
+        return np.zeros(0, dtype=bool)
+    sizes: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+    for s in shapes:
+        if s.jobs > 0:
+            sizes.setdefault((s.group, s.alias), []).append((s.cores, s.ram_mb))
+    cores, ram = fleet.col("cores").astype(np.int64), fleet.col("ram_mb").astype(np.int64)
+    wanted = np.zeros(len(fleet), dtype=bool)
+    for b, (g, a) in enumerate(fleet.bucket_keys):
+        fits = sizes.get((g, a), []) + (sizes.get((g, None), []) if a is not None else [])
+        if not fits:
+            continue
+        rows = np.flatnonzero(fleet.buckets == b)
+        need = np.array(fits, dtype=np.int64)  # (shape, [cores, ram])
+        wanted[rows] = ((need[None, :, 0] <= cores[rows, None]) & (need[None, :, 1] <= ram[rows, None])).any(
+            axis=1
+        )
+    return wanted
 
 
 def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:

@@ -12,7 +12,7 @@ from include.scheduler.policy import Policy
 from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
-from tests.scheduler.builders import NOW, POLICY, ago, cloud, group, idle_jobs, snapshot, vm
+from tests.scheduler.builders import NOW, POLICY, ago, cloud, demand_skip, group, idle_jobs, snapshot, vm
 
 
 def actions(snap, policy=POLICY) -> dict[str, tuple]:
@@ -391,3 +391,28 @@ def test_an_unused_vm_is_kept_while_idle_jobs_it_could_take_wait():
         R.KEEP_ALIVE,
         False,
     ), "jobs of another alias cannot run on it"
+
+
+@pytest.mark.parametrize(
+    ("job_cores", "job_ram", "kept"),
+    [(64, 16000, False), (8, 64000, False), (8, 16000, True), (2, 4000, True)],
+    ids=["more-cores-than-any-vm", "more-memory-than-any-vm", "fits", "fits-smaller"],
+)
+def test_a_job_that_fits_no_vm_keeps_no_vm_waiting_for_it(job_cores, job_ram, kept):
+    """A fresh VM (never ran a job) is kept while idle jobs it could take wait; one that cannot take
+    them goes after its keep-alive like any idle VM, and not later as a boot failure (never_ran_job,
+    which backs its cloud off) because a job no flavour fits sat in the queue."""
+    v = vm("v1", state="fresh", idle_for=400, age=1000)
+    snap = snapshot(
+        vms=[v], jobs=idle_jobs(1, cores=job_cores, ram_mb=job_ram), groups=[group(keep_alive=300)]
+    )
+    got = actions(snap).get("v1")
+    assert got == (None if kept else ("retire", R.KEEP_ALIVE, False))
+    if not kept:
+        assert demand_skip(plan(snap, POLICY, NOW)).reason == S.NO_FLAVOR_FITS  # the status page says why
+
+
+def test_an_aliased_vm_is_kept_by_a_job_of_no_alias_that_fits_it():
+    v = vm("v1", state="fresh", idle_for=400, age=1000, target_alias="gpu")
+    jobs = idle_jobs(1, cores=64, target_alias="gpu") + idle_jobs(1, cores=4)
+    assert actions(snapshot(vms=[v], jobs=jobs, groups=[group(keep_alive=300)])).get("v1") is None
