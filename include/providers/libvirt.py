@@ -16,6 +16,7 @@ is skipped when placing, and fails a listing (a partial listing would look like 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import xml.etree.ElementTree as ET
@@ -132,6 +133,16 @@ def _shared_open(uri: str):
                 pass
         _SHARED[uri] = conn = libvirt.open(uri)
         return conn
+
+
+@atexit.register
+def _close_shared() -> None:
+    """Close the cached connections while the bindings still exist (after, their finaliser fails)."""
+    with _SHARED_LOCK:
+        for conn in _SHARED.values():
+            with contextlib.suppress(Exception):
+                conn.close()
+        _SHARED.clear()
 
 
 def _stream_upload(conn, volume, data: bytes) -> None:
