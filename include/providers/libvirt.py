@@ -333,6 +333,8 @@ class LibvirtCloud:
                     return CreateResult(vm_id, cloud_vm_id=self._create_one(host, spec, vm_id, flavor))
                 except ProviderError as err:
                     return CreateResult(vm_id, error=err)
+                except Exception as err:  # noqa: BLE001 - one VM's surprise must not lose the others' results
+                    return CreateResult(vm_id, error=ProviderError(self.name, f"{type(err).__name__}: {err}"))
 
         # Hosts boot in parallel, and each a few VMs at once (starting a guest is mostly waiting for its
         # QEMU process): a farm's boot rate grows with its hosts, as Sim@P1's did.
@@ -360,30 +362,42 @@ class LibvirtCloud:
                     f"{where}: image {spec.image!r} is not a volume of pool {self.settings.storage_pool!r}",
                 ) from None
             _, base_bytes, _ = base.info()
-            disk = self._fresh_volume(pool, vm_id + DISK_SUFFIX, _disk_xml(vm_id, base, base_bytes, flavor))
+            # The user-data first: a template that fails leaves nothing on the host.
             seed = configdisk.build(
                 spec.user_data(vm_id) if spec.user_data else b"", configdisk.meta_data(vm_id)
             )
-            config = self._fresh_volume(
-                pool, vm_id + CONFIG_SUFFIX, _raw_xml(vm_id + CONFIG_SUFFIX, len(seed))
-            )
             try:
-                self._upload(host.conn, config, seed)
-            except lv.libvirtError as err:
-                # libvirt's test driver keeps no volume contents; every real storage driver takes uploads
-                if not (err.get_error_code() == lv.VIR_ERR_NO_SUPPORT and host.conn.getType() == "TEST"):
-                    raise
-            tags = {**spec.tags_for(vm_id), TAG_FLAVOR: flavor.name, TAG_IMAGE: spec.image}
-            tags[TAG_CREATED] = datetime.now(UTC).isoformat(timespec="seconds")
-            dom = host.conn.defineXML(self._domain_xml(vm_id, flavor, disk.path(), config.path(), tags))
-            try:
-                dom.create()
+                return self._make_domain(host, pool, spec, vm_id, flavor, base, base_bytes, seed)
             except lv.libvirtError:
-                dom.undefine()  # never leave a domain that will not start where a retry would find it
+                # No domain was left (see _make_domain): its volumes go too, or nothing would ever
+                # remove them if the next cycle boots under another request id.
+                with contextlib.suppress(lv.libvirtError):
+                    self._delete_volumes(host.conn, vm_id)
                 raise
-            return dom.UUIDString()
         except lv.libvirtError as err:
             raise self._error(err, where) from None
+
+    def _make_domain(
+        self, host: _Host, pool, spec: VmSpec, vm_id: str, flavor, base, base_bytes, seed
+    ) -> str:
+        lv = self._libvirt
+        disk = self._fresh_volume(pool, vm_id + DISK_SUFFIX, _disk_xml(vm_id, base, base_bytes, flavor))
+        config = self._fresh_volume(pool, vm_id + CONFIG_SUFFIX, _raw_xml(vm_id + CONFIG_SUFFIX, len(seed)))
+        try:
+            self._upload(host.conn, config, seed)
+        except lv.libvirtError as err:
+            # libvirt's test driver keeps no volume contents; every real storage driver takes uploads
+            if not (err.get_error_code() == lv.VIR_ERR_NO_SUPPORT and host.conn.getType() == "TEST"):
+                raise
+        tags = {**spec.tags_for(vm_id), TAG_FLAVOR: flavor.name, TAG_IMAGE: spec.image}
+        tags[TAG_CREATED] = datetime.now(UTC).isoformat(timespec="seconds")
+        dom = host.conn.defineXML(self._domain_xml(vm_id, flavor, disk.path(), config.path(), tags))
+        try:
+            dom.create()
+        except lv.libvirtError:
+            dom.undefine()  # never leave a domain that will not start where a retry would find it
+            raise
+        return dom.UUIDString()
 
     def _clear_leftovers(self, hosts: list[_Host], chosen: _Host, vm_id: str) -> None:
         """Volumes of this VM on other hosts: left by a boot killed before its domain was defined, whose

@@ -293,3 +293,35 @@ def test_on_a_real_libvirtd_guests_start_with_their_config_disk_and_leave_nothin
         assert [v.name() for v in h.pool.listAllVolumes(0)] == ["cernvm4"]
     finally:
         h.close()
+
+
+def test_a_vm_whose_user_data_fails_is_reported_alone_and_the_others_boot(farm):
+    def user_data(vm_id: str) -> bytes:
+        if vm_id.endswith("-2"):
+            raise ValueError("template 'worker.yaml.j2' line 3: undefined variable")
+        return b"#cloud-config\n"
+
+    results = farm.adapter.create_vms(dataclasses.replace(farm.spec(), user_data=user_data), 3)
+    assert [r.ok for r in results] == [True, False, True]
+    assert isinstance(results[1].error, ProviderError) and "worker.yaml.j2" in str(results[1].error)
+    assert farm.count_named(results[1].vm_id) == 0
+    assert not {v for v in volumes(farm) if v.startswith(results[1].vm_id + ".")}  # nothing left behind
+
+
+@pytest.mark.libvirtd
+def test_on_a_real_libvirtd_a_guest_that_cannot_start_leaves_nothing(libvirtd):
+    """A libvirt network that is not defined on the host: libvirtd refuses to start the guest. The
+    error names it, and neither the domain nor its two volumes stay behind."""
+    from tests.providers.harness_libvirt import LibvirtdHarness
+
+    h = LibvirtdHarness(libvirtd)
+    try:
+        broken = LibvirtCloud(
+            "c1", dataclasses.replace(h.settings, network="physics-vlan"), opener=lambda _uri: h.conn
+        )
+        (result,) = broken.create_vms(h.spec(), 1)
+        assert isinstance(result.error, ProviderError) and "physics-vlan" in str(result.error)
+        assert h.count_named(result.vm_id) == 0
+        assert [v.name() for v in h.pool.listAllVolumes(0)] == ["cernvm4"]
+    finally:
+        h.close()
