@@ -107,8 +107,6 @@ def amqp_connection(conn_id: str) -> dict:
     a client certificate, for brokers that require one), ``verify`` (false: no certificate or host name
     check). Returns ``{"url", "ca_cert", "client_cert", "client_key", "verify"}``; a missing Connection
     is a ValueError naming it."""
-    from urllib.parse import quote
-
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -116,6 +114,24 @@ def amqp_connection(conn_id: str) -> dict:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
         raise ValueError(f"CS_SHOAL_AMQP_CONNECTION: Airflow connection {conn_id!r} is not defined") from None
+    return _broker_of(conn)
+
+
+async def amqp_connection_async(conn_id: str) -> dict:
+    """:func:`amqp_connection` for a trigger, which runs in the triggerer's event loop."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = await Connection.async_get(conn_id)
+    except AirflowNotFoundException:
+        raise ValueError(f"CS_SHOAL_AMQP_CONNECTION: Airflow connection {conn_id!r} is not defined") from None
+    return _broker_of(conn)
+
+
+def _broker_of(conn) -> dict:
+    from urllib.parse import quote
+
     extra = conn.extra_dejson or {}
     tls = str(extra.get("ssl", "")).lower() in ("1", "true", "yes") or conn.port == 5671
     auth = f"{quote(conn.login or 'guest', safe='')}:{quote(conn.password or '', safe='')}@"

@@ -40,11 +40,9 @@ class NewCacheTrigger(BaseEventTrigger):
         settings = ShoalSettings.from_env()
         broker = None
         if settings.amqp_connection:
-            from include.airflow_glue import amqp_connection
+            from include.airflow_glue import amqp_connection_async
 
-            # A blocking call from the event loop: the triggerer gives each trigger a greenback portal for
-            # Airflow's own Connection lookup; it runs once, at start.
-            broker = amqp_connection(settings.amqp_connection)
+            broker = await amqp_connection_async(settings.amqp_connection)
         loop = asyncio.get_running_loop()
         news: asyncio.Queue[list[str]] = asyncio.Queue()
         consumer = HeartbeatConsumer(

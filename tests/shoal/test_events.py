@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import sqlite3
 import threading
@@ -234,7 +235,9 @@ def test_the_dags_follow_the_ingest_mode(monkeypatch, mode):
 @pytest.mark.slow
 def test_the_running_stack_serves_a_new_cache_seconds_after_its_first_advert(tmp_path, make_settings, origin):
     """`make run` with Shoal on: the triggerer consumes the agents' queue, the new cache's first
-    heartbeat starts a verify run by asset event, and clients are sent to it; nobody triggers anything."""
+    heartbeat starts a verify run by asset event, and clients are sent to it; nobody triggers anything.
+    The broker comes from an Airflow Connection, as a site keeps its credentials (the URL setting points
+    nowhere), so the trigger reads it in the triggerer."""
     from bench.stack import embedded_stack, wait_for
 
     settings = make_settings()
@@ -247,6 +250,11 @@ def test_the_running_stack_serves_a_new_cache_seconds_after_its_first_advert(tmp
         "CS_SHOAL_GEOIP_DB": settings.geoip_db,
         "CS_SHOAL_VERIFY_URLS": " ".join(settings.verify_urls),
         "CS_SHOAL_REVERSE_DNS": "false",
+        "CS_SHOAL_AMQP_URL": "amqp://guest:guest@127.0.0.1:9/%2F",
+        "CS_SHOAL_AMQP_CONNECTION": "cs_shoal_broker",
+        "AIRFLOW_CONN_CS_SHOAL_BROKER": json.dumps(
+            {"conn_type": "amqp", "host": "127.0.0.1", "port": 5672, "login": "guest", "password": "guest"}
+        ),
     }
     try:
         with embedded_stack(tmp_path, port, env):
