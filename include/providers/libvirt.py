@@ -22,14 +22,13 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from include.providers import configdisk
 from include.providers.base import (
-    TAG_VM_ID,
     AuthError,
     CapacityError,
     CloudVm,
@@ -47,8 +46,8 @@ from include.providers.base import (
 )
 
 NS = "http://cloudscheduler.org/xmlns/libvirt/1"
-USER_NETWORK = "user"
-MAX_PARALLEL_BOOTS = 64  # creates in flight from one task, over all hosts  # the network setting that means qemu's user-mode networking
+USER_NETWORK = "user"  # the network setting that means qemu's user-mode networking
+MAX_PARALLEL_BOOTS = 64  # creates in flight from one task, over all hosts
 DISK_SUFFIX, CONFIG_SUFFIX = ".cs-disk.qcow2", ".cs-config.iso"  # never listed as images
 TAG_FLAVOR, TAG_IMAGE, TAG_CREATED = "cs_flavor", "cs_image", "cs_created"
 
@@ -101,8 +100,8 @@ class _Host:
     ram_mb: float
     used_cores: int = 0
     used_ram_mb: int = 0
-    names: dict[str, str] | None = None  # domain name -> uuid
-    volumes: set[str] | None = None  # names in the storage pool
+    names: dict[str, str] = field(default_factory=dict)  # domain name -> uuid
+    volumes: set[str] = field(default_factory=set)  # names in the storage pool
 
     def fits(self, flavor: LibvirtFlavor) -> bool:
         return (
@@ -175,28 +174,22 @@ class LibvirtCloud:
         # print each one to stderr (a missing domain on every lookup, in every task log).
         libvirt.registerErrorHandler(_quiet, None)
         self._libvirt = libvirt
-        self._open = opener or _shared_open
+        self._open = opener or _shared_open  # keeps one live connection per host (see _shared_open)
         self._upload = uploader or _stream_upload
-        self._conns: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     # -- connections and errors ------------------------------------------------------------------
 
     def _conn(self, uri: str):
-        with self._lock:
-            conn = self._conns.get(uri)
-            if conn is not None:
-                try:
-                    if conn.isAlive():
-                        return conn
-                except self._libvirt.libvirtError:
-                    pass
-            try:
-                conn = self._open(uri)
-            except self._libvirt.libvirtError as err:
-                raise self._error(err, f"hypervisor {uri}") from None
-            self._conns[uri] = conn
-            return conn
+        try:
+            return self._open(uri)
+        except self._libvirt.libvirtError as err:
+            raise self._error(err, f"hypervisor {uri}") from None
+
+    def _reachable(self):
+        """(uri, connection) of every host that answers; the others are left out."""
+        for uri in self.settings.hypervisors:
+            with contextlib.suppress(ProviderError):
+                yield uri, self._conn(uri)
 
     def _error(self, err, where: str) -> ProviderError:
         lv = self._libvirt
@@ -239,8 +232,6 @@ class LibvirtCloud:
                 conn,
                 cores=cpus * self.settings.cpu_allocation_ratio,
                 ram_mb=memory_mb * self.settings.ram_allocation_ratio,
-                names={},
-                volumes=set(),
             )
             try:
                 pool = conn.storagePoolLookupByName(self.settings.storage_pool)
@@ -340,10 +331,14 @@ class LibvirtCloud:
         # QEMU process): a farm's boot rate grows with its hosts, as Sim@P1's did.
         per_host = self.settings.boots_per_host
         gates = {uri: threading.Semaphore(per_host) for uri in placed}
-        jobs = [(uri, vm_id) for uri, ids in placed.items() for vm_id in ids]
-        workers_wanted = min(len(jobs), len(placed) * per_host, MAX_PARALLEL_BOOTS)
         # Interleaved by host, so the first workers spread over every host rather than queue on one.
-        jobs.sort(key=lambda job: placed[job[0]].index(job[1]))
+        jobs = [
+            job
+            for _, job in sorted(
+                (i, (uri, vm_id)) for uri, ids in placed.items() for i, vm_id in enumerate(ids)
+            )
+        ]
+        workers_wanted = min(len(jobs), len(placed) * per_host, MAX_PARALLEL_BOOTS)
         with ThreadPoolExecutor(max_workers=max(1, workers_wanted)) as workers:
             for made in workers.map(lambda job: make(*job), jobs):
                 results[made.vm_id] = made
@@ -473,18 +468,17 @@ class LibvirtCloud:
     def images(self, also: Sequence[str] = ()) -> list[Image]:
         """The volumes of the storage pool on every reachable host (a VM may land on any of them)."""
         lv = self._libvirt
-        hosts, _ = self._hosts(strict=False)
         common: dict[str, Image] | None = None
-        for host in hosts:
+        for uri, conn in self._reachable():
             try:
-                pool = host.conn.storagePoolLookupByName(self.settings.storage_pool)
+                pool = conn.storagePoolLookupByName(self.settings.storage_pool)
                 here = {
                     v.name(): Image(image_id=v.name(), name=v.name(), size=v.info()[1])
                     for v in pool.listAllVolumes(0)
                     if not v.name().endswith((DISK_SUFFIX, CONFIG_SUFFIX))
                 }
             except lv.libvirtError as err:
-                raise self._error(err, f"hypervisor {host.uri}") from None
+                raise self._error(err, f"hypervisor {uri}") from None
             common = here if common is None else {k: v for k, v in common.items() if k in here}
         return sorted((common or {}).values(), key=lambda i: i.name)
 
@@ -494,11 +488,11 @@ class LibvirtCloud:
     def networks(self) -> list[Network]:
         lv = self._libvirt
         names: set[str] = set()
-        for host in self._hosts(strict=False)[0]:
+        for uri, conn in self._reachable():
             try:
-                names.update(n.name() for n in host.conn.listAllNetworks(0))
+                names.update(n.name() for n in conn.listAllNetworks(0))
             except lv.libvirtError as err:
-                raise self._error(err, f"hypervisor {host.uri}") from None
+                raise self._error(err, f"hypervisor {uri}") from None
         names.add(USER_NETWORK)  # qemu's user-mode networking needs nothing defined on the host
         return [Network(network_id=n, name=n) for n in sorted(names)]
 
@@ -573,4 +567,4 @@ def _status(lv, state: int) -> VmStatus:
     return VmStatus.UNKNOWN
 
 
-__all__ = ["LibvirtCloud", "LibvirtFlavor", "LibvirtSettings", "TAG_VM_ID"]
+__all__ = ["LibvirtCloud", "LibvirtFlavor", "LibvirtSettings"]

@@ -82,8 +82,12 @@ def _row(h) -> dict:
 def test_a_host_that_is_down_is_skipped_for_boots_and_fails_a_listing(farm, tmp_path):
     down = f"test+unix:///default?socket={tmp_path}/no-such-libvirtd.sock"
     settings = LibvirtSettings.from_row({**_row(farm), "hypervisors": [down, *farm.uris]})
-    cloud = LibvirtCloud("c1", settings, opener=lambda uri: farm.open(uri) if uri != down else _refuse(uri))
-    cloud._upload = farm.upload
+    cloud = LibvirtCloud(
+        "c1",
+        settings,
+        opener=lambda uri: farm.open(uri) if uri != down else _refuse(uri),
+        uploader=farm.upload,
+    )
     results = cloud.create_vms(farm.spec(), 2)
     assert all(r.ok for r in results)  # placed on the hosts that answer
     with pytest.raises(TransientError) as info:
