@@ -321,7 +321,8 @@ class LibvirtCloud:
             with gates[uri]:
                 try:
                     self._clear_leftovers(hosts, host, vm_id)
-                    return CreateResult(vm_id, cloud_vm_id=self._create_one(host, spec, vm_id, flavor))
+                    uuid, existed = self._create_one(host, spec, vm_id, flavor)
+                    return CreateResult(vm_id, cloud_vm_id=uuid, existed=existed)
                 except ProviderError as err:
                     return CreateResult(vm_id, error=err)
                 except Exception as err:  # noqa: BLE001 - one VM's surprise must not lose the others' results
@@ -344,7 +345,8 @@ class LibvirtCloud:
                 results[made.vm_id] = made
         return [results[vm_id] for vm_id in spec.vm_ids(count)]
 
-    def _create_one(self, host: _Host, spec: VmSpec, vm_id: str, flavor: LibvirtFlavor) -> str:
+    def _create_one(self, host: _Host, spec: VmSpec, vm_id: str, flavor: LibvirtFlavor) -> tuple[str, bool]:
+        """(the domain's uuid, whether another try of this request had defined it first)."""
         lv = self._libvirt
         where = f"hypervisor {host.uri}"
         try:
@@ -364,8 +366,8 @@ class LibvirtCloud:
             try:
                 return self._make_domain(host, pool, spec, vm_id, flavor, base, base_bytes, seed)
             except lv.libvirtError:
-                # No domain was left (see _make_domain): its volumes go too, or nothing would ever
-                # remove them if the next cycle boots under another request id.
+                # We had claimed the name and undefined it again (see _make_domain): the volumes go too,
+                # or nothing would ever remove them if the next cycle boots under another request id.
                 with contextlib.suppress(lv.libvirtError):
                     self._delete_volumes(host.conn, vm_id)
                 raise
@@ -374,29 +376,42 @@ class LibvirtCloud:
 
     def _make_domain(
         self, host: _Host, pool, spec: VmSpec, vm_id: str, flavor, base, base_bytes, seed
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """Define the domain first: a host refuses a second domain of a name, so the definition claims
+        the VM id. A try retried while its first try still runs finds the name taken and reports that VM,
+        touching none of its volumes; the volumes are made only by the try that holds the name."""
         lv = self._libvirt
-        disk = self._fresh_volume(pool, vm_id + DISK_SUFFIX, _disk_xml(vm_id, base, base_bytes, flavor))
-        config = self._fresh_volume(pool, vm_id + CONFIG_SUFFIX, _raw_xml(vm_id + CONFIG_SUFFIX, len(seed)))
-        try:
-            self._upload(host.conn, config, seed)
-        except lv.libvirtError as err:
-            # libvirt's test driver keeps no volume contents; every real storage driver takes uploads
-            if not (err.get_error_code() == lv.VIR_ERR_NO_SUPPORT and host.conn.getType() == "TEST"):
-                raise
+        root = ET.fromstring(pool.XMLDesc(0)).findtext("target/path")
+        disk_path, config_path = f"{root}/{vm_id}{DISK_SUFFIX}", f"{root}/{vm_id}{CONFIG_SUFFIX}"
         tags = {**spec.tags_for(vm_id), TAG_FLAVOR: flavor.name, TAG_IMAGE: spec.image}
         tags[TAG_CREATED] = datetime.now(UTC).isoformat(timespec="seconds")
-        dom = host.conn.defineXML(self._domain_xml(vm_id, flavor, disk.path(), config.path(), tags))
         try:
+            dom = host.conn.defineXML(self._domain_xml(vm_id, flavor, disk_path, config_path, tags))
+        except lv.libvirtError:
+            taken = _lookup(lv, host.conn, vm_id, None)
+            if taken is not None:
+                return taken.UUIDString(), True
+            raise
+        try:
+            self._fresh_volume(pool, vm_id + DISK_SUFFIX, _disk_xml(vm_id, base, base_bytes, flavor))
+            config = self._fresh_volume(
+                pool, vm_id + CONFIG_SUFFIX, _raw_xml(vm_id + CONFIG_SUFFIX, len(seed))
+            )
+            try:
+                self._upload(host.conn, config, seed)
+            except lv.libvirtError as err:
+                # libvirt's test driver keeps no volume contents; every real storage driver takes uploads
+                if not (err.get_error_code() == lv.VIR_ERR_NO_SUPPORT and host.conn.getType() == "TEST"):
+                    raise
             dom.create()
         except lv.libvirtError:
             dom.undefine()  # never leave a domain that will not start where a retry would find it
             raise
-        return dom.UUIDString()
+        return dom.UUIDString(), False
 
     def _clear_leftovers(self, hosts: list[_Host], chosen: _Host, vm_id: str) -> None:
-        """Volumes of this VM on other hosts: left by a boot killed before its domain was defined, whose
-        retry lands elsewhere."""
+        """Volumes of this VM on other hosts, with no domain: left by a try killed while it cleaned up a
+        failed boot there, whose retry lands elsewhere."""
         for host in hosts:
             if host is not chosen and host.volumes & {vm_id + DISK_SUFFIX, vm_id + CONFIG_SUFFIX}:
                 try:
@@ -405,7 +420,8 @@ class LibvirtCloud:
                     raise self._error(err, f"hypervisor {host.uri}") from None
 
     def _fresh_volume(self, pool, name: str, xml: str):
-        """A new volume ``name``; one left by an attempt killed before its domain was defined goes first."""
+        """A new volume ``name`` for a domain we have just defined; one of that name is a leftover (of a
+        try killed while cleaning up) and goes first."""
         with contextlib.suppress(self._libvirt.libvirtError):
             pool.storageVolLookupByName(name).delete(0)
         return pool.createXML(xml, 0)

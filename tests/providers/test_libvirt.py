@@ -329,3 +329,25 @@ def test_on_a_real_libvirtd_a_guest_that_cannot_start_leaves_nothing(libvirtd):
         assert [v.name() for v in h.pool.listAllVolumes(0)] == ["cernvm4"]
     finally:
         h.close()
+
+
+def test_a_boot_retried_while_its_first_try_still_runs_makes_one_vm_and_spoils_nothing(farm):
+    """The first try is still uploading its config disk when the retried task asks for the same VM
+    (a task killed by its timeout, whose process lingers). The retry must report the first try's VM and
+    touch none of its volumes; the first try finishes its VM intact."""
+    spec = farm.spec()
+    retried: list = []
+    second = LibvirtCloud("c1", farm.settings, opener=farm.open, uploader=farm.upload)
+
+    def first_upload(conn, volume, data: bytes) -> None:
+        if not retried:
+            retried.extend(second.create_vms(spec, 1))  # the retry runs now, in the middle of the first
+        farm.upload(conn, volume, data)
+
+    first = LibvirtCloud("c1", farm.settings, opener=farm.open, uploader=first_upload)
+    (made,) = first.create_vms(spec, 1)
+    assert made.ok and not made.existed
+    assert retried[0].existed and retried[0].cloud_vm_id == made.cloud_vm_id
+    assert farm.count_named(made.vm_id) == 1
+    assert {made.vm_id + DISK_SUFFIX, made.vm_id + CONFIG_SUFFIX} <= volumes(farm)
+    assert farm.user_data_attrs(made.vm_id) == {"cs_vm_id": made.vm_id}
