@@ -16,6 +16,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
 # qemu-system-x86: the hypervisor behind that libvirtd (KVM where /dev/kvm is usable, else TCG)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+# prometheus and influxdb (1.x): the metrics tiers start their own servers on spare ports and query them
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
+command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need+=(influxdb)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -25,6 +28,10 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian starts squid as a service on install; tests run their own instances on their own ports.
   $SUDO systemctl stop squid >/dev/null 2>&1 || $SUDO service squid stop >/dev/null 2>&1 || pkill -x squid || true
   $SUDO systemctl stop varnish >/dev/null 2>&1 || $SUDO service varnish stop >/dev/null 2>&1 || pkill -x varnishd || true
+  for svc in prometheus influxdb; do
+    $SUDO systemctl stop $svc >/dev/null 2>&1 || $SUDO service $svc stop >/dev/null 2>&1 || true
+  done
+  pkill -x prometheus || true; pkill -x influxd || true
 fi
 
 # The libvirt tier's libvirtd runs guests as libvirt-qemu in group kvm, the way Debian's

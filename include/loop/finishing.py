@@ -1,5 +1,5 @@
-"""The end of a scheduling run: forget VMs the clouds deleted, write the cycle's timeseries samples,
-give the run's leases back."""
+"""The end of a scheduling run: forget VMs the clouds deleted, write the cycle's timeseries samples
+(and push them to InfluxDB where the site has one), give the run's leases back."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from include.loop import influx
 from include.loop.planning import release_run, settings_now
 from include.loop.pool import forget_gone
 from include.loop.pool_poll import current_specs
@@ -49,4 +50,8 @@ def finish_cycle(
             removed += forget_gone(engine, connect_pool(spec, engine, now), mine, now, keep)
     with session_scope() as session:
         samples = sample(session, now, groups)
-    return {"forgotten": removed, "samples": samples}
+        points = influx.lines(session, groups, now) if influx.configured() else []
+    result: dict[str, Any] = {"forgotten": removed, "samples": samples}
+    if points:  # outside the transaction: a slow InfluxDB holds no database connection
+        result["influx"] = influx.push(points) or f"{len(points)} points written"
+    return result

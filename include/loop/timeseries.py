@@ -11,7 +11,7 @@ from include.status.tables import CloudStatus, GroupStatus, group_status
 from include.store.models import TimeseriesSample
 
 
-def _cloud_values(c: CloudStatus) -> dict[str, int]:
+def cloud_values(c: CloudStatus) -> dict[str, int]:
     v = c.vms
     return {
         "VMs": c.vms_total,
@@ -37,7 +37,7 @@ def _cloud_values(c: CloudStatus) -> dict[str, int]:
     }
 
 
-def _job_values(g: GroupStatus) -> dict[str, int]:
+def job_values(g: GroupStatus) -> dict[str, int]:
     j = g.jobs[0]  # the group total
     return {
         "jobs": j.total,
@@ -55,10 +55,10 @@ def sample(session: Session, now: datetime, groups: list[str]) -> int:
     rows = []
     for g in group_status(session, groups, now):
         for c in g.clouds:
-            rows.append(TimeseriesSample(ts=now, group_name=g.name, cloud_name=c.name, **_cloud_values(c)))
+            rows.append(TimeseriesSample(ts=now, group_name=g.name, cloud_name=c.name, **cloud_values(c)))
         rows.append(
             TimeseriesSample(
-                ts=now, group_name=g.name, cloud_name="", **_cloud_values(g.total), **_job_values(g)
+                ts=now, group_name=g.name, cloud_name="", **cloud_values(g.total), **job_values(g)
             )
         )
     session.add_all(rows)

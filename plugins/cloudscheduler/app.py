@@ -30,6 +30,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     """The plugin's app; ``engine`` overrides the store (tests), else CLOUDSCHEDULER_DB_URL is used."""
     from cloudscheduler import (
         image_upload,
+        metrics_api,
         pages_clouds,
         pages_group,
         pages_matrix,
@@ -55,6 +56,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(shoal_api.router, prefix="/shoal")
     app.include_router(image_upload.router)
+    app.include_router(metrics_api.router)
     app.add_exception_handler(StarletteHTTPException, _error_page)
     app.add_middleware(BodyLimit, *caps())
     return app
