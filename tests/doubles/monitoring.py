@@ -85,11 +85,12 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus(workdir: Path, scrape_configs: list[dict]) -> Iterator[Prometheus]:
+def prometheus(workdir: Path, settings: dict) -> Iterator[Prometheus]:
+    """Prometheus with the configuration ``settings`` (prometheus.yml as a dict)."""
     binary = shutil.which("prometheus") or "/usr/bin/prometheus"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text(json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": scrape_configs}))
+    config.write_text(json.dumps(settings))  # JSON is YAML
     port = free_port()
     log = workdir / "prometheus.log"
     with open(log, "wb") as out:

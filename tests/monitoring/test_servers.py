@@ -38,7 +38,8 @@ def test_prometheus_scrapes_the_demo_and_answers_promql(metrics_app, demo_world,
             {"job_name": "cloudscheduler", **job, "authorization": {"type": "Bearer", "credentials": TOKEN}},
             {"job_name": "no_token", **job},
         ]
-        with monitoring.prometheus(tmp_path / "prometheus", scrapes) as prom:
+        settings = {"global": {"scrape_interval": "1s"}, "scrape_configs": scrapes}
+        with monitoring.prometheus(tmp_path / "prometheus", settings) as prom:
             vms = eventually(
                 lambda: prom.query('sum(cloudscheduler_vms{job="cloudscheduler",group="atlas"})')
             )
