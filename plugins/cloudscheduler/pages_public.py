@@ -1,7 +1,8 @@
 """The public status summary (csv2's ``/public/``): for the groups whose ``public_visibility`` is on,
 the jobs and cloud tables an anonymous visitor may see, with no login. Totals only: no VM, host, image,
 error message or poll detail, nothing of a group that did not opt in. The page is rendered at most once
-every ``CACHE_S`` seconds, so anonymous traffic cannot load the state database."""
+every ``CACHE_S`` seconds, so anonymous traffic cannot load the state database. Cloud and alias names the
+site marks private (``public_private_names``) are not shown (``include/status/public.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from cloudscheduler.auth import engine_of
 from cloudscheduler.web import ENV, SECURITY_HEADERS, STATIC, root
+from include.config.settings import load_settings
 from include.status.inventory import public_groups
+from include.status.public import public_view
 from include.status.tables import group_status
 from include.store.db import session_scope
 
@@ -42,5 +45,6 @@ def _render(request: Request) -> str:
     now = datetime.now(UTC)
     with session_scope(engine_of(request)) as s:
         names = public_groups(s)
-        statuses = group_status(s, names, now) if names else []
+        private = load_settings(s).public_private_names
+        statuses = [public_view(g, private) for g in group_status(s, names, now)] if names else []
     return ENV.get_template("public.html").render(root=root(request), statuses=statuses, now=now)
