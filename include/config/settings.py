@@ -79,6 +79,9 @@ class Settings:
     group_connections: dict = _setting(
         {}, "further Connections per group its editors may use: {group: [connection ids]}"
     )
+    public_private_names: list = _setting(
+        [], "cloud and alias names (globs) the public status page hides: their figures count only in totals"
+    )
     # Not rows: the environment's (include.intervals), filled in by load_settings; the planner and
     # the loop read these two (the pool poll's interval is the DAG's business only).
     cloud_poll_interval: int = field(default=60, metadata={"interval": True})
@@ -131,6 +134,8 @@ def check_setting(key: str, value: Any) -> str | None:
         return _check_group_connections(value)
     if spec.key == "job_user_data_places":
         return _check_places(value)
+    if spec.key == "public_private_names" and not all(isinstance(v, str) and v for v in value):
+        return "must be a list of cloud or alias names (globs such as 'commercial-*')"
     if spec.key == "csv2_host_ids" and not all(isinstance(v, str) and v.isdigit() for v in value):
         return "must be a list of csv2 host ids (digits, as strings)"
     return None
