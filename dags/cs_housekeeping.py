@@ -3,7 +3,8 @@
 
 Once a day, prunes cloudscheduler's own high-volume tables: timeseries samples older than the
 `timeseries_retention_days` setting, planning-run records older than a week, finished boot requests
-older than a month. Open boot intents are never pruned.
+older than a month, usage records of VMs deleted more than `usage_retention_days` (200) ago.
+Open boot intents and the usage of live VMs are never pruned.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def cs_housekeeping():
         from include.store.retention import prune
 
         with session_scope() as session:
-            days = load_settings(session).timeseries_retention_days
-            return prune(session, utcnow(), days)
+            settings = load_settings(session)
+            return prune(session, utcnow(), settings.timeseries_retention_days, settings.usage_retention_days)
 
     prune_tables()
 

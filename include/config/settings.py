@@ -55,6 +55,7 @@ class Settings:
     default_rate_per_second: float = _setting(2.0, "cloud API requests per second per cloud", 0.01)
     default_rate_burst: int = _setting(20, "cloud API request burst per cloud", 1)
     timeseries_retention_days: int = _setting(30, "days of timeseries kept", 1)
+    usage_retention_days: int = _setting(200, "days a VM's usage record is kept after the VM is deleted", 1)
     connection_rule: str = _setting(
         "cs_cloud_{group}_*",
         "Airflow Connections a group's editors may give its clouds: a glob, {group} = the group's name",

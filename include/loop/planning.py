@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from include.config.settings import Settings, load_settings
+from include.loop.accounting import account_usage
 from include.loop.alerts import evaluate
 from include.loop.record import record_plan
 from include.loop.snapshot import load_snapshot
@@ -66,6 +67,7 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
             with session_scope() as session:
                 sync_vm_history(session, now, groups)
                 count_fault_failures(session, now, settings, groups)
+                account_usage(session, now, groups)  # after the history: it copies its events
         with session_scope() as session:
             began = time.perf_counter()
             result = plan(load_snapshot(session, now, settings, groups), Policy.from_settings(settings), now)

@@ -39,6 +39,7 @@ from include.store.models.observed import (
 from include.store.models.shoal import ShoalCache
 from include.store.models.sim import SimInstance
 from include.store.models.sim_pool import SimJob, SimPool, SimStartd
+from include.store.models.usage import VmUsage
 
 __all__ = [
     "TIMESERIES_MEASUREMENTS",
@@ -82,5 +83,6 @@ __all__ = [
     "UTCDateTime",
     "UserGroup",
     "Vm",
+    "VmUsage",
     "utcnow",
 ]
