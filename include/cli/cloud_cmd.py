@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
-import sys
-
 from sqlalchemy import select
 
+from include.cli.io import streams
 from include.cli.table import render
 from include.store.db import session_scope
 from include.store.intents import IntentError, request_cloud_action
-from include.store.models import Cloud, Group, PollStatus, utcnow
+from include.store.models import Cloud, PollStatus, utcnow
 
 
 def register(objects) -> None:
@@ -18,24 +16,21 @@ def register(objects) -> None:
     verbs = parser.add_subparsers(dest="verb", required=True)
     ls = verbs.add_parser("list", help="the configured clouds and whether their last poll worked")
     ls.add_argument("-g", "--group")
-    ls.set_defaults(handler=_list)
+    ls.set_defaults(handler=_list, remote="read")
     st = verbs.add_parser("status", help="the status page's tables: VMs by state, cores, RAM, slots, limits")
     st.add_argument("-g", "--group")
-    st.set_defaults(handler=_status)
+    st.set_defaults(handler=_status, remote="read")
     up = verbs.add_parser("update", help="drain, pause or enable a cloud (an intent for the next run)")
     up.add_argument("-g", "--group", required=True)
     up.add_argument("-cn", "--cloud-name", required=True)
     up.add_argument("-ce", "--enabled", choices=("yes", "no"), help="no = drain: no boots, retire every VM")
     up.add_argument("-cp", "--paused", choices=("yes", "no"), help="yes = no boots, VMs kept")
-    up.add_argument("--actor", default=f"cli:{getpass.getuser()}")
-    up.set_defaults(handler=_update)
-
-
-def _groups(session, group: str | None) -> list[str]:
-    return [group] if group else list(session.scalars(select(Group.name).order_by(Group.name)))
+    up.add_argument("--actor", help="name for the audit log (local use only; default: cli:LOGIN)")
+    up.set_defaults(handler=_update, remote="action")
 
 
 def _list(args) -> int:
+    out, _ = streams(args)
     with session_scope() as session:
         polls = {
             (p.group_name, p.cloud_name): p
@@ -43,7 +38,7 @@ def _list(args) -> int:
         }
         clouds = session.scalars(
             select(Cloud)
-            .where(Cloud.group_name.in_(_groups(session, args.group)))
+            .where(Cloud.group_name.in_(args.caller.groups(session, args.group)))
             .order_by(Cloud.group_name, Cloud.priority, Cloud.name)
         ).all()
         rows = [
@@ -58,7 +53,7 @@ def _list(args) -> int:
             )
             for c in clouds
         ]
-    print(render(("GROUP", "CLOUD", "TYPE", "ENABLED", "PAUSED", "PRIORITY", "LAST POLL"), rows))
+    print(render(("GROUP", "CLOUD", "TYPE", "ENABLED", "PAUSED", "PRIORITY", "LAST POLL"), rows), file=out)
     return 0
 
 
@@ -72,13 +67,15 @@ def _poll(p: PollStatus | None) -> str:
 def _status(args) -> int:
     from include.status.tables import group_status
 
+    out, _ = streams(args)
     now = utcnow()
     with session_scope() as session:
-        statuses = group_status(session, _groups(session, args.group), now)
+        statuses = group_status(session, args.caller.groups(session, args.group), now)
     for g in statuses:
         j = g.jobs[0]
         print(
-            f"== {g.name}: jobs {j.total} (idle {j.idle}, running {j.running}, held {j.held}), foreign {g.foreign_jobs}"
+            f"== {g.name}: jobs {j.total} (idle {j.idle}, running {j.running}, held {j.held}), foreign {g.foreign_jobs}",
+            file=out,
         )
         rows = [_cloud_row(c) for c in [*g.clouds, g.total]]
         print(
@@ -100,12 +97,14 @@ def _status(args) -> int:
                     "FOREIGN VMS",
                 ),
                 rows,
-            )
+            ),
+            file=out,
         )
         for skip in g.unserved:
             example = f" ({skip.examples[0][1]})" if skip.examples and skip.examples[0][1] else ""
             print(
-                f"   unserved: {skip.jobs} idle job(s), {skip.cloud_name or 'every cloud'}: {skip.reason}{example}"
+                f"   unserved: {skip.jobs} idle job(s), {skip.cloud_name or 'every cloud'}: {skip.reason}{example}",
+                file=out,
             )
     return 0
 
@@ -135,6 +134,8 @@ def _lim(value: int) -> str:
 
 
 def _update(args) -> int:
+    out, err = streams(args)
+    args.caller.require_edit(args.group)
     actions = []
     if args.enabled == "no":
         actions.append("drain")
@@ -145,14 +146,16 @@ def _update(args) -> int:
     if args.enabled == "yes":
         actions.append("enable")
     if not actions:
-        print("nothing to do: give --enabled and/or --paused", file=sys.stderr)
+        print("nothing to do: give --enabled and/or --paused", file=err)
         return 2
     try:
         with session_scope() as session:
             for action in actions:
-                request_cloud_action(session, args.group, args.cloud_name, action, args.actor, utcnow())
+                request_cloud_action(
+                    session, args.group, args.cloud_name, action, args.caller.actor, utcnow()
+                )
     except IntentError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+        print(f"refused: {exc}", file=err)
         return 1
-    print(f"{args.group}/{args.cloud_name}: {', '.join(actions)} recorded")
+    print(f"{args.group}/{args.cloud_name}: {', '.join(actions)} recorded", file=out)
     return 0

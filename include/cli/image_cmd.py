@@ -3,24 +3,25 @@ and, registered with it, ``cloudscheduler key ...`` (key_cmd.py).
 
 Transfers and deletions are changes of the image matrix (validated, audited): the cs_images DAG does the
 copying (or cs_ops_image at once). ``upload`` streams a file into the image cache on this machine: run it
-where the cache directory (CLOUDSCHEDULER_IMAGE_CACHE) is the one the workers use.
+where the cache directory (CLOUDSCHEDULER_IMAGE_CACHE) is the one the workers use. It does not run
+through ``--server`` (a multi-gigabyte file does not belong in a JSON request): upload remotely with the
+Images page, whose upload streams. ``cache`` describes the server's cache and is for site operators.
 """
 
 from __future__ import annotations
 
-import getpass
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from include.cli import key_cmd
+from include.cli.io import streams
 from include.cli.table import render
 from include.config import ConfigError
 from include.store.db import session_scope
 from include.store.models import ImageCacheEntry, utcnow
 
-ACTOR = f"cli:{getpass.getuser()}"
+ACTOR_HELP = "name for the audit log (local use only; default: cli:LOGIN)"
 
 
 def register(objects) -> None:
@@ -33,11 +34,11 @@ def register(objects) -> None:
     )
     _group(ls)
     ls.add_argument("-in", "--image-name")
-    ls.set_defaults(handler=_list)
+    ls.set_defaults(handler=_list, remote="read")
     tr = verbs.add_parser("transfer", help="want an image on clouds (ticks the matrix; cs_images copies it)")
     _image(tr)
     tr.add_argument("-tc", "--target-cloud", required=True, help="comma list of clouds")
-    tr.set_defaults(handler=_transfer)
+    tr.set_defaults(handler=_transfer, remote="action")
     up = verbs.add_parser("upload", help="stream an image file into the cache and distribute it to clouds")
     _group(up)
     up.add_argument("-ip", "--image-path", required=True, type=Path)
@@ -47,14 +48,14 @@ def register(objects) -> None:
     )
     up.add_argument("-cf", "--container-format", default="bare")
     up.add_argument("-cl", "--cloud-list", default="", help="comma list of clouds to distribute it to")
-    up.add_argument("--actor", default=ACTOR)
+    up.add_argument("--actor", help=ACTOR_HELP)
     up.set_defaults(handler=_upload)
     rm = verbs.add_parser(
         "delete", help="no longer want an image on clouds: cs_images deletes the copies we placed"
     )
     _image(rm)
     rm.add_argument("-cn", "--cloud-name", required=True, help="comma list of clouds")
-    rm.set_defaults(handler=_delete)
+    rm.set_defaults(handler=_delete, remote="action")
     for verb, text in (
         ("retry", "send failed transfers back to pending"),
         ("clear", "forget failed, unsupported and unsourced transfers"),
@@ -63,9 +64,9 @@ def register(objects) -> None:
         _group(v)
         v.add_argument("-in", "--image-name")
         v.add_argument("-cn", "--cloud-name")
-        v.set_defaults(handler=_retry if verb == "retry" else _clear)
+        v.set_defaults(handler=_retry if verb == "retry" else _clear, remote="action")
     cache = verbs.add_parser("cache", help="the image cache: entries, sizes, last use, disk")
-    cache.set_defaults(handler=_cache)
+    cache.set_defaults(handler=_cache, remote="read")
     key_cmd.register(objects)
 
 
@@ -77,22 +78,24 @@ def _image(p) -> None:
     _group(p)
     p.add_argument("-in", "--image-name", required=True)
     p.add_argument("-ic", "--image-checksum", help="MD5 of one version; default: any copy of that name")
-    p.add_argument("--actor", default=ACTOR)
+    p.add_argument("--actor", help=ACTOR_HELP)
 
 
 def _clouds(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def _refused(exc: Exception) -> int:
+def _refused(args, exc: Exception) -> int:
     problems = getattr(exc, "problems", None) or [exc]
-    print("refused:", *(f"  {p}" for p in problems), sep="\n", file=sys.stderr)
+    print("refused:", *(f"  {p}" for p in problems), sep="\n", file=args.err)
     return 1
 
 
 def _list(args) -> int:
     from include.images.views import image_cells
 
+    out, _ = streams(args)
+    args.caller.require_view(args.group)
     with session_scope() as s:
         cells = [c for c in image_cells(s, args.group) if not args.image_name or c.image == args.image_name]
     print(
@@ -102,7 +105,8 @@ def _list(args) -> int:
                 (c.image, c.checksum, c.cloud, c.state, c.size and round(c.size / 1e6), c.detail)
                 for c in cells
             ],
-        )
+        ),
+        file=out,
     )
     return 0
 
@@ -111,14 +115,17 @@ def _transfer(args) -> int:
     from include.images.tasks import distribute_now
     from include.images.ticks import TickError
 
+    out, _ = streams(args)
+    args.caller.require_edit(args.group)
     try:
         ids = distribute_now(
-            args.group, args.image_name, args.image_checksum, _clouds(args.target_cloud), args.actor
+            args.group, args.image_name, args.image_checksum, _clouds(args.target_cloud), args.caller.actor
         )
     except (ConfigError, TickError) as exc:
-        return _refused(exc)
+        return _refused(args, exc)
     print(
-        f"{len(ids)} transfer(s) pending; cs_images (or cs_ops_image) copies them. See: image list -g {args.group}"
+        f"{len(ids)} transfer(s) pending; cs_images (or cs_ops_image) copies them. See: image list -g {args.group}",
+        file=out,
     )
     return _list(args)
 
@@ -130,6 +137,8 @@ def _upload(args) -> int:
     from include.images.upload import UploadError, ingest
     from include.store.db import get_engine
 
+    out, _ = streams(args)
+    args.caller.require_edit(args.group)
     settings = image_settings()
     name = args.image_name or args.image_path.name
     try:
@@ -141,53 +150,65 @@ def _upload(args) -> int:
                 f,
                 group=args.group,
                 name=name,
-                actor=args.actor,
+                actor=args.caller.actor,
                 now=utcnow(),
                 disk_format=args.disk_format,
                 container_format=args.container_format,
             )
         print(
             f"{name}: {up.size} bytes, {up.disk_format}, md5 {up.checksum}"
-            + (" (already in the cache)" if up.already_cached else " cached")
+            + (" (already in the cache)" if up.already_cached else " cached"),
+            file=out,
         )
         if _clouds(args.cloud_list):
             with session_scope() as s:
-                tick(s, args.group, name, up.checksum, _clouds(args.cloud_list), args.actor)
-            print(f"wanted on {args.cloud_list}: the next cs_images run copies it")
+                tick(s, args.group, name, up.checksum, _clouds(args.cloud_list), args.caller.actor)
+            print(f"wanted on {args.cloud_list}: the next cs_images run copies it", file=out)
     except (OSError, UploadError, ConfigError, TickError) as exc:
-        return _refused(exc)
+        return _refused(args, exc)
     return 0
 
 
 def _delete(args) -> int:
     from include.images.ticks import TickError, untick
 
+    out, _ = streams(args)
+    args.caller.require_edit(args.group)
     try:
         with session_scope() as s:
             changes = untick(
-                s, args.group, args.image_name, _clouds(args.cloud_name), args.actor, args.image_checksum
+                s,
+                args.group,
+                args.image_name,
+                _clouds(args.cloud_name),
+                args.caller.actor,
+                args.image_checksum,
             )
     except (ConfigError, TickError) as exc:
-        return _refused(exc)
-    print(f"{len(changes)} change(s); cs_images deletes the copies it placed there")
+        return _refused(args, exc)
+    print(f"{len(changes)} change(s); cs_images deletes the copies it placed there", file=out)
     return 0
 
 
 def _retry(args) -> int:
     from include.images.transfers import retry
 
+    out, _ = streams(args)
+    args.caller.require_edit(args.group)
     with session_scope() as s:
         n = retry(s, args.group, args.image_name, args.cloud_name, utcnow())
-    print(f"{n} transfer(s) back to pending")
+    print(f"{n} transfer(s) back to pending", file=out)
     return 0
 
 
 def _clear(args) -> int:
     from include.images.transfers import clear
 
+    out, _ = streams(args)
+    args.caller.require_edit(args.group)
     with session_scope() as s:
         n = clear(s, args.group, args.image_name, args.cloud_name)
-    print(f"{n} transfer(s) cleared")
+    print(f"{n} transfer(s) cleared", file=out)
     return 0
 
 
@@ -195,6 +216,8 @@ def _cache(args) -> int:
     from include.images.cache import ImageCache
     from include.images.settings import image_settings
 
+    out, _ = streams(args)
+    args.caller.require_operator("see the image cache (every group's images on this site's disk)")
     settings = image_settings()
     cache = ImageCache(settings.cache_dir)
     with session_scope() as s:
@@ -210,9 +233,10 @@ def _cache(args) -> int:
             )
             for r in rows
         ]
-    print(render(("IMAGE", "CHECKSUM", "SIZE MB", "GROUP", "ORIGIN", "LAST USED (UTC)"), table))
+    print(render(("IMAGE", "CHECKSUM", "SIZE MB", "GROUP", "ORIGIN", "LAST USED (UTC)"), table), file=out)
     print(
         f"{cache.root}: {cache.used_bytes() / 1e9:.2f} GB of {settings.cache_max_bytes / 1e9:.0f} GB; "
-        f"file system {cache.disk_fraction():.0%} full"
+        f"file system {cache.disk_fraction():.0%} full",
+        file=out,
     )
     return 0

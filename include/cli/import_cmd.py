@@ -18,7 +18,7 @@ def register(objects) -> None:
     source.add_argument("--dump", type=Path, help="a mysqldump file of the csv2 database")
     c.add_argument("--server", default="mysql://root@127.0.0.1:3306",
                    help="with --dump: a MariaDB server where a scratch database is made and dropped")  # fmt: skip
-    c.add_argument("--out", required=True, help="where to write our configuration (YAML)")
+    c.add_argument("--out", dest="out_file", required=True, help="where to write our configuration (YAML)")
     c.add_argument("--connections", choices=("create", "skip"), default="create",
                    help="create the clouds' Airflow Connections (default), or leave them to you")  # fmt: skip
     c.set_defaults(handler=_csv2)
@@ -54,9 +54,9 @@ def _write(args, tables, notes) -> int:
     except ConfigError as exc:  # written anyway, for the operator to fix; every problem names its object
         problems = [str(p) for p in exc.problems]
         text = yaml.safe_dump(result.document, sort_keys=False, allow_unicode=True, width=110)
-    Path(args.out).write_text(text, encoding="utf-8")
+    Path(args.out_file).write_text(text, encoding="utf-8")
     created = _connections(result.connections) if args.connections == "create" else []
-    report = [f"wrote {args.out}: {len(result.document['groups'])} groups, "
+    report = [f"wrote {args.out_file}: {len(result.document['groups'])} groups, "
               f"{sum(len(g['clouds']) for g in result.document['groups'])} clouds"]  # fmt: skip
     report += [f"connection {c}: created" for c in created]
     report += [f"connection {c.conn_id}: exists already, kept" for c in result.connections if c.conn_id not in created

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
-import sys
-
-from sqlalchemy import select
-
-from include.cli.table import render
+from include.cli.io import streams
+from include.cli.table import csv_enabled, render
 from include.store.db import session_scope
 from include.store.intents import IntentError
-from include.store.models import Group, utcnow
+from include.store.models import utcnow
 
 OPTIONS = ("kill", "retire", "retain", "manctl", "sysctl")
 
@@ -22,15 +18,15 @@ def register(objects) -> None:
     ls.add_argument("-g", "--group", help="one group (default: all)")
     ls.add_argument("-cn", "--cloud-name")
     ls.add_argument("-vs", "--vm-status", help="comma list of states: starting,unregistered,idle,running,...")
-    ls.set_defaults(handler=_list)
+    ls.set_defaults(handler=_list, remote="read")
     up = verbs.add_parser("update", help="record an action on VMs; the next scheduling run carries it out")
     up.add_argument("-g", "--group", required=True)
     up.add_argument("-vo", "--vm-option", required=True, choices=OPTIONS)
     up.add_argument("-vh", "--vm-hosts", required=True, help="comma list of VM ids, 'all', or a number N")
     up.add_argument("-cn", "--cloud-name")
     up.add_argument("-vs", "--vm-status", help="with 'all': only VMs in these states (comma list)")
-    up.add_argument("--actor", default=f"cli:{getpass.getuser()}")
-    up.set_defaults(handler=_update)
+    up.add_argument("--actor", help="name for the audit log (local use only; default: cli:LOGIN)")
+    up.set_defaults(handler=_update, remote="action")
 
 
 def _states(text: str | None) -> tuple[str, ...]:
@@ -40,9 +36,10 @@ def _states(text: str | None) -> tuple[str, ...]:
 def _list(args) -> int:
     from include.status.vms import vm_rows
 
+    out, _ = streams(args)
     now = utcnow()
     with session_scope() as session:
-        groups = [args.group] if args.group else list(session.scalars(select(Group.name)))
+        groups = args.caller.groups(session, args.group)
         rows = vm_rows(session, groups, cloud=args.cloud_name)
     wanted = _states(args.vm_status)
     rows = [r for r in rows if not wanted or r.state in wanted]
@@ -66,9 +63,11 @@ def _list(args) -> int:
         render(
             ("VM", "GROUP", "CLOUD", "FLAVOR", "STATE", "STATUS", "SLOTS", "AGE", "RETIRE", "KILL", "MANUAL"),
             table,
-        )
+        ),
+        file=out,
     )
-    print(f"{len(rows)} VM(s)")
+    if not csv_enabled():  # CSV is the table alone, for a parser
+        print(f"{len(rows)} VM(s)", file=out)
     return 0
 
 
@@ -82,6 +81,8 @@ def _age(seconds: float | None) -> str:
 def _update(args) -> int:
     from include.loop.operations import VmSelection, vm_action
 
+    out, err = streams(args)
+    args.caller.require_edit(args.group)
     hosts, count = args.vm_hosts, None
     if hosts.isdigit():
         count, hosts = int(hosts), ()
@@ -92,12 +93,15 @@ def _update(args) -> int:
     )
     try:
         with session_scope() as session:
-            ids = vm_action(session, args.vm_option, selection, args.actor, utcnow())
+            ids = vm_action(session, args.vm_option, selection, args.caller.actor, utcnow())
     except IntentError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+        print(f"refused: {exc}", file=err)
         return 1
     verb = "retire" if args.vm_option == "retain" else args.vm_option
     for vm_id in ids:
-        print(f"{verb} {vm_id}")
-    print(f"{len(ids)} VM(s) marked; the next scheduling run carries it out" if ids else "no VM matched")
+        print(f"{verb} {vm_id}", file=out)
+    print(
+        f"{len(ids)} VM(s) marked; the next scheduling run carries it out" if ids else "no VM matched",
+        file=out,
+    )
     return 0

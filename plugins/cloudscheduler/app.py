@@ -29,6 +29,7 @@ TITLES = {
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The plugin's app; ``engine`` overrides the store (tests), else CLOUDSCHEDULER_DB_URL is used."""
     from cloudscheduler import (
+        cli_api,
         image_upload,
         metrics_api,
         pages_clouds,
@@ -38,6 +39,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         pages_plots,
         pages_public,
         pages_status,
+        pages_usage,
         shoal_api,
     )
     from cloudscheduler.bodylimit import BodyLimit, caps
@@ -52,11 +54,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         pages_matrix,
         pages_misc,
         pages_public,
+        pages_usage,
     ):
         app.include_router(module.router)
     app.include_router(shoal_api.router, prefix="/shoal")
     app.include_router(image_upload.router)
     app.include_router(metrics_api.router)
+    app.include_router(cli_api.router)
     app.add_exception_handler(StarletteHTTPException, _error_page)
     app.add_middleware(BodyLimit, *caps())
     return app

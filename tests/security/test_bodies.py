@@ -20,6 +20,7 @@ from tests.plugin.conftest import token_for
 pytestmark = pytest.mark.security
 GB = 1_000_000_000
 MIB = 1 << 20
+CLI_API = "/api/cli"  # the remote CLI: any logged-in user may post reads (its own test below)
 
 
 class Counting:
@@ -109,7 +110,7 @@ def post_routes(app) -> list[str]:
     return sorted(
         re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], r.path)
         for r in app.routes
-        if isinstance(r, APIRoute) and "POST" in r.methods
+        if isinstance(r, APIRoute) and "POST" in r.methods and r.path != CLI_API
     )
 
 
@@ -124,6 +125,18 @@ def test_a_viewer_gets_403_before_a_byte_of_1_gb_is_read(app, served, auth_manag
         status, sent = post_huge(port, path, viewer, chunked=True)  # no length: only the role check stops it
         assert status == 403 and counting.read[path] == 0, (path, status, counting.read[path])
     print(f"\n{len(routes)} POST routes: 0 bytes read from a viewer's 1 GB body on each")
+
+
+def test_the_remote_cli_reads_nothing_from_a_stranger_and_caps_a_viewer(served, auth_manager):
+    """POST /api/cli runs a viewer's reads too, so a viewer's body is read: but only up to the form cap."""
+    counting, port = served
+    status, _ = post_huge(port, CLI_API, "not-a-token", chunked=True)
+    assert status in (401, 403) and counting.read[CLI_API] == 0
+    viewer = token_for(auth_manager, "victor", "viewer")
+    status, _ = post_huge(port, CLI_API, viewer)
+    assert status == 413 and counting.read[CLI_API] == 0  # announced too large: refused unread
+    status, _ = post_huge(port, CLI_API, viewer, chunked=True)
+    assert status == 413 and counting.read[CLI_API] <= MIB + 64 * 1024
 
 
 def test_an_editor_is_capped_announced_or_streamed(app, served, auth_manager, login):
