@@ -4,8 +4,9 @@ item must render, a MIME type must be one we know, and nothing is saved when any
 
 ``load`` takes the item's text from a file; the reading is in :func:`metadata_text` alone, and through
 ``--server`` the client reads the file and sends its content (``files=`` in the subcommand's defaults).
-``edit`` opens the editor on this machine, so it runs only locally: it fetches the text, lets you edit
-a copy, and saves it as ``load`` does.
+``edit`` opens the editor on the operator's machine: locally it reads the item, lets you edit a copy
+and saves it as ``load`` does; through ``--server`` the client does the same with ``show`` and
+``load`` (:func:`edit_remotely`), and the server never runs an editor.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def register(objects) -> None:
         "-mp", "--priority", help="lower comes first in the user data; default: 0, or as it was"
     )
     load.add_argument("-mt", "--mime-type", choices=MIME_TYPES, help="default: cloud-config, or as it was")
-    _verb(verbs, "edit", "edit an item's text in $EDITOR, then save it (local only)", _edit)
+    show = _verb(verbs, "show", "print an item's text exactly as stored", _show)
+    show.set_defaults(remote="read")
+    edit = _verb(verbs, "edit", "edit an item's text in $EDITOR on this machine, then save it", _edit)
+    # Through --server the client runs the editor: it fetches the text (show), then saves it (load).
+    edit.set_defaults(remote="action", edits_locally=edit_remotely)
     delete = _verb(
         verbs, "delete", "remove an item (a group item also leaves the clouds' exclusions)", _delete
     )
@@ -150,28 +155,69 @@ def _current_text(args) -> str:
     raise Missing(f"no metadata '{args.metadata_name}' in {_where(args)}")
 
 
+def _show(args) -> int:
+    out, _ = streams(args)
+
+    def body() -> int:
+        out.write(_current_text(args))
+        return 0
+
+    return guarded(args, body)
+
+
 def _edit(args) -> int:
     out, err = streams(args)
 
     def body() -> int:
         args.caller.require_edit(args.group)  # before the editor, not after the work is done
         before = _current_text(args)
-        suffix = "-" + Path(args.metadata_name).name  # keeps .yaml/.j2 for the editor's highlighting
-        with tempfile.TemporaryDirectory(prefix="cs-metadata-") as tmp:
-            path = Path(tmp) / f"edit{suffix}"
-            path.write_text(before)
-            editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-            code = subprocess.call([*shlex.split(editor), str(path)])
-            if code != 0:
-                print(f"the editor ({editor}) exited with status {code}: nothing saved", file=err)
-                return 1
-            after = path.read_text()
+        after = edited(before, args.metadata_name, err)
+        if after is None:
+            return 1
         if after == before:
             print("no changes", file=out)
             return 0
         return load_text(args, after)
 
     return guarded(args, body)
+
+
+def edited(before: str, name: str, err) -> str | None:
+    """``before`` after the operator's $VISUAL/$EDITOR (vi) on a temporary copy; None if it failed."""
+    suffix = "-" + Path(name).name  # keeps .yaml/.j2 for the editor's highlighting
+    with tempfile.TemporaryDirectory(prefix="cs-metadata-") as tmp:
+        path = Path(tmp) / f"edit{suffix}"
+        path.write_text(before)
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        code = subprocess.call([*shlex.split(editor), str(path)])
+        if code != 0:
+            print(f"the editor ({editor}) exited with status {code}: nothing saved", file=err)
+            return None
+        return path.read_text()
+
+
+def edit_remotely(call, args) -> int:
+    """``metadata edit`` through ``--server``: ``call(argv, files)`` runs a command on the server and
+    returns ``(exit, stdout, stderr)``. The text comes from ``show`` and goes back by ``load``, so the
+    server checks the change as it checks any load."""
+    where = ["-g", args.group, "-mn", args.metadata_name]
+    where += ["-cn", args.cloud_name] if args.cloud_name else []
+    code, text, problem = call(["metadata", "show", *where], {})
+    if code == 0:  # saving the text unchanged is a no-op that checks the right to edit, before the editor
+        code, _, problem = call(["metadata", "load", *where, "-f", args.metadata_name], {"file_path": text})
+    if code != 0:
+        args.err.write(problem)
+        return code
+    after = edited(text, args.metadata_name, args.err)
+    if after is None:
+        return 1
+    if after == text:
+        print("no changes", file=args.out)
+        return 0
+    code, said, problem = call(["metadata", "load", *where, "-f", args.metadata_name], {"file_path": after})
+    args.out.write(said)
+    args.err.write(problem)
+    return code
 
 
 def _delete(args) -> int:

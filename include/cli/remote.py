@@ -59,6 +59,9 @@ def run(server: str, argv: Sequence[str], args: argparse.Namespace) -> int:
             file=err,
         )
         return UNREACHABLE
+    local_part = getattr(args, "edits_locally", None)
+    if local_part is not None:  # e.g. `metadata edit`: the editor runs here, around server commands
+        return local_part(lambda argv, files: _call(server, target, argv, files, err), args)
     files = {}
     for dest in getattr(args, "files", ()) or ():
         path = Path(getattr(args, dest))
@@ -73,6 +76,14 @@ def run(server: str, argv: Sequence[str], args: argparse.Namespace) -> int:
         err.write(body.get("stderr") or "")
         return body["exit"]
     return _failure(server, target, status, body, err)
+
+
+def _call(server: str, target: profiles.Target, argv: list[str], files: dict, err) -> tuple[int, str, str]:
+    """One more command on the server: (exit, stdout, stderr), a failure of the call itself included."""
+    status, body = _post(target, {"argv": argv, "files": files})
+    if status == 200 and isinstance(body, dict) and isinstance(body.get("exit"), int):
+        return body["exit"], body.get("stdout") or "", body.get("stderr") or ""
+    return _failure(server, target, status, body, err), "", ""
 
 
 def _post(target: profiles.Target, payload: dict) -> tuple[int, object]:

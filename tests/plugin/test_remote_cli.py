@@ -125,6 +125,12 @@ READS = [
     ("--csv", "cloud", "list", "-g", GROUP),
     ("image", "list", "-g", GROUP),
     ("key", "list", "-g", GROUP),
+    ("alias", "list", "-g", GROUP),
+    ("group", "defaults", "-g", GROUP),
+    ("metadata", "list", "-g", GROUP),
+    ("metadata", "show", "-g", GROUP, "-mn", "condor-worker.yaml.j2"),
+    ("job", "list", "-g", GROUP),
+    ("usage", "-g", GROUP, "--vms"),
 ]
 
 
@@ -250,6 +256,31 @@ def test_config_validate_sends_the_file_and_answers_like_local(shell, server, to
     assert shell(*remote(server, tokens["viewer"], "config", "validate", str(path))) == local
 
 
+def editor_script(tmp_path, ran) -> str:
+    """An $EDITOR that notes it ran and appends a line to the file it is given."""
+    script = tmp_path / "edit.sh"
+    script.write_text(f'#!/bin/sh\necho ran >> "{ran}"\necho "# edited remotely" >> "$1"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@needs_server
+def test_metadata_edit_runs_the_editor_here_and_saves_through_the_server(
+    shell, server, tokens, tmp_path, monkeypatch
+):
+    ran = tmp_path / "ran"
+    monkeypatch.setenv("VISUAL", editor_script(tmp_path, ran))
+    where = ("-g", GROUP, "-mn", "condor-worker.yaml.j2")
+    code, _, err = shell(*remote(server, tokens["viewer"], "metadata", "edit", *where))
+    assert code == 1 and f"group '{GROUP}'" in err
+    assert not ran.exists(), "a viewer is refused before the editor opens"
+    code, out, err = shell(*remote(server, tokens["editor"], "metadata", "edit", *where))
+    assert code == 0 and ran.read_text() == "ran\n", err
+    code, text, _ = shell(*remote(server, tokens["viewer"], "metadata", "show", *where))
+    assert code == 0 and text.endswith("# edited remotely\n")
+    assert shell("metadata", "show", *where)[1] == text, "the server saved it in the state database"
+
+
 @needs_server
 def test_without_a_token_the_user_is_told_to_log_in(shell, server):
     code, out, err = shell(*remote(server, None, "cloud", "list"))
@@ -332,6 +363,7 @@ VIEWER = Caller(actor="v", site_operator=False, may_write=False, roles={GROUP: "
         (["key", "generate", "-g", GROUP, "-kn", "k", "-o", "/tmp/k"], "'key generate'"),
         (["image", "upload", "-g", GROUP, "-ip", "/etc/hostname"], "'image upload'"),
         (["login", "--server", "http://x"], "'login'"),
+        (["metadata", "edit", "-g", GROUP, "-mn", "condor-worker.yaml.j2"], "opens an editor"),
         (["vm", "update", "-g", GROUP, "-vo", "retire", "-vh", "all", "--actor", "x"], "--actor"),
         (["key", "add", "-g", GROUP, "-kn", "k", "-pk", "/etc/hostname"], "public_key_file"),
     ],
