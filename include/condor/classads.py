@@ -49,6 +49,8 @@ JOB_PROJECTION = [
     "VMKeepAlive",
     "VMMaximumPrice",
     "VMUserData",
+    "LastRejMatchTime",
+    "LastRejMatchReason",
 ]
 # Scheduler (DAGMan) and local universe jobs run on the submit host and never need a VM.
 JOB_CONSTRAINT = "JobUniverse =!= 7 && JobUniverse =!= 12"
@@ -116,6 +118,7 @@ def _spelling(names: list[str], strings: list[str], ints: list[str] = ()) -> Spe
 # for the constraint and for the expressions that refer to it.
 _JOB_STRINGS = [
     "GlobalJobId",
+    "LastRejMatchReason",
     "Owner",
     "HoldReason",
     "RemoteHost",
@@ -134,7 +137,9 @@ _JOB_SIZES = [
     "VMKeepAlive",
 ]
 JOB_ATTRS = _spelling(
-    _JOB_STRINGS + _JOB_SIZES + ["JobPrio", "QDate", "EnteredCurrentStatus", "VMMaximumPrice"],
+    _JOB_STRINGS
+    + _JOB_SIZES
+    + ["JobPrio", "QDate", "EnteredCurrentStatus", "VMMaximumPrice", "LastRejMatchTime"],
     _JOB_STRINGS,
     _JOB_SIZES,
 )
@@ -351,7 +356,20 @@ def job_record(
         v("HoldReason"),
         v("RemoteHost"),
         None,
+        _no_match_at(v),
     )
+
+
+# What the schedd writes when the negotiator found no slot for the job at all; other reasons (the
+# submitter's limit or priority) say nothing about the job's Requirements.
+NO_MATCH = "no match found"
+
+
+def _no_match_at(v: Callable[[str], Any]) -> datetime | None:
+    reason = v("LastRejMatchReason")
+    if not reason or not reason.strip().lower().startswith(NO_MATCH):
+        return None
+    return as_time(v("LastRejMatchTime"))
 
 
 def _csv2_templated(host_id: str, deployment: str) -> bool:

@@ -98,6 +98,7 @@ class JobRecord(NamedTuple):
     hold_reason: str | None
     remote_host: str | None
     vm_id: str | None
+    rejected_at: datetime | None = None  # the negotiator's last "no match found" (LastRejMatchTime)
 
 
 class MachineRecord(NamedTuple):

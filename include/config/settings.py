@@ -45,6 +45,11 @@ class Settings:
         0,
     )
     vm_job_alive: int = _setting(1800, "seconds a registered VM may stay without ever running a job", 0)
+    job_unmatched_recheck: int = _setting(
+        21600,
+        "seconds an idle job the pool refused beside a fitting idle VM of ours asks for no VM (then once more)",
+        0,
+    )
     keep_alive_floor: int = _setting(120, "lowest keep-alive honoured, seconds", 0)
     retire_interval: int = _setting(1024, "seconds between re-sends of a retire", 1)
     retire_max_sends: int = _setting(10, "retires sent before an alert; then the VM is deleted", 1)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from include.config.settings import Settings, load_settings
 from include.loop.accounting import account_usage
 from include.loop.alerts import evaluate
-from include.loop.record import record_plan
+from include.loop.record import keep_unmatched, record_plan
 from include.loop.snapshot import load_snapshot
 from include.loop.sync import count_fault_failures, sync_vm_history
 from include.loop.work import cloud_work, pool_work
@@ -73,6 +73,8 @@ def _plan(*, dry_run: bool, holder: str, now: datetime | None):
             result = plan(load_snapshot(session, now, settings, groups), Policy.from_settings(settings), now)
             took = time.perf_counter() - began
             run_id = record_plan(session, result, now, settings, duration_s=took, dry_run=dry_run)
+            if not dry_run:
+                keep_unmatched(session, groups, result.unmatched)
             alerts = [] if dry_run else evaluate(session, result, now, settings, groups)
     except BaseException:
         _release(fences, holder)

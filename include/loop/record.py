@@ -13,13 +13,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from include.config.settings import Settings
 from include.scheduler.actions import Plan
 from include.scheduler.states import VmStatus
-from include.store.models import Backoff, BootRequest, PlanRun, PlanSkip, Vm
+from include.store.models import Backoff, BootRequest, PlanRun, PlanSkip, UnmatchedJob, Vm
+
+
+def keep_unmatched(session: Session, groups: list[str], marks) -> None:
+    """The jobs of ``groups`` set aside now (``plan.unmatched``) replace those of the last run: a job that
+    left the queue, started, or reached its recheck time is no longer among them."""
+    session.execute(delete(UnmatchedJob).where(UnmatchedJob.group_name.in_(groups)))
+    session.add_all(
+        UnmatchedJob(group_name=u.group, job_id=u.job_id, since=u.since, vm_id=u.vm_id or "")
+        for u in marks
+        if u.group in groups
+    )
 
 
 def record_plan(

@@ -31,6 +31,7 @@ from include.scheduler.model import (
     VmSettings,
 )
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
+from include.scheduler.unmatched import Unmatched
 from include.store import models as m
 from include.store.freshness import cloud_source, fresh_sources, pool_sources_of
 
@@ -51,6 +52,8 @@ JOB_SQL_COLUMNS = {
     "max_price": m.Job.max_price,
     "priority": m.Job.priority,
     "q_date": m.Job.q_date,
+    "job_id": m.Job.global_job_id,
+    "rejected_at": m.Job.rejected_at,
 }
 SLOT_SQL_COLUMNS = {
     "vm_id": m.Machine.vm_id,
@@ -90,7 +93,13 @@ def load_snapshot(
         vms=vms,
         slots=slots,
         backoffs=tuple(_backoffs(session, wanted)),
+        unmatched=_unmatched(session, wanted),
     )
+
+
+def _unmatched(session: Session, groups: set[str]) -> dict[tuple[str, str], Unmatched]:
+    rows = session.scalars(select(m.UnmatchedJob).where(m.UnmatchedJob.group_name.in_(groups)))
+    return {(u.group_name, u.job_id): Unmatched(u.group_name, u.job_id, u.since, u.vm_id) for u in rows}
 
 
 def _group(session: Session, g: m.Group, freshness: dict[str, bool]) -> GroupConfig:

@@ -78,6 +78,9 @@ class Plan:
     deletes: tuple[Delete, ...] = ()
     skips: tuple[Skip, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict, compare=False)  # counts for the UI and logs
+    unmatched: tuple[
+        Any, ...
+    ] = ()  # every job set aside now (scheduler.unmatched.Unmatched): the loop keeps them
 
     def summary(self) -> dict[str, Any]:
         """Counts by kind and reason: what the UI shows as "why nothing booted"."""

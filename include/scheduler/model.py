@@ -7,9 +7,11 @@ A cloud's ``VmSettings`` field left None inherits the group's value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 import pandas as pd
 
@@ -162,3 +164,5 @@ class Snapshot:
     vms: pd.DataFrame  # tables.VM_COLUMNS: our VMs only (foreign VMs are counted in Quota.foreign_*)
     slots: pd.DataFrame  # tables.SLOT_COLUMNS: startd slot ads of our VMs
     backoffs: tuple[Backoff, ...] = field(default_factory=tuple)
+    # jobs set aside by earlier runs: (group, job_id) -> scheduler.unmatched.Unmatched
+    unmatched: Mapping[tuple[str, str], Any] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """``plan(snapshot, policy, now) -> Plan``: the whole decision of one control-loop cycle, pure.
 
-Order (capacity before demand): derive each VM's state from the cloud and the pool -> lifecycle rules
+Order (capacity before demand): derive each VM's state from the cloud and the pool -> set aside the
+idle jobs the pool refused beside our idle VMs (``unmatched``) -> lifecycle rules
 (retire, delete, leave alone) -> over-limit excess -> supply that stays (free slots, booting VMs) ->
 idle demand by shape, minus that supply -> boots per cloud under every limit -> skips with reasons.
 """
@@ -28,6 +29,7 @@ from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmState
 from include.scheduler.supply import cover, late_to_register, supply_buckets
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
+from include.scheduler.unmatched import set_aside
 from include.scheduler.verdict import leaving_mask, materialize
 
 
@@ -63,7 +65,16 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     clouds = {c.key: c for c in snapshot.clouds}
     fleet = derive(normalized(snapshot.vms, VM_COLUMNS), normalized(snapshot.slots, SLOT_COLUMNS))
     view = cloud_view(fleet, groups, clouds, policy, now)
-    shapes, demand_skips = shapes_of(normalized(snapshot.jobs, JOB_COLUMNS), groups)
+    jobs, unmatched, unmatched_skips = set_aside(
+        normalized(snapshot.jobs, JOB_COLUMNS),
+        fleet,
+        groups,
+        snapshot.unmatched,
+        policy.job_unmatched_recheck,
+        now,
+    )
+    shapes, demand_skips = shapes_of(jobs, groups)
+    demand_skips += unmatched_skips
     label = verdicts(fleet, view, policy, now, wanted_buckets(fleet, shapes))
     ledger = Ledger(list(snapshot.clouds), fleet)
     notes = {}
@@ -88,6 +99,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         "vms": len(fleet),
         "vms_by_state": _state_counts(fleet),
         "vms_late_to_register": int((late & ~leaving).sum()),
+        "jobs_unmatched": len(unmatched),
     }
     return Plan(
         tuple(boots),
@@ -95,6 +107,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         tuple(sorted(deletes, key=_vm_order)),
         tuple(skips),
         stats,
+        tuple(unmatched),
     )
 
 

@@ -24,6 +24,7 @@ class Policy:
     credential_expiry_days: int = 8
     deployment_id: str = "cs"
     job_user_data_places: tuple[str, ...] = ()  # where jobs' VMUserData parts may come from
+    job_unmatched_recheck: int = 21600  # a job set aside (unmatched.py) asks for VMs again after this
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:

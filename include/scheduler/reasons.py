@@ -18,6 +18,7 @@ class SkipReason(StrEnum):
     NO_CLOUDS = "no_clouds"  # the group has no clouds at all
     ALIAS_UNKNOWN = "alias_unknown"  # no cloud of the group is in the job's target alias
     IDLE_VMS_THROTTLE = "idle_vms_throttle"  # idle VMs >= max(idle_vms_throttle, running / 10)
+    REQUIREMENTS_UNMATCHED = "requirements_unmatched"  # refused beside a fitting idle VM of ours
     # one cloud for one demand shape
     CLOUD_STALE = "cloud_stale"  # frozen: no boot, retire or delete on it
     CLOUD_DISABLED = "cloud_disabled"

@@ -35,6 +35,8 @@ JOB_COLUMNS: Mapping[str, tuple[str, Any]] = {
     "max_price": ("float", nan),  # VMMaximumPrice
     "priority": ("int", 0),  # JobPrio: higher first
     "q_date": ("time", NaT),
+    "job_id": ("str", None),  # GlobalJobId: the key of a job set aside (unmatched.py)
+    "rejected_at": ("time", NaT),  # the negotiator's last "no match found" (LastRejMatchTime)
 }
 
 VM_COLUMNS: Mapping[str, tuple[str, Any]] = {

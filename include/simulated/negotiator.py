@@ -243,6 +243,7 @@ class _World:
             key=lambda sd: (sd.registered_at, sd.machine),
         )
         hopeless: set[str] = set()
+        rejected = []
         queue = sorted(
             (j for j in self.idle if j.q_date <= at),
             key=lambda j: (
@@ -255,12 +256,17 @@ class _World:
         for job in queue:
             cluster = _autocluster(job)
             if cluster in hopeless:
-                continue  # resources only shrink within a cycle: its twins cannot match either
+                rejected.append(job)  # resources only shrink within a cycle: its twins cannot match either
+                continue
             sd = next((sd for sd in order if self._fits(job, cluster, sd)), None)
             if sd is None:
                 hopeless.add(cluster)
+                rejected.append(job)
                 continue
             self._start(job, sd, at)
+        if order:  # the schedd notes the negotiator's "no match found" on each job placed nowhere
+            for job in rejected:
+                job.rejected_at = at
 
     def _fits(self, job, cluster: str, sd) -> bool:
         cpus, mem, disk = self.free[sd.machine]

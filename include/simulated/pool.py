@@ -194,11 +194,13 @@ def submit_jobs(
     attrs: dict | None = None,
     schedd: str = DEFAULT_SCHEDD,
     held: bool = False,
+    requirements: str | None = None,
 ) -> list[str]:
     """Queue ``count`` jobs (one cluster) of ``group`` in its simulated pool; returns their GlobalJobIds.
 
     The jobs target the group (and alias) through their Requirements, as real users' submit files do;
-    ``attrs`` adds job attributes such as ``VMImage``, ``VMInstanceType``, ``VMKeepAlive``, ``JobPrio``."""
+    ``attrs`` adds job attributes such as ``VMImage``, ``VMInstanceType``, ``VMKeepAlive``, ``JobPrio``;
+    ``requirements``, a clause of the user's own (``TARGET.HasGPU =?= true``)."""
 
     if count < 1 or cores < 1 or ram_mb < 1 or duration_s < 0:
         raise ValueError("count, cores and ram_mb must be positive and duration_s not negative")
@@ -211,6 +213,8 @@ def submit_jobs(
         clauses = [identical("TARGET.group_name", group)]
         if target_alias:
             clauses.append(identical("TARGET.target_alias", target_alias))
+        if requirements:
+            clauses.append(requirements)
         requirements = " && ".join(f"({c})" for c in clauses) + " && " + SUBMIT_REQUIREMENTS
         jobs = [
             SimJob(

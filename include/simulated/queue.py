@@ -47,6 +47,9 @@ def job_ad(job):
         ad["RemoteHost"] = f"slot1_{job.slot_id}@{job.machine}"
     if job.hold_reason:
         ad["HoldReason"] = job.hold_reason
+    if job.status != RUNNING and job.rejected_at is not None:  # as the schedd notes the negotiator's word
+        ad["LastRejMatchTime"] = int(job.rejected_at.timestamp())
+        ad["LastRejMatchReason"] = "no match found "
     return ad
 
 

@@ -34,6 +34,7 @@ from include.store.models.observed import (
     PlanSkip,
     PollStatus,
     TimeseriesSample,
+    UnmatchedJob,
     Vm,
 )
 from include.store.models.shoal import ShoalCache
@@ -80,6 +81,7 @@ __all__ = [
     "SimPool",
     "SimStartd",
     "TimeseriesSample",
+    "UnmatchedJob",
     "UTCDateTime",
     "UserGroup",
     "Vm",

@@ -63,6 +63,21 @@ class Job(Base):
     hold_reason: Mapped[str | None] = mapped_column(Text)
     remote_host: Mapped[str | None] = mapped_column(String(255))
     vm_id: Mapped[str | None] = mapped_column(String(128))  # the VM it runs on, when known
+    # LastRejMatchTime, when the negotiator's last word was "no match found" (LastRejMatchReason)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnmatchedJob(Base):
+    """An idle job the negotiator rejected while an idle VM of ours that fits it was in the pool: its
+    Requirements (or our startds' START) exclude our VMs. It drives no boot and keeps no VM until
+    ``since`` + ``job_unmatched_recheck`` (the planner's decision, kept across runs by the loop)."""
+
+    __tablename__ = "unmatched_jobs"
+
+    group_name: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(255), primary_key=True)  # GlobalJobId
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    vm_id: Mapped[str] = mapped_column(String(128), default="")  # the idle VM it was rejected beside
 
 
 class Machine(Base):

@@ -63,6 +63,8 @@ class SimJob(Base):
     slot_id: Mapped[int | None] = mapped_column(Integer)  # N of its dynamic slot slot1_N@machine
     evictions: Mapped[int] = mapped_column(Integer, default=0)
     hold_reason: Mapped[str | None] = mapped_column(Text)
+    # the last negotiation cycle that found no slot for it while some startd had room (LastRejMatchTime)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SimStartd(Base):
