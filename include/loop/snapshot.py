@@ -241,9 +241,14 @@ def _backoffs(session: Session, groups: set[str]) -> list[Backoff]:
 
 
 def _vms(session: Session, groups: set[str]) -> pd.DataFrame:
-    names = [c for c in VM_COLUMNS if c not in ("group", "cloud")] + ["group_name", "cloud_name"]
-    query = select(*(getattr(m.Vm, n) for n in names)).where(m.Vm.group_name.in_(groups))
-    df = pd.DataFrame(session.execute(query).all(), columns=names).rename(columns=VM_RENAMES)
+    names = [c for c in VM_COLUMNS if c not in ("group", "cloud", "owners")] + ["group_name", "cloud_name"]
+    query = (
+        select(*(getattr(m.Vm, n) for n in names), m.BootRequest.owners)
+        .outerjoin(m.BootRequest, m.BootRequest.request_id == m.Vm.request_id)
+        .where(m.Vm.group_name.in_(groups))
+    )
+    df = pd.DataFrame(session.execute(query).all(), columns=[*names, "owners"]).rename(columns=VM_RENAMES)
+    df["owners"] = [" ".join(o) if o else None for o in df["owners"]]
     return normalized(df, VM_COLUMNS)
 
 

@@ -24,7 +24,7 @@ STATUSES = tuple(s.value for s in VmStatus)
 STATES = tuple(s.value for s in VmState)
 STATE_NAMES = np.array(STATES, dtype=object)
 TIME_COLUMNS = tuple(name for name, (kind, _) in VM_COLUMNS.items() if kind == "time")
-_TEXT = ("vm_id", "group", "cloud", "flavor", "status", "target_alias", "retire_reason")
+_TEXT = ("vm_id", "group", "cloud", "flavor", "status", "target_alias", "retire_reason", "owners")
 
 
 @dataclass

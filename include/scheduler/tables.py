@@ -61,6 +61,7 @@ VM_COLUMNS: Mapping[str, tuple[str, Any]] = {
     "retire_sent_at": ("time", NaT),
     "retire_count": ("int", 0),
     "kill_requested_at": ("time", NaT),
+    "owners": ("str", None),  # the job owners it was booted for, space-separated; None = not known
 }
 
 SLOT_COLUMNS: Mapping[str, tuple[str, Any]] = {

@@ -3,7 +3,8 @@
 The pool already matched both sides (the job's Requirements, the startd's START) and said so: the
 schedd notes the negotiator's "no match found" on the job (``LastRejMatchTime``; ``rejected_at``). A
 rejection later than the moment an idle VM of ours that fits the job (its group and alias, cores and
-memory) went idle means that VM was free for the job and was refused. More VMs like it would be refused
+memory, and booted for the job's owner: a START that admits only those owners refuses the others) went
+idle means that VM was free for the job and was refused. More VMs like it would be refused
 too: booting them, or keeping that one for the job, is waste (a GPU job beside CPU flavours kept an idle
 VM alive for hours).
 
@@ -73,7 +74,7 @@ def _refused_beside_idle_vms(
     jobs: pd.DataFrame, rows: np.ndarray, fleet: Fleet, groups: Mapping[str, GroupConfig], now: datetime
 ) -> dict[int, Unmatched]:
     """The jobs of ``rows`` rejected after a fitting VM of ours went idle (that VM: the longest idle).
-    One pass per distinct (group, alias, cores, memory) of the candidates, not per job."""
+    One pass per distinct (group, alias, owner, cores, memory) of the candidates, not per job."""
     idle_vm = np.flatnonzero(fleet.state_in(VmState.IDLE)) if len(fleet) else np.zeros(0, dtype=np.int64)
     if not len(idle_vm):
         return {}
@@ -81,23 +82,26 @@ def _refused_beside_idle_vms(
     vm_cores = fleet.col("cores")[idle_vm].astype(np.int64)
     vm_ram = fleet.col("ram_mb")[idle_vm].astype(np.int64)
     vm_bucket = [fleet.bucket_keys[b] for b in fleet.buckets[idle_vm]]
+    vm_owners = [set(o.split()) if isinstance(o, str) else set() for o in fleet.col("owners")[idle_vm]]
     part = jobs.iloc[rows]
     defaults = {name: (g.job_defaults.cores, g.job_defaults.ram_mb) for name, g in groups.items()}
     rejected = seconds(part["rejected_at"])
     out: dict[int, Unmatched] = {}
-    keys = zip(part["group"], part["target_alias"], part["cores"], part["ram_mb"], strict=True)
+    keys = zip(part["group"], part["target_alias"], part["owner"], part["cores"], part["ram_mb"], strict=True)
     by_need: dict[tuple, list[int]] = {}
-    for i, (group, alias, cores, ram) in enumerate(keys):
+    for i, (group, alias, owner, cores, ram) in enumerate(keys):
         alias = alias if isinstance(alias, str) and alias else None  # a missing alias reads as NaN
         if group in defaults:
-            need = (group, alias, _stated(cores, defaults[group][0]), _stated(ram, defaults[group][1]))
-            by_need.setdefault(need, []).append(i)
-    for (group, alias, cores, ram), members in by_need.items():
-        fits = (
-            np.array([g == group and (alias is None or a == alias) for g, a in vm_bucket], dtype=bool)
-            & (vm_cores >= cores)
-            & (vm_ram >= ram)
-        )
+            sizes = (_stated(cores, defaults[group][0]), _stated(ram, defaults[group][1]))
+            by_need.setdefault((group, alias, owner, *sizes), []).append(i)
+    for (group, alias, owner, cores, ram), members in by_need.items():
+        # A VM booted for other owners may refuse this one by its START (csv2's templates admit only the
+        # owners a VM was booted for): only a VM booted for this owner speaks for the job's Requirements.
+        mine = [
+            g == group and (alias is None or a == alias) and owner in owners
+            for (g, a), owners in zip(vm_bucket, vm_owners, strict=True)
+        ]
+        fits = np.array(mine, dtype=bool) & (vm_cores >= cores) & (vm_ram >= ram)
         if not fits.any():
             continue
         first = np.flatnonzero(fits)[np.argmin(since[fits])]  # the VM idle the longest

@@ -22,7 +22,7 @@ def gpu_job(rejected_s_ago: float | None = 30, **kw) -> list[dict]:
 
 def idle_vm(idle_for: float = 200, **kw):
     """Booted for the job, registered, never ran anything: what such a job leaves behind."""
-    return vm("v1", state="fresh", age=600, idle_for=idle_for, **kw)
+    return vm("v1", state="fresh", age=600, idle_for=idle_for, owners=kw.pop("owners", "alice"), **kw)
 
 
 def test_a_job_refused_beside_a_fitting_idle_vm_boots_nothing_and_keeps_nothing():
@@ -52,6 +52,15 @@ def test_a_rejection_beside_a_vm_too_small_for_the_job_says_nothing():
     result = plan(snapshot(jobs=gpu_job(cores=16, ram_mb=30000), vms=[idle_vm()]), LOOSE, NOW)
     assert result.unmatched == ()
     assert booted(result) == {"c1": ("c16", 1)}
+
+
+def test_a_rejection_beside_a_vm_booted_for_another_owner_says_nothing():
+    """csv2's templates let a VM's startd START only the owners it was booted for: bob's job refused
+    beside alice's VM says nothing of bob's Requirements: his job stays demand."""
+    result = plan(snapshot(jobs=gpu_job(owner="bob"), vms=[idle_vm(owners="alice carol")]), LOOSE, NOW)
+    assert result.unmatched == () and not [s for s in result.skips if s.jobs]
+    control = plan(snapshot(jobs=gpu_job(owner="carol"), vms=[idle_vm(owners="alice carol")]), LOOSE, NOW)
+    assert [u.job_id for u in control.unmatched] == [GPU_JOB]
 
 
 def test_a_rejection_beside_a_vm_of_another_alias_says_nothing():
