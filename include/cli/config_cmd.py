@@ -1,8 +1,10 @@
 """``cloudscheduler config validate|apply|export FILE``: the whole configuration as YAML.
 
-Through ``--server`` the client reads FILE and sends its text; ``apply`` then applies it with the
-caller's authority (a group editor may change only their groups, as on the plugin's pages), and
-``export`` (every group's configuration) is for site operators and writes to stdout only (``-``).
+Through ``--server`` the client reads FILE and sends its text. ``apply`` and ``export`` hold every
+group's configuration, so they are for site operators (a group editor changes their groups with the
+``cloud``, ``alias``, ``group`` and ``metadata`` commands): comparing a whole document with the stored
+one would tell anyone else, change by change, what other groups have. ``export`` writes to stdout only
+(``-``) remotely.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def _validate(args) -> int:
 
 def _apply(args) -> int:
     out, _ = streams(args)
+    args.caller.require_operator(
+        "apply a whole configuration (change a group with cloud, alias, group or metadata)"
+    )
     _require_schema()
     try:
         cfg = _load(args)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from include.cli.caller import Caller, local_caller
+from include.cli.caller import local_caller
 
 
 def streams(args) -> tuple[TextIO, TextIO]:
@@ -23,8 +23,3 @@ def streams(args) -> tuple[TextIO, TextIO]:
     if getattr(args, "caller", None) is None:
         args.caller = local_caller()
     return args.out, args.err
-
-
-def caller_of(args) -> Caller:
-    streams(args)
-    return args.caller

@@ -66,6 +66,28 @@ def _cores(text: str | None) -> int | None:
         raise BadFilter(f"--request-cpus: '{text}' is not a whole number") from None
 
 
+HEADERS = (
+    "GROUP",
+    "JOB",
+    "USER",
+    "STATUS",
+    "CPUS",
+    "RAM MB",
+    "DISK GB",
+    "SWAP GB",
+    "ALIAS",
+    "PRIO",
+    "IMAGE",
+    "HOLD REASON",
+)
+
+
+def _row(j: Job) -> tuple:
+    status = STATUS_WORDS.get(j.status, str(j.status))
+    return (j.group_name, j.global_job_id, j.owner, status, j.cores, j.ram_mb, j.disk_gb, j.swap_gb,
+            j.target_alias, j.priority, j.image, j.hold_reason)  # fmt: skip
+
+
 def _list(args) -> int:
     out, err = streams(args)
     try:
@@ -86,38 +108,8 @@ def _list(args) -> int:
             if cores is not None:
                 query = query.where(Job.cores == cores)
             jobs = session.scalars(query.order_by(Job.group_name, Job.q_date, Job.global_job_id)).all()
-        rows = [
-            (
-                j.group_name,
-                j.global_job_id,
-                j.owner,
-                STATUS_WORDS.get(j.status, str(j.status)),
-                j.cores,
-                j.ram_mb,
-                j.disk_gb,
-                j.swap_gb,
-                j.target_alias,
-                j.priority,
-                j.image,
-                j.hold_reason,
-            )
-            for j in jobs
-        ]
-        headers = (
-            "GROUP",
-            "JOB",
-            "USER",
-            "STATUS",
-            "CPUS",
-            "RAM MB",
-            "DISK GB",
-            "SWAP GB",
-            "ALIAS",
-            "PRIO",
-            "IMAGE",
-            "HOLD REASON",
-        )
-        print(render(headers, rows), file=out)
+        rows = [_row(j) for j in jobs]
+        print(render(HEADERS, rows), file=out)
         if not csv_enabled():  # CSV is the table alone, for a parser
             print(f"{len(rows)} job(s)", file=out)
         return 0

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from include.cli import profiles
@@ -61,6 +62,12 @@ def _login(args) -> int:
     if not username:
         print("login: give --username", file=err)
         return USAGE
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+        print(
+            f"login: warning: {url} is plain HTTP: the password and the token cross the network unencrypted",
+            file=err,
+        )
     password = (
         sys.stdin.readline().rstrip("\n")
         if args.password_stdin

@@ -55,6 +55,7 @@ def build_parser(
 ) -> argparse.ArgumentParser:
     parser = parser_class(
         prog="cloudscheduler",
+        allow_abbrev=False,  # `--tok X` would be --token to argparse yet be forwarded to the server
         description="Cloud VM provisioning for HTCondor pools. The state database is "
         "CLOUDSCHEDULER_DB_URL (default: SQLite under the checkout).",
     )

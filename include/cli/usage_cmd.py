@@ -7,9 +7,9 @@ runs the same code on the server (``include/cli/caller.py``).
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime, timedelta
 
+from include.cli.io import streams
 from include.cli.table import csv_enabled, render
 
 DAILY_HEADERS = ("DAY", "GROUP", "CLOUD", "FLAVOR", "VMS", "BUSY_CORE_H", "IDLE_CORE_H", "TOTAL_CORE_H")
@@ -59,19 +59,19 @@ _day.__name__ = "day"  # argparse names the type in its error: "invalid day valu
 
 
 def _usage(args) -> int:
-    from include.cli.caller import local_caller
-    from include.status.usage import daily_usage, usage_records
+    from include.cli.running import USAGE
+    from include.status.usage import daily_usage, range_problem, usage_records
     from include.store.db import session_scope
 
-    out = getattr(args, "out", None) or sys.stdout
-    caller = getattr(args, "caller", None) or local_caller()
+    out, err = streams(args)
     last = args.last or datetime.now(UTC).date()
     first = args.first or last - timedelta(days=DEFAULT_DAYS - 1)
-    if last < first:
-        print(f"error: --to {last} is before --from {first}", file=getattr(args, "err", None) or sys.stderr)
-        return 2
+    problem = range_problem(first, last)
+    if problem:
+        print(f"error: {problem}", file=err)
+        return USAGE
     with session_scope() as session:
-        groups = caller.groups(session, args.group)
+        groups = args.caller.groups(session, args.group)
         daily = [] if args.vms else daily_usage(session, groups, first, last)
         if args.vms:
             headers, rows = VM_HEADERS, [_vm_row(r) for r in usage_records(session, groups, first, last)]

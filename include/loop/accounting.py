@@ -4,7 +4,8 @@
 - The increment is measured from the record's own ``accounted_at``, so a retried task at the same
   ``now`` adds nothing, and a late task (an older ``now``) never moves it back.
 - A VM is billed from its boot request (``booted_at``) once the cloud has accepted it (it has a cloud
-  id): the first increment after that covers the time since the request.
+  id): its record opens then, and the first increment covers the time since the request. A boot the
+  cloud refused leaves no record.
 - A VM the cloud no longer lists (status ``gone``) gets a last increment up to the poll that missed it,
   and its record is closed (``deleted_at``). A record whose VM row vanished without that (removed while
   its group's lease was held elsewhere) is closed where its accounting stopped.
@@ -31,7 +32,16 @@ EVENTS = {
     "first_job_at": "first_job_at",
     "retired_at": "retire_requested_at",
 }
-MUTABLE = ("busy_core_s", "idle_core_s", "accounted_at", "last_job_at", "deleted_at", *EVENTS)
+MUTABLE = (
+    "cores",
+    "ram_mb",
+    "busy_core_s",
+    "idle_core_s",
+    "accounted_at",
+    "last_job_at",
+    "deleted_at",
+    *EVENTS,
+)
 
 
 def account_usage(session: Session, now: datetime, groups: Iterable[str]) -> dict[str, int]:
@@ -54,7 +64,7 @@ def account_usage(session: Session, now: datetime, groups: Iterable[str]) -> dic
         ).where(Vm.group_name.in_(groups))
     ).all()
     ours = select(Vm.vm_id).where(Vm.group_name.in_(groups))
-    kept = ("vm_id", "cores", "booted_at", *MUTABLE)
+    kept = ("vm_id", "booted_at", *MUTABLE)
     records = {
         r.vm_id: r
         for r in session.execute(select(*(getattr(VmUsage, c) for c in kept)).where(VmUsage.vm_id.in_(ours)))
@@ -69,6 +79,8 @@ def account_usage(session: Session, now: datetime, groups: Iterable[str]) -> dic
     opened, changed, closed = [], [], 0
     for vm in vms:
         record = records.get(vm.vm_id)
+        if record is None and vm.cloud_vm_id is None:
+            continue  # a boot the cloud has not accepted (or refused): no VM, nothing to account
         if record is None:
             values = _new_record(vm, now)
             opened.append(values)
@@ -111,6 +123,8 @@ def _advance(values: dict[str, Any], vm, busy_cores: int, now: datetime) -> int:
     gone = vm.status == VmStatus.GONE
     end = min(now, vm.status_changed_at or now) if gone else now
     seconds = (end - values["accounted_at"]).total_seconds()
+    if not values["cores"] and vm.cores:  # a size learnt after the record opened (first listing)
+        values["cores"], values["ram_mb"] = vm.cores, vm.ram_mb or 0
     if vm.cloud_vm_id is not None and seconds > 0:
         busy = min(busy_cores, values["cores"])
         values["busy_core_s"] += seconds * busy

@@ -19,6 +19,18 @@ from sqlalchemy.orm import Session
 from include.store.models import VmUsage
 
 DAY = timedelta(days=1)
+MAX_DAYS = 400  # a range is read record by record: a longer one is refused, naming the limit
+
+
+def range_problem(first: date, last: date, names: tuple[str, str] = ("--from", "--to")) -> str | None:
+    """What is wrong with the range ``first``..``last`` (its options named as ``names``), or None."""
+    if last < first:
+        return f"{names[1]} {last} is before {names[0]} {first}"
+    if last >= date.max - DAY:
+        return f"{names[1]} {last} is past any day a VM can have run"
+    if (last - first).days >= MAX_DAYS:
+        return f"{names[0]}/{names[1]}: at most {MAX_DAYS} days at once"
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,9 @@ def usage_records(session: Session, groups: Iterable[str], first: date, last: da
 def daily_usage(session: Session, groups: Iterable[str], first: date, last: date) -> list[DailyUsage]:
     """Daily totals per (day, group, cloud, flavour) from ``first`` to ``last`` (inclusive), sorted;
     days without usage are left out."""
-    if last < first:
-        raise ValueError(f"--to {last} is before --from {first}")
+    problem = range_problem(first, last)
+    if problem:
+        raise ValueError(problem)
     sums: dict[tuple[date, str, str, str], list[float]] = {}
     for r in usage_records(session, groups, first, last):
         for day, share in _shares(r.booted_at, r.accounted_at, first, last):

@@ -1,7 +1,8 @@
 """``GET /metrics``: the status page's numbers for Prometheus, in the OpenMetrics text format.
 
 Not open: a scrape carries ``Authorization: Bearer <CS_METRICS_TOKEN>``, or comes from an address in
-``CS_METRICS_ALLOW`` (comma-separated addresses or networks, e.g. ``10.0.0.0/8,127.0.0.1``). With neither
+``CS_METRICS_ALLOW`` (comma-separated addresses or networks, e.g. ``10.0.0.0/8,127.0.0.1``). The address
+is the TCP peer's: behind a reverse proxy that is the proxy, so use the token there. With neither
 set the endpoint refuses everyone: figures of every group (their quotas, their failures) are not for the
 whole network. The token is an environment setting, never a ``settings`` row, because rows are exported
 with the configuration and shown on its pages.
@@ -54,8 +55,8 @@ def metrics(request: Request) -> Response:
 
 def _authorise(request: Request) -> None:
     token = os.environ.get(TOKEN_ENV, "")
-    given = request.headers.get("authorization", "")
-    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return
     client = request.client.host if request.client else ""
     if _allowed(client, os.environ.get(ALLOW_ENV, "")):
@@ -74,6 +75,8 @@ def _allowed(client: str, allow: str) -> bool:
         address = ipaddress.ip_address(client)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:  # ::ffff:10.1.2.3 on a dual stack
+        address = address.ipv4_mapped
     for entry in filter(None, (e.strip() for e in allow.split(","))):
         try:
             if address in ipaddress.ip_network(entry, strict=False):

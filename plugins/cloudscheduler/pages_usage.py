@@ -12,12 +12,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from cloudscheduler.auth import Principal, Who, engine_of, require_view, visible_groups
 from cloudscheduler.web import SECURITY_HEADERS, render
-from include.status.usage import DailyUsage, daily_usage
+from include.status.usage import DailyUsage, daily_usage, range_problem
 from include.store.db import session_scope
 
 router = APIRouter()
 DEFAULT_DAYS = 7  # without a range: the last week, today included
-MAX_DAYS = 400  # a range is read record by record: a longer one is refused, naming the limit
 HEADERS = ("day", "group", "cloud", "flavor", "vms", "busy_core_h", "idle_core_h", "total_core_h")
 
 
@@ -37,10 +36,9 @@ def _report(
 ) -> tuple[list[DailyUsage], date, date]:
     end = _day(last, "end", datetime.now(UTC).date())
     start = _day(first, "start", end - timedelta(days=DEFAULT_DAYS - 1))
-    if end < start:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"end: {end} is before start: {start}")
-    if (end - start).days >= MAX_DAYS:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"start/end: at most {MAX_DAYS} days at once")
+    problem = range_problem(start, end, ("start", "end"))
+    if problem:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, problem)
     if group:
         require_view(who, group)
         groups = [group]

@@ -341,7 +341,8 @@ def test_reads_and_actions_are_marked_for_the_remote_transport():
         ("metadata", "list"): "read",
         ("metadata", "load", "-g", "g", "-f", "x"): "action",
         ("metadata", "delete", "-g", "g", "-mn", "x"): "action",
-        ("metadata", "edit", "-g", "g", "-mn", "x"): None,  # opens an editor here: local only
+        ("metadata", "show", "-g", "g", "-mn", "x"): "read",
+        ("metadata", "edit", "-g", "g", "-mn", "x"): "action",  # the client runs the editor (show, load)
         ("job", "list"): "read",
     }
     parser = build_parser()

@@ -175,8 +175,11 @@ def test_monitoring_profile_adds_prometheus_and_grafana_beside_the_api_server(mo
     assert services["prometheus"]["profiles"] == ["monitoring"] == services["grafana"]["profiles"]
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     assert services["grafana"]["image"].startswith("grafana/grafana-oss:")
-    assert [p["published"] for p in services["prometheus"]["ports"]] == ["9090"]
-    assert [p["published"] for p in services["grafana"]["ports"]] == ["3000"]
+    # published on this host only: neither asks the scrape token of its readers
+    assert [(p["host_ip"], p["published"]) for p in services["prometheus"]["ports"]] == [
+        ("127.0.0.1", "9090")
+    ]
+    assert [(p["host_ip"], p["published"]) for p in services["grafana"]["ports"]] == [("127.0.0.1", "3000")]
     for name in ("prometheus", "grafana"):
         assert "airflow-apiserver" in services[name]["depends_on"], name
         for mount in (m for m in services[name]["volumes"] if m["type"] == "bind"):

@@ -93,3 +93,10 @@ def test_prometheus_asks_for_openmetrics_and_gets_it(metrics_app):
     )
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
+
+
+def test_the_scheme_is_case_insensitive_and_a_mapped_address_is_its_ipv4(metrics_app, monkeypatch):
+    http = TestClient(metrics_app)
+    assert http.get("/metrics", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+    monkeypatch.setenv("CS_METRICS_ALLOW", "10.0.0.0/8")
+    assert scrape(metrics_app, None, client=("::ffff:10.1.2.3", 4000)).status_code == 200

@@ -19,7 +19,7 @@ import stat
 import sys
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -30,6 +30,7 @@ from include.cli.main import main
 from include.cli.remote import API_PATH, forwarded_argv
 from include.cli.served import NotRemote, serve
 from include.config import apply_config, parse_document
+from include.loop.accounting import account_usage
 from include.store import migrate
 from include.store.db import get_engine, make_engine, session_scope
 from include.store.models import AuditEntry, Cloud, Key, Vm
@@ -55,15 +56,20 @@ def seed(url: str) -> None:
         "editor": {GROUP: "editor"},  # Airflow role user: may edit DAG runs, so may edit belle2
     }
     now = datetime.now(UTC)
+    belle2 = next(g for g in doc["groups"] if g["name"] == GROUP)
+    belle2["aliases"] = {"oceania": ["melbourne"]}  # so `alias list` compares rows, not two empty tables
     with session_scope(engine) as s:
         apply_config(s, parse_document(doc), actor="demo")
     with Session(engine) as s:
         for i, state in enumerate(["running", "idle", "starting"]):
-            b.vm_row(s, GROUP, "melbourne", state=state, at=now, vm_id=f"melbourne-{i}")
-        b.vm_row(s, OTHER, "arbutus", state="running", at=now, vm_id="arbutus-0")
+            b.vm_row(s, GROUP, "melbourne", state=state, at=now, vm_id=f"melbourne-{i}", cloud_vm_id=f"i-{i}")
+        b.vm_row(s, OTHER, "arbutus", state="running", at=now, vm_id="arbutus-0", cloud_vm_id="i-a")
         b.jobs(s, GROUP, 3, status=1, cores=8)
         b.poll(s, f"cloud/{GROUP}/melbourne", now=now)
         s.commit()
+    with session_scope(engine) as s:  # usage records, as the loop's accounting leaves them
+        account_usage(s, now, [GROUP, OTHER])
+        account_usage(s, now + timedelta(minutes=30), [GROUP, OTHER])
     engine.dispose()
 
 
@@ -131,6 +137,7 @@ READS = [
     ("metadata", "show", "-g", GROUP, "-mn", "condor-worker.yaml.j2"),
     ("job", "list", "-g", GROUP),
     ("usage", "-g", GROUP, "--vms"),
+    ("usage", "-g", GROUP),
 ]
 
 
@@ -279,6 +286,22 @@ def test_metadata_edit_runs_the_editor_here_and_saves_through_the_server(
     code, text, _ = shell(*remote(server, tokens["viewer"], "metadata", "show", *where))
     assert code == 0 and text.endswith("# edited remotely\n")
     assert shell("metadata", "show", *where)[1] == text, "the server saved it in the state database"
+
+
+@needs_server
+def test_a_group_editor_cannot_probe_other_groups_with_a_whole_configuration(shell, server, tokens, tmp_path):
+    """Comparing a whole document with the stored one would answer, change by change, what another group
+    has ("no changes" for a right guess): applying whole documents is a site operator's."""
+    import yaml
+
+    doc = demo_doc()
+    doc["groups"][0]["job_defaults"] = {"cores": 8}  # a guess about atlas, which the editor cannot see
+    path = tmp_path / "guess.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    before = db_snapshot(server.state_db_url)
+    code, out, err = shell(*remote(server, tokens["editor"], "config", "apply", "--dry-run", str(path)))
+    assert (code, out) == (1, "") and "only a site operator" in err
+    assert "atlas" not in err and db_snapshot(server.state_db_url) == before
 
 
 @needs_server

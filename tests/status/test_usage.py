@@ -179,12 +179,27 @@ def test_busy_and_idle_cores_and_a_retried_poll_adds_nothing(session):
 def test_a_vm_counts_from_its_boot_request_once_the_cloud_has_it(session):
     vm = _vm(session, requested_at=T, cloud_vm_id=None, status="requested")
     account_usage(session, T + timedelta(seconds=30), ["atlas"])
-    assert _record(session).idle_core_s == 0, "not billed before the cloud accepted it"
+    assert _record(session) is None, "no record (and no VM in the usage table) before the cloud accepted it"
     vm = session.get(Vm, "vm-1")
     vm.cloud_vm_id, vm.status = "i-1", "building"
     session.flush()
     account_usage(session, T + timedelta(seconds=90), ["atlas"])
     assert _record(session).idle_core_s == 8 * 90
+
+
+def test_a_boot_the_cloud_refused_leaves_no_record_and_a_late_size_is_learnt(session):
+    _vm(session, vm_id="refused", requested_at=T, cloud_vm_id=None, status="gone")
+    _vm(session, vm_id="sized-late", requested_at=T, cores=0)
+    account_usage(session, T + timedelta(seconds=60), ["atlas"])
+    assert _record(session, "refused") is None
+    assert _record(session, "sized-late").idle_core_s == 0, "no size known yet: nothing to bill"
+    session.get(Vm, "sized-late").cores = 8
+    session.flush()
+    account_usage(session, T + timedelta(seconds=120), ["atlas"])
+    record = _record(session, "sized-late")
+    assert (record.cores, record.idle_core_s) == (8, 8 * 60)
+    days = daily_usage(session, ["atlas"], T.date(), T.date())
+    assert sum(d.vms for d in days) == 1, "the refused boot is not a VM of the day"
 
 
 def test_a_deleted_vm_is_closed_once_and_outlives_its_row(session):
@@ -307,3 +322,16 @@ def test_a_bad_day_is_refused_naming_the_option(capsys):
     with pytest.raises(SystemExit):
         main(["usage", "--from", "2026-13-01"])
     assert "--from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("span", "named"),
+    [
+        (("--from", "2026-12-02", "--to", "2026-12-01"), "--to 2026-12-01 is before --from 2026-12-02"),
+        (("--from", "2026-01-01", "--to", "9999-12-31"), "--to 9999-12-31 is past any day"),
+        (("--from", "2020-01-01", "--to", "2026-01-01"), "at most 400 days"),
+    ],
+)
+def test_a_range_it_cannot_answer_is_refused_naming_the_options(span, named, capsys):
+    assert main(["usage", *span]) == 2
+    assert named in capsys.readouterr().err
