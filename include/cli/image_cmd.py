@@ -2,10 +2,11 @@
 and, registered with it, ``cloudscheduler key ...`` (key_cmd.py).
 
 Transfers and deletions are changes of the image matrix (validated, audited): the cs_images DAG does the
-copying (or cs_ops_image at once). ``upload`` streams a file into the image cache on this machine: run it
-where the cache directory (CLOUDSCHEDULER_IMAGE_CACHE) is the one the workers use. It does not run
-through ``--server`` (a multi-gigabyte file does not belong in a JSON request): upload remotely with the
-Images page, whose upload streams. ``cache`` describes the server's cache and is for site operators.
+copying (or cs_ops_image at once). ``upload`` streams a file into the image cache: beside the state
+database, from the file into the cache directory (CLOUDSCHEDULER_IMAGE_CACHE, the workers'); through
+``--server``, from this machine's disk to the Images page's upload (multipart, streamed: an image is
+gigabytes, not something for a JSON request), which prints the same lines. ``cache`` describes the
+server's cache and is for site operators.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def register(objects) -> None:
     up.add_argument("-cf", "--container-format", default="bare")
     up.add_argument("-cl", "--cloud-list", default="", help="comma list of clouds to distribute it to")
     up.add_argument("--actor", help=ACTOR_HELP)
-    up.set_defaults(handler=_upload)
+    up.set_defaults(handler=_upload, remote="action", client_side=upload_remotely)
     rm = verbs.add_parser(
         "delete", help="no longer want an image on clouds: cs_images deletes the copies we placed"
     )
@@ -155,18 +156,53 @@ def _upload(args) -> int:
                 disk_format=args.disk_format,
                 container_format=args.container_format,
             )
-        print(
-            f"{name}: {up.size} bytes, {up.disk_format}, md5 {up.checksum}"
-            + (" (already in the cache)" if up.already_cached else " cached"),
-            file=out,
-        )
-        if _clouds(args.cloud_list):
+        clouds = _clouds(args.cloud_list)
+        if clouds:
             with session_scope() as s:
-                tick(s, args.group, name, up.checksum, _clouds(args.cloud_list), args.caller.actor)
-            print(f"wanted on {args.cloud_list}: the next cs_images run copies it", file=out)
+                tick(s, args.group, name, up.checksum, clouds, args.caller.actor)
     except (OSError, UploadError, ConfigError, TickError) as exc:
         return _refused(args, exc)
+    print(uploaded(name, up.size, up.disk_format, up.checksum, up.already_cached, clouds), file=out)
     return 0
+
+
+def uploaded(name: str, size: int, disk_format: str, checksum: str, cached: bool, clouds) -> str:
+    """What an upload prints, here and through ``--server`` alike."""
+    lines = [
+        f"{name}: {size} bytes, {disk_format}, md5 {checksum}"
+        + (" (already in the cache)" if cached else " cached")
+    ]
+    if clouds:
+        lines.append(f"wanted on {','.join(clouds)}: the next cs_images run copies it")
+    return "\n".join(lines)
+
+
+def upload_remotely(api, args) -> int:
+    """``image upload`` through ``--server`` (``api``: ``remote.Api``): the file goes from this disk to
+    the Images page's upload as a stream, which caches it and ticks the clouds as the page does."""
+    if args.actor is not None:
+        print("refused: --actor is for local use: remotely the audit log records your login", file=args.err)
+        return 2
+    path = args.image_path
+    if not path.is_file():
+        print(f"refused: cannot read {path}: no such file", file=args.err)
+        return 1
+    fields = [("name", args.image_name or path.name), ("container_format", args.container_format)]
+    fields += [("disk_format", args.disk_format)] if args.disk_format else []
+    fields += [("cloud", c) for c in _clouds(args.cloud_list)]
+    status, answer = api.upload(args.group, path, fields)
+    if status in (0, 401):  # not reached, or the token refused: said as for every remote command
+        return api.failed(status, answer)
+    if status == 201 and isinstance(answer, dict):
+        a = answer
+        print(
+            uploaded(a["name"], a["size"], a["disk_format"], a["checksum"], a["already_cached"], a["clouds"]),
+            file=args.out,
+        )
+        return 0
+    detail = answer.get("detail") if isinstance(answer, dict) else answer
+    print(f"refused: {detail}", file=args.err)
+    return 1
 
 
 def _delete(args) -> int:

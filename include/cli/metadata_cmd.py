@@ -55,7 +55,7 @@ def register(objects) -> None:
     show.set_defaults(remote="read")
     edit = _verb(verbs, "edit", "edit an item's text in $EDITOR on this machine, then save it", _edit)
     # Through --server the client runs the editor: it fetches the text (show), then saves it (load).
-    edit.set_defaults(remote="action", edits_locally=edit_remotely)
+    edit.set_defaults(remote="action", client_side=edit_remotely)
     delete = _verb(
         verbs, "delete", "remove an item (a group item also leaves the clouds' exclusions)", _delete
     )
@@ -196,10 +196,10 @@ def edited(before: str, name: str, err) -> str | None:
         return path.read_text()
 
 
-def edit_remotely(call, args) -> int:
-    """``metadata edit`` through ``--server``: ``call(argv, files)`` runs a command on the server and
-    returns ``(exit, stdout, stderr)``. The text comes from ``show`` and goes back by ``load``, so the
-    server checks the change as it checks any load."""
+def edit_remotely(api, args) -> int:
+    """``metadata edit`` through ``--server`` (``api``: ``remote.Api``). The text comes from ``show`` and
+    goes back by ``load``, so the server checks the change as it checks any load."""
+    call = api.command
     where = ["-g", args.group, "-mn", args.metadata_name]
     where += ["-cn", args.cloud_name] if args.cloud_name else []
     code, text, problem = call(["metadata", "show", *where], {})

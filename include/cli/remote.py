@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from include.cli import profiles
 from include.cli.running import FAILED, UNREACHABLE, USAGE, command_name, remote_kind
 
-API_PATH = "/cloudscheduler/api/cli"  # the plugin's URL_PREFIX + cli_api's route
+PLUGIN_PREFIX = "/cloudscheduler"  # the plugin's URL_PREFIX
+API_PATH = f"{PLUGIN_PREFIX}/api/cli"  # + cli_api's route
 CLIENT_OPTIONS = ("--server", "--token")  # this side's options: never sent
 TIMEOUT_S = 300  # a transfer or a configuration apply can take a while; a read answers in seconds
 
@@ -59,9 +61,9 @@ def run(server: str, argv: Sequence[str], args: argparse.Namespace) -> int:
             file=err,
         )
         return UNREACHABLE
-    local_part = getattr(args, "edits_locally", None)
-    if local_part is not None:  # e.g. `metadata edit`: the editor runs here, around server commands
-        return local_part(lambda argv, files: _call(server, target, argv, files, err), args)
+    client_side = getattr(args, "client_side", None)
+    if client_side is not None:  # `metadata edit`, `image upload`: they run here, around the server's API
+        return client_side(Api(server, target, err), args)
     files = {}
     for dest in getattr(args, "files", ()) or ():
         path = Path(getattr(args, dest))
@@ -78,12 +80,92 @@ def run(server: str, argv: Sequence[str], args: argparse.Namespace) -> int:
     return _failure(server, target, status, body, err)
 
 
-def _call(server: str, target: profiles.Target, argv: list[str], files: dict, err) -> tuple[int, str, str]:
-    """One more command on the server: (exit, stdout, stderr), a failure of the call itself included."""
-    status, body = _post(target, {"argv": argv, "files": files})
-    if status == 200 and isinstance(body, dict) and isinstance(body.get("exit"), int):
-        return body["exit"], body.get("stdout") or "", body.get("stderr") or ""
-    return _failure(server, target, status, body, err), "", ""
+class Api:
+    """The server, for a command whose work is partly on this machine (``client_side`` in its defaults):
+    more commands, and a file streamed to the Images page's upload."""
+
+    def __init__(self, server: str, target: profiles.Target, err):
+        self.server, self.target, self.err = server, target, err
+
+    def command(self, argv: list[str], files: dict) -> tuple[int, str, str]:
+        """(exit, stdout, stderr) of ``argv`` on the server; a failure of the call itself included."""
+        status, body = _post(self.target, {"argv": argv, "files": files})
+        if status == 200 and isinstance(body, dict) and isinstance(body.get("exit"), int):
+            return body["exit"], body.get("stdout") or "", body.get("stderr") or ""
+        return _failure(self.server, self.target, status, body, self.err), "", ""
+
+    def upload(self, group: str, path: Path, fields: list[tuple[str, str]]) -> tuple[int, object]:
+        """POST ``path`` and ``fields`` as the Images page's form does, streamed from the disk (an image
+        is gigabytes): (HTTP status, the decoded answer); status 0: the server was not reached."""
+        page = f"{self.target.url}{PLUGIN_PREFIX}/groups/{urllib.parse.quote(group)}/images/upload"
+        # The page answers a refusal (no right to edit the group) before the body is read, and closes the
+        # connection on a sender still streaming gigabytes: ask the page first, which says the same.
+        ready = self._get(page)
+        if ready[0] != 200:
+            return ready
+        length, body = multipart(path, fields, BOUNDARY)
+        request = urllib.request.Request(
+            page,
+            method="POST",
+            data=body,
+            headers={
+                "Authorization": f"Bearer {self.target.token}",
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                "Content-Length": str(length),
+                "Accept": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=None) as response:  # as long as the file takes
+                return response.status, _decode(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, _decode(exc.read())
+        except OSError as exc:  # cut while sending: refused before the body was read (e.g. too large)
+            return (
+                0,
+                f"the server closed the upload ({getattr(exc, 'reason', None) or exc}): is the file larger than its upload limit?",
+            )
+
+    def _get(self, url: str) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {self.target.token}", "Accept": "application/json"}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as r:
+                return r.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, _decode(exc.read())
+        except OSError as exc:
+            return 0, str(getattr(exc, "reason", None) or exc)
+
+    def failed(self, status: int, answer: object) -> int:
+        """Say why a call failed (no server, a refused token, ...), as every remote command does."""
+        return _failure(self.server, self.target, status, answer, self.err)
+
+
+BOUNDARY = "cloudscheduler-upload-7f3c2a9e1b"
+CHUNK = 1 << 20
+
+
+def multipart(path: Path, fields: list[tuple[str, str]], boundary: str) -> tuple[int, Iterator[bytes]]:
+    """(length, chunks) of a multipart/form-data body: the text fields, then the file as ``file``."""
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
+        for n, v in fields
+    )
+    filename = path.name.replace('"', "")
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        with path.open("rb") as f:
+            while block := f.read(CHUNK):
+                yield block
+        yield tail
+
+    return len(head) + path.stat().st_size + len(tail), chunks()
 
 
 def _post(target: profiles.Target, payload: dict) -> tuple[int, object]:

@@ -86,8 +86,8 @@ def _check(args: argparse.Namespace, files: Mapping[str, str], caller: Caller) -
     name = command_name(args)
     if remote_kind(args) is None:
         raise NotRemote(f"'{name}' does not run remotely: run it beside the state database")
-    if getattr(args, "edits_locally", None) is not None:
-        raise NotRemote(f"'{name}' opens an editor on your machine: the client runs it, not the server")
+    if getattr(args, "client_side", None) is not None:
+        raise NotRemote(f"'{name}' works on your machine (an editor, a local file): the client runs it")
     if getattr(args, "actor", None) is not None:
         raise NotRemote(
             f"--actor is for local use: remotely the audit log records your login ({caller.actor})"

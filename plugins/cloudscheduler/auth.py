@@ -11,7 +11,8 @@ How Airflow's roles combine with ours (the configuration's ``users:`` section, t
 - Editing needs ``editor`` on that group *and* an Airflow role that may change things (may edit DAG
   runs): Airflow's read-only ``viewer`` role stays read-only here whatever ``user_groups`` says.
 
-Form posts ride on the cookie, so each carries a CSRF token: the username signed with Airflow's
+Form posts ride on the cookie, so each carries a CSRF token (a post with a Bearer header, the remote
+CLI's, needs none: no other site can make a browser add that header): the username signed with Airflow's
 ``[api] secret_key`` (shared by every api-server), valid for 12 hours, sent in the form's action URL so
 that it is checked before the body is read; a cross-site ``Origin`` is refused too.
 """
@@ -122,6 +123,13 @@ def _csrf_ok(request: Request, who: Principal) -> bool:
         return False
 
 
+def is_bearer(request: Request) -> bool:
+    """Authenticated by an ``Authorization: Bearer`` header (the remote CLI), which a cross-site page
+    cannot make a browser send: CSRF rides on cookies only, so such a post needs no form token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
 async def checked_form(request: Request, who: Who) -> FormData:
     """The posted form, read only once the user, their role in the path's group, the request's origin
     and its CSRF token (in the form's action URL or an ``X-CSRF-Token`` header, so it is checked before
@@ -133,7 +141,7 @@ async def checked_form(request: Request, who: Who) -> FormData:
     if group is None:  # every write of ours is about one group, named in its path
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     require_edit(who, group)
-    if not _csrf_ok(request, who):
+    if not is_bearer(request) and not _csrf_ok(request, who):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the form has expired or was not ours: reload the page"
         )

@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cloudscheduler.auth import Principal, Who
+from cloudscheduler.auth import Principal, Who, is_bearer
 from include.cli.caller import Caller
 from include.cli.served import NotRemote, serve
 
@@ -30,11 +30,6 @@ def caller_of(who: Principal) -> Caller:
     return Caller(
         actor=who.username, site_operator=who.site_operator, may_write=who.may_write, roles=dict(who.roles)
     )
-
-
-def _bearer(request: Request) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
 
 
 def _decode(raw: bytes) -> tuple[list[str], dict[str, str]]:
@@ -55,7 +50,7 @@ def _decode(raw: bytes) -> tuple[list[str], dict[str, str]]:
 
 @router.post("/api/cli")
 async def run_cli(request: Request, who: Who) -> JSONResponse:
-    if not _bearer(request):
+    if not is_bearer(request):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "this API takes a Bearer token (cloudscheduler login), not the browser's session cookie",

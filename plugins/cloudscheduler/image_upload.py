@@ -1,6 +1,7 @@
 """Upload an image file into the image cache and distribute it (F6), for editors of a group.
 
-The browser posts the file as multipart form data with the page's CSRF token; the form parser spools it
+The browser posts the file as multipart form data with the page's CSRF token (``cloudscheduler --server
+... image upload`` posts the same form with its Bearer token, and gets JSON back); the form parser spools it
 to a temporary file (never whole in memory), from which it is streamed into the cache while its MD5 and
 SHA-512 are computed (include/images/upload.py). The ticked clouds are then added to the image matrix
 for (name, checksum) through the configuration, validated and audited like every page's save; the
@@ -31,7 +32,10 @@ def _page(
     errors: FormErrors | None = None,
     status_code: int = 200,
     new: dict | None = None,
-) -> HTMLResponse:
+) -> HTMLResponse | JSONResponse:
+    if errors and "application/json" in request.headers.get("accept", ""):  # the remote CLI
+        said = [*errors.general, *(f"{name}: {m}" for name, ms in errors.fields.items() for m in ms)]
+        return JSONResponse({"detail": "; ".join(said)}, status_code=status_code)
     try:
         clouds = [c["name"] for c in group_of(read_document(request), group)["clouds"]]
     except KeyError:

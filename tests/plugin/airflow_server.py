@@ -57,6 +57,7 @@ def environment(home: Path, port: int, state_db_url: str) -> dict[str, str]:
             "AIRFLOW__API__SECRET_KEY": "browser-test-secret-key",
             "AIRFLOW__API_AUTH__JWT_SECRET": "browser-test-jwt-secret-that-is-long-enough-for-hs512-0123456789abcdef",
             "CLOUDSCHEDULER_DB_URL": state_db_url,
+            "CLOUDSCHEDULER_IMAGE_CACHE": str(home / "image-cache"),  # not the checkout's
         }
     )
     return env

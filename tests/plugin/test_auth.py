@@ -117,7 +117,9 @@ def test_viewers_and_read_only_airflow_roles_cannot_write(login, user, role):
 
 
 def test_form_posts_need_the_users_own_token_and_our_origin(app, login, auth_manager):
-    alice = login("alice")
+    """A browser's post rides on the session cookie, which any site can make it send: it needs the
+    form's CSRF token and our origin."""
+    alice = login("alice", cookie=True)
     data = {"action": "pause"}
     path = "/groups/atlas/clouds/arbutus/action"
     no_token = alice.http.post(path, data=data)
@@ -132,6 +134,14 @@ def test_form_posts_need_the_users_own_token_and_our_origin(app, login, auth_man
     assert alice.post(path, data, headers={"Origin": "http://testserver"}).status_code == 303
     header = alice.http.post(path, data=data, headers={"X-CSRF-Token": alice.csrf()})
     assert header.status_code == 303
+
+
+def test_a_post_with_a_bearer_header_needs_no_form_token(login):
+    """The remote CLI's posts carry ``Authorization: Bearer``, which no other site can make a browser
+    add: no CSRF token to ask for. The role is checked as ever."""
+    path, data = "/groups/atlas/clouds/arbutus/action", {"action": "pause"}
+    assert login("alice").http.post(path, data=data).status_code == 303
+    assert login("bob").http.post(path, data=data).status_code == 403
 
 
 def test_static_files_need_login_and_stay_inside_the_folder(app, login):

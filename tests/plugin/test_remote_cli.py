@@ -289,6 +289,33 @@ def test_metadata_edit_runs_the_editor_here_and_saves_through_the_server(
 
 
 @needs_server
+def test_image_upload_streams_the_local_file_to_the_server_and_prints_what_local_does(
+    shell, server, tokens, tmp_path
+):
+    import hashlib
+
+    from include.cli.image_cmd import uploaded
+
+    image = tmp_path / "worker.img"
+    image.write_bytes(bytes(range(256)) * 8192)  # 2 MiB
+    argv = ("image", "upload", "-g", GROUP, "-ip", str(image), "-df", "raw", "-cl", "melbourne")
+    before = db_snapshot(server.state_db_url)
+    code, out, err = shell(*remote(server, tokens["viewer"], *argv))
+    assert code == 1 and f"group '{GROUP}'" in err and db_snapshot(server.state_db_url) == before
+    cache = server.home / "image-cache"
+    assert not [p for p in cache.rglob("*") if p.is_file()], "nothing of the viewer's file was kept"
+    code, out, err = shell(*remote(server, tokens["editor"], *argv))
+    md5 = hashlib.md5(image.read_bytes()).hexdigest()
+    assert code == 0, err
+    assert out == uploaded("worker.img", 2 * 1024 * 1024, "raw", md5, False, ["melbourne"]) + "\n"
+    code, listed, _ = shell(
+        *remote(server, tokens["viewer"], "image", "list", "-g", GROUP, "-in", "worker.img")
+    )
+    assert code == 0 and "melbourne" in listed and md5 in listed
+    assert any(p.stat().st_size == 2 * 1024 * 1024 for p in cache.rglob("*") if p.is_file())
+
+
+@needs_server
 def test_a_group_editor_cannot_probe_other_groups_with_a_whole_configuration(shell, server, tokens, tmp_path):
     """Comparing a whole document with the stored one would answer, change by change, what another group
     has ("no changes" for a right guess): applying whole documents is a site operator's."""
@@ -384,9 +411,9 @@ VIEWER = Caller(actor="v", site_operator=False, may_write=False, roles={GROUP: "
         (["db", "upgrade"], "'db upgrade'"),
         (["import", "csv2", "--db", "mysql://h/csv2", "--out", "x.yaml"], "'import csv2'"),
         (["key", "generate", "-g", GROUP, "-kn", "k", "-o", "/tmp/k"], "'key generate'"),
-        (["image", "upload", "-g", GROUP, "-ip", "/etc/hostname"], "'image upload'"),
+        (["image", "upload", "-g", GROUP, "-ip", "/etc/hostname"], "works on your machine"),
         (["login", "--server", "http://x"], "'login'"),
-        (["metadata", "edit", "-g", GROUP, "-mn", "condor-worker.yaml.j2"], "opens an editor"),
+        (["metadata", "edit", "-g", GROUP, "-mn", "condor-worker.yaml.j2"], "works on your machine"),
         (["vm", "update", "-g", GROUP, "-vo", "retire", "-vh", "all", "--actor", "x"], "--actor"),
         (["key", "add", "-g", GROUP, "-kn", "k", "-pk", "/etc/hostname"], "public_key_file"),
     ],
