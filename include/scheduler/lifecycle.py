@@ -112,7 +112,10 @@ def verdicts(
         (m["idle"] & ~m["ran"] & ~wanted & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),
         (m["idle"] & ~m["ran"] & (m["registered_for"] > policy.vm_job_alive), R.NEVER_RAN_JOB),
         (m["idle"] & m["ran"] & view["on_completion"], R.JOB_COMPLETED),
-        (m["idle"] & m["ran"] & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),
+        # An idle VM that idle jobs could take stays for them: retiring it only to boot another for them
+        # (they arrived since the pool's last negotiation) is churn. Jobs the pool refused beside our VMs
+        # are no longer demand (unmatched.py), so they keep nothing.
+        (m["idle"] & m["ran"] & ~wanted & (m["idle_for"] > m["keep_alive"]), R.KEEP_ALIVE),
     ]
     label = np.select([c for c, _ in rules], [code_of(v) for _, v in rules], default=0).astype(np.int16)
     label[young(fleet, policy, now) & DELETES[label]] = code_of(S.TOO_YOUNG)

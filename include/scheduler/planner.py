@@ -35,26 +35,32 @@ from include.scheduler.verdict import leaving_mask, materialize
 
 def wanted_buckets(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
     """Per VM row: are there idle jobs it could take? A VM of alias A takes jobs of alias A and jobs
-    naming no alias; a VM of no alias takes only the latter; and only jobs that fit it (cores and
-    memory): a job that fits no VM of ours (64 cores beside 8-core VMs) keeps none of them waiting for
-    it, and the VM, retired after its keep-alive, is no boot failure."""
+    naming no alias; a VM of no alias takes only the latter; only jobs that fit it (cores and memory): a
+    job that fits no VM of ours (64 cores beside 8-core VMs) keeps none of them waiting for it; and only
+    jobs of the owners it was booted for, when it says (csv2's templates START only those owners): bob's
+    job does not keep alice's VM, which would never run it."""
     if not len(fleet):
         return np.zeros(0, dtype=bool)
-    sizes: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+    wants: dict[tuple[str, str | None], list[tuple[int, int, frozenset[str]]]] = {}
     for s in shapes:
         if s.jobs > 0:
-            sizes.setdefault((s.group, s.alias), []).append((s.cores, s.ram_mb))
+            wants.setdefault((s.group, s.alias), []).append((s.cores, s.ram_mb, frozenset(s.owners)))
     cores, ram = fleet.col("cores").astype(np.int64), fleet.col("ram_mb").astype(np.int64)
+    owners = fleet.col("owners")
     wanted = np.zeros(len(fleet), dtype=bool)
     for b, (g, a) in enumerate(fleet.bucket_keys):
-        fits = sizes.get((g, a), []) + (sizes.get((g, None), []) if a is not None else [])
+        fits = wants.get((g, a), []) + (wants.get((g, None), []) if a is not None else [])
         if not fits:
             continue
         rows = np.flatnonzero(fleet.buckets == b)
-        need = np.array(fits, dtype=np.int64)  # (shape, [cores, ram])
-        wanted[rows] = ((need[None, :, 0] <= cores[rows, None]) & (need[None, :, 1] <= ram[rows, None])).any(
-            axis=1
-        )
+        need = np.array([(c, r) for c, r, _ in fits], dtype=np.int64)  # (shape, [cores, ram])
+        ok = (need[None, :, 0] <= cores[rows, None]) & (need[None, :, 1] <= ram[rows, None])
+        booted_for = [o if isinstance(o, str) else "" for o in owners[rows]]
+        for text in set(booted_for):  # a handful of owner lists per bucket, not one pass per VM
+            if text:
+                names = set(text.split())
+                ok[np.array(booted_for) == text] &= np.array([not w.isdisjoint(names) for _, _, w in fits])
+        wanted[rows] = ok.any(axis=1)
     return wanted
 
 

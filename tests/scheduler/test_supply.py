@@ -43,9 +43,19 @@ def test_retiring_vms_are_not_supply():
 
 
 def test_vms_this_plan_retires_are_not_supply():
-    vms = [vm("stale", state="idle", idle_for=3600)]  # keep-alive expired: retired now
+    # keep-alive expired, and booted for alice: its START would not run the late owner's job
+    vms = [vm("stale", state="idle", idle_for=3600, owners="alice")]
     result = plan(snapshot(jobs=idle_jobs(1, owner="late"), vms=vms), POLICY, NOW)
     assert [r.vm_id for r in result.retires] == ["stale"] and sum(b.count for b in result.boots) == 1
+
+
+def test_an_idle_vm_past_its_keep_alive_stays_for_jobs_that_just_arrived():
+    """No churn: retiring it to boot another VM for the job that arrived since the last negotiation costs
+    a boot and a registration, and the job waits for them."""
+    for owners in (None, "alice late"):
+        vms = [vm("stale", state="idle", idle_for=3600, owners=owners)]
+        result = plan(snapshot(jobs=idle_jobs(1, owner="late"), vms=vms), POLICY, NOW)
+        assert result.retires == () and result.boots == (), owners
 
 
 def test_vms_in_error_are_not_supply():
