@@ -82,7 +82,9 @@ def _refused_beside_idle_vms(
     vm_cores = fleet.col("cores")[idle_vm].astype(np.int64)
     vm_ram = fleet.col("ram_mb")[idle_vm].astype(np.int64)
     vm_bucket = [fleet.bucket_keys[b] for b in fleet.buckets[idle_vm]]
-    vm_owners = [set(o.split()) if isinstance(o, str) else set() for o in fleet.col("owners")[idle_vm]]
+    # None: not known (an adopted VM): it admits anyone, as for ``planner.wanted_buckets``, so whatever
+    # can keep a VM can also be set aside beside it
+    vm_owners = [set(o.split()) if isinstance(o, str) else None for o in fleet.col("owners")[idle_vm]]
     part = jobs.iloc[rows]
     defaults = {name: (g.job_defaults.cores, g.job_defaults.ram_mb) for name, g in groups.items()}
     rejected = seconds(part["rejected_at"])
@@ -96,9 +98,10 @@ def _refused_beside_idle_vms(
             by_need.setdefault((group, alias, owner, *sizes), []).append(i)
     for (group, alias, owner, cores, ram), members in by_need.items():
         # A VM booted for other owners may refuse this one by its START (csv2's templates admit only the
-        # owners a VM was booted for): only a VM booted for this owner speaks for the job's Requirements.
+        # owners a VM was booted for): only a VM booted for this owner (or for anyone, as far as we know)
+        # speaks for the job's Requirements.
         mine = [
-            g == group and (alias is None or a == alias) and owner in owners
+            g == group and (alias is None or a == alias) and (owners is None or owner in owners)
             for (g, a), owners in zip(vm_bucket, vm_owners, strict=True)
         ]
         fits = np.array(mine, dtype=bool) & (vm_cores >= cores) & (vm_ram >= ram)

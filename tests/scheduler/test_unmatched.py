@@ -88,3 +88,10 @@ def test_other_jobs_of_the_same_shape_still_boot():
     assert [u.job_id for u in result.unmatched] == [GPU_JOB]
     assert result.retires == (), "the idle VM is wanted by the other three"
     assert booted(result) == {"c1": ("c8", 2)}, "3 jobs, 1 covered by the idle VM"
+
+
+def test_an_adopted_vm_whose_owners_are_unknown_speaks_for_anyone():
+    """A VM adopted from csv2 has no boot request: it keeps any fitting job's VM (wanted), so a job
+    refused beside it must be set aside too, or that pair would idle forever."""
+    result = plan(snapshot(jobs=gpu_job(owner="bob"), vms=[idle_vm(owners=None)]), LOOSE, NOW)
+    assert [u.job_id for u in result.unmatched] == [GPU_JOB] and result.boots == ()
