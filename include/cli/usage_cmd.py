@@ -76,7 +76,7 @@ def _usage(args) -> int:
         if args.vms:
             headers, rows = VM_HEADERS, [_vm_row(r) for r in usage_records(session, groups, first, last)]
         else:
-            headers, rows = DAILY_HEADERS, [_daily_row(d) for d in daily]
+            headers, rows = DAILY_HEADERS, [d.cells() for d in daily]
     print(render(headers, rows), file=out)
     if csv_enabled():
         return 0  # CSV: the rows alone, for a script or a spreadsheet
@@ -93,19 +93,6 @@ def _usage(args) -> int:
 def _h(core_hours: float) -> str:
     """Core-hours to the hundredth, the same text in the table and the CSV."""
     return f"{core_hours:.2f}"
-
-
-def _daily_row(d) -> tuple:
-    return (
-        d.day.isoformat(),
-        d.group,
-        d.cloud,
-        d.flavor,
-        d.vms,
-        _h(d.busy_core_h),
-        _h(d.idle_core_h),
-        _h(d.total_core_h),
-    )
 
 
 def _vm_row(r) -> tuple:

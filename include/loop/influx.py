@@ -28,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from include.loop.timeseries import cloud_values, job_values
+from include.loop.timeseries import cloud_values, count_values, job_values
 from include.status.tables import GroupStatus, JobCounts, group_status
 from include.store.models import AliasCloud
 
@@ -68,15 +68,7 @@ def _group_lines(g: GroupStatus, aliases: set[str], ts: int) -> list[str]:
     ]
     by_alias = {j.alias: j for j in g.jobs[1:]}
     for alias in sorted(aliases | set(by_alias)):
-        j = by_alias.get(alias) or JobCounts(alias)
-        values = {
-            "jobs": j.total,
-            "jobs_idle": j.idle,
-            "jobs_running": j.running,
-            "jobs_completed": j.completed,
-            "jobs_held": j.held,
-            "jobs_other": j.other,
-        }
+        values = count_values(by_alias.get(alias) or JobCounts(alias))
         out += [_point(m, v, ts, cloud=alias, group=g.name) for m, v in values.items()]
     return [line for line in out if line]
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from include.status.tables import CloudStatus, GroupStatus, group_status
+from include.status.tables import CloudStatus, GroupStatus, JobCounts, group_status
 from include.store.models import TimeseriesSample
 
 
@@ -37,8 +37,8 @@ def cloud_values(c: CloudStatus) -> dict[str, int]:
     }
 
 
-def job_values(g: GroupStatus) -> dict[str, int]:
-    j = g.jobs[0]  # the group total
+def count_values(j: JobCounts) -> dict[str, int]:
+    """One row of the jobs table (a group's total or one alias's) under csv2's names."""
     return {
         "jobs": j.total,
         "jobs_idle": j.idle,
@@ -46,8 +46,11 @@ def job_values(g: GroupStatus) -> dict[str, int]:
         "jobs_completed": j.completed,
         "jobs_held": j.held,
         "jobs_other": j.other,
-        "jobs_foreign": g.foreign_jobs,
     }
+
+
+def job_values(g: GroupStatus) -> dict[str, int]:
+    return {**count_values(g.jobs[0]), "jobs_foreign": g.foreign_jobs}  # jobs[0]: the group total
 
 
 def sample(session: Session, now: datetime, groups: list[str]) -> int:

@@ -47,6 +47,11 @@ class DailyUsage:
     def total_core_h(self) -> float:
         return self.busy_core_h + self.idle_core_h
 
+    def cells(self) -> tuple:
+        """The row as the CLI's table, its CSV and the usage page show it (hours to the hundredth)."""
+        hours = (f"{h:.2f}" for h in (self.busy_core_h, self.idle_core_h, self.total_core_h))
+        return (self.day.isoformat(), self.group, self.cloud, self.flavor, self.vms, *hours)
+
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)

@@ -48,17 +48,6 @@ def _report(
         return daily_usage(s, groups, start, end), start, end
 
 
-def _cells(d: DailyUsage) -> tuple:
-    return (
-        d.day.isoformat(),
-        d.group,
-        d.cloud,
-        d.flavor,
-        d.vms,
-        *(f"{h:.2f}" for h in (d.busy_core_h, d.idle_core_h, d.total_core_h)),
-    )
-
-
 @router.get("/usage", response_class=HTMLResponse)
 def usage_page(
     request: Request, who: Who, group: str | None = None, start: str | None = None, end: str | None = None
@@ -71,7 +60,7 @@ def usage_page(
         group=group,
         tab="status",
         headers=HEADERS,
-        rows=[_cells(d) for d in rows],
+        rows=[d.cells() for d in rows],
         first=first.isoformat(),
         last=last.isoformat(),
         busy=sum(d.busy_core_h for d in rows),
@@ -87,7 +76,7 @@ def usage_csv(
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(HEADERS)
-    writer.writerows(_cells(d) for d in rows)
+    writer.writerows(d.cells() for d in rows)
     name = f"usage-{group or 'all'}-{first}-{last}.csv"
     return Response(
         text.getvalue(),

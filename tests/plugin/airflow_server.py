@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +108,14 @@ def stop(server: Server) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait()
+
+
+def serving(tmp_path_factory, name: str, seed) -> Iterator[Server]:
+    """The body of a module-scoped fixture: a scratch home and state database that ``seed(url)`` fills,
+    a server on them for the module, stopped at its end."""
+    home = tmp_path_factory.mktemp(name)
+    url = f"sqlite:///{home / 'state.db'}"
+    seed(url)
+    server = start(home, url)
+    yield server
+    stop(server)

@@ -60,12 +60,7 @@ def seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow-browser")
-    url = f"sqlite:///{home / 'state.db'}"
-    seed(url)
-    srv = airflow_server.start(home, url)
-    yield srv
-    airflow_server.stop(srv)
+    yield from airflow_server.serving(tmp_path_factory, "airflow-browser", seed)
 
 
 @pytest.fixture(scope="module")

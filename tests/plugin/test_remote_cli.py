@@ -75,12 +75,7 @@ def seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow-remote-cli")
-    url = f"sqlite:///{home / 'state.db'}"
-    seed(url)
-    srv = airflow_server.start(home, url)
-    yield srv
-    airflow_server.stop(srv)
+    yield from airflow_server.serving(tmp_path_factory, "airflow-remote-cli", seed)
 
 
 @pytest.fixture(scope="module")
