@@ -16,6 +16,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
 # qemu-system-x86: the hypervisor behind that libvirtd (KVM where /dev/kvm is usable, else TCG)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+# qemu-utils: qemu-img, with which libvirtd makes the guests' copy-on-write qcow2 disks (a Recommends of
+# qemu-system-x86, which --no-install-recommends leaves out)
+command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 # prometheus and influxdb (1.x): the metrics tiers start their own servers on spare ports and query them
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need+=(influxdb)

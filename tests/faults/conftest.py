@@ -92,6 +92,8 @@ def mixed_site(url: str, tmp_path, monkeypatch, moto_server) -> Iterator[Mixed]:
     doc["groups"][0]["clouds"][0]["name"] = "sim"
     doc["groups"][0]["vm_defaults"]["image"] = "cvm"
     doc["groups"][0]["clouds"][0]["simulation"]["images"] = ["cvm"]
+    # the jobs target aliases: the startds advertise theirs, as a site's template must for such jobs
+    doc["groups"][0]["metadata"][0]["text"] += '    target_alias = "{{ cs_cloud_alias }}"\n'
     site_world = World.create(url, doc)
     with session_scope(site_world.engine) as s:
         # Real clouds in a group with a simulated pool: a test-only mix the configuration refuses.

@@ -106,7 +106,7 @@ def test_lost_state_is_rebuilt_by_adoption_no_vm_is_forgotten(mixed):
     backup_at = w.now
     w.submit(1, target_alias="to-os", cores=1, ram_mb=900, duration_s=60)
     w.submit(1, target_alias="to-aws", cores=1, ram_mb=900, duration_s=60)
-    w.submit(1, target_alias="to-sim", cores=1, ram_mb=900, duration_s=60)
+    w.submit(1, target_alias="to-sim", cores=1, ram_mb=900, duration_s=600)  # runs past the backup
     w.run(300)
     before = {v.vm_id for v in live_vms(w)}
     assert len(before) == 3
