@@ -73,8 +73,10 @@ def test_refusals(store, login, app, cache_dir):  # noqa: F811
     assert login("bob").get(PAGE).status_code == 403  # another group's viewer
     carol = login("carol", role="viewer")  # editor in our table, read-only in Airflow
     assert carol.get(PAGE).status_code == 403
+    # a browser's post rides on the cookie: it needs the page's CSRF token (the remote CLI's Bearer
+    # header needs none: no other site can make a browser send it)
+    assert post(login("alice", cookie=True), {}, csrf=False).status_code == 403
     alice = login("alice")
-    assert post(alice, {}, csrf=False).status_code == 403
     bad = post(alice, {"disk_format": "exe"})
     assert bad.status_code == 422 and "disk format must be one of" in bad.text
     assert post(alice, {}, file=None).status_code == 422
