@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from include.scheduler import candidates as cand
 from include.scheduler import job_user_data
@@ -46,7 +47,7 @@ def wanted_buckets(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
         if s.jobs > 0:
             wants.setdefault((s.group, s.alias), []).append((s.cores, s.ram_mb, frozenset(s.owners)))
     cores, ram = fleet.col("cores").astype(np.int64), fleet.col("ram_mb").astype(np.int64)
-    owners = fleet.col("owners")
+    owner_codes, owner_lists = pd.factorize(fleet.col("owners"))  # -1: not known (admits anyone)
     wanted = np.zeros(len(fleet), dtype=bool)
     for b, (g, a) in enumerate(fleet.bucket_keys):
         fits = wants.get((g, a), []) + (wants.get((g, None), []) if a is not None else [])
@@ -55,11 +56,10 @@ def wanted_buckets(fleet: Fleet, shapes: list[Shape]) -> np.ndarray:
         rows = np.flatnonzero(fleet.buckets == b)
         need = np.array([(c, r) for c, r, _ in fits], dtype=np.int64)  # (shape, [cores, ram])
         ok = (need[None, :, 0] <= cores[rows, None]) & (need[None, :, 1] <= ram[rows, None])
-        booted_for = [o if isinstance(o, str) else "" for o in owners[rows]]
-        for text in set(booted_for):  # a handful of owner lists per bucket, not one pass per VM
-            if text:
-                names = set(text.split())
-                ok[np.array(booted_for) == text] &= np.array([not w.isdisjoint(names) for _, _, w in fits])
+        codes = owner_codes[rows]
+        for code in np.unique(codes[codes >= 0]):  # a handful of owner lists per bucket, not one per VM
+            names = set(str(owner_lists[code]).split())
+            ok[codes == code] &= np.array([not w.isdisjoint(names) for _, _, w in fits])
         wanted[rows] = ok.any(axis=1)
     return wanted
 

@@ -85,12 +85,24 @@ def normalized(df: pd.DataFrame, columns: Mapping[str, tuple[str, Any]]) -> pd.D
     bad = [name for name, (kind, _) in columns.items() if name in dtypes and not _ok(dtypes[name], kind)]
     if not missing and not bad:
         return df
-    df = df.copy()
+    df = df.copy(deep=False)  # new columns replace nothing of the caller's: no need to copy a million rows
     for name, (kind, default) in missing.items():
-        df[name] = _column([default] * len(df), kind, df.index)
+        df[name] = _filled(default, kind, df.index)
     for name in bad:
         df[name] = _column(df[name], columns[name][0], df.index, columns[name][1])
     return df
+
+
+def _filled(default: Any, kind: str, index: pd.Index) -> pd.Series:
+    """A column of ``default`` in the planner's dtype, built whole rather than value by value."""
+    if kind == "time" and (default is None or default is NaT):
+        return pd.Series(NaT, index=index, dtype="datetime64[us, UTC]")
+    if kind == "str" and default is None:  # object None: a string column by _ok, and no million-row cast
+        return pd.Series(None, index=index, dtype=object)
+    if kind in _NUMPY_KIND:
+        value = np.nan if default is None and kind == "float" else default
+        return pd.Series(np.full(len(index), value, dtype=_NUMPY_KIND[kind]), index=index)
+    return _column([default] * len(index), kind, index, default)
 
 
 def frame(rows: Iterable[Mapping[str, Any] | Any], columns: Mapping[str, tuple[str, Any]]) -> pd.DataFrame:
