@@ -47,6 +47,13 @@ class Caller:
         if not self.can_edit(group):
             raise Refused(f"you may view group '{group}' but not change it")
 
+    def authority(self):
+        """What this caller's configuration changes may touch (checked again on the whole document)."""
+        from include.config.authority import Authority
+
+        editable = frozenset(g for g in self.roles if self.can_edit(g))
+        return Authority(self.actor, site_operator=self.site_operator, editable=editable)
+
     def require_operator(self, what: str) -> None:
         if not self.site_operator:
             raise Refused(f"only a site operator may {what}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from include.cli.caller import Refused
-from include.cli.config_edit import authority_of
 from include.cli.io import streams
 from include.cli.running import input_text
 from include.config import ConfigError, apply_config, dump_yaml, export_config, load_yaml_file
@@ -87,7 +86,7 @@ def _apply(args) -> int:
     try:
         cfg = _load(args)
         with session_scope() as session:
-            changes = apply_config(session, cfg, actor=args.caller.actor, authority=authority_of(args.caller))
+            changes = apply_config(session, cfg, actor=args.caller.actor, authority=args.caller.authority())
             if args.dry_run:
                 session.rollback()
     except ConfigError as exc:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from include.cli.caller import Caller, Refused
+from include.cli.caller import Refused
 from include.cli.io import streams
 from include.store.db import session_scope
 
@@ -29,14 +29,6 @@ class Missing(Exception):
 
 class Conflict(Exception):
     """The command does not fit what exists (``add`` of an alias that exists with other clouds)."""
-
-
-def authority_of(caller: Caller):
-    """The caller's rights as the configuration's authority check understands them."""
-    from include.config.authority import Authority
-
-    editable = frozenset(g for g in caller.roles if caller.can_edit(g))
-    return Authority(caller.actor, site_operator=caller.site_operator, editable=editable)
 
 
 def group_of(doc: Document, group: str) -> Document:
@@ -99,7 +91,7 @@ def change_group(args, group: str, change: Callable[[Document], str | None]) -> 
             group_of(doc, group)
             note = change(doc)
             changes = apply_config(
-                session, parse_document(doc), actor=args.caller.actor, authority=authority_of(args.caller)
+                session, parse_document(doc), actor=args.caller.actor, authority=args.caller.authority()
             )
         if note:
             print(note, file=out)

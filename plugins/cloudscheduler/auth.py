@@ -19,7 +19,6 @@ that it is checked before the body is read; a cross-site ``Origin`` is refused t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -31,35 +30,25 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 from starlette.datastructures import FormData
 
-from include.config.authority import Authority
+from include.cli.caller import EDITOR, VIEWER, Caller
 from include.store.db import get_engine, session_scope
 from include.store.models import Group, UserGroup
 
-EDITOR, VIEWER = "editor", "viewer"
 CSRF_FIELD = "csrf"
 CSRF_MAX_AGE_S = 12 * 3600
 
 
 @dataclass(frozen=True)
-class Principal:
-    username: str
-    site_operator: bool
-    may_write: bool
-    roles: Mapping[str, str]  # group -> viewer | editor
+class Principal(Caller):
+    """The logged-in user: a :class:`Caller` (the one rights rule, shared with the CLI, which runs as
+    this user through ``POST /api/cli``) whose ``actor`` is their Airflow username."""
 
-    def can_view(self, group: str) -> bool:
-        return self.site_operator or group in self.roles
-
-    def can_edit(self, group: str) -> bool:
-        return self.site_operator or (self.may_write and self.roles.get(group) == EDITOR)
+    @property
+    def username(self) -> str:
+        return self.actor
 
     def role_in(self, group: str) -> str:
         return EDITOR if self.can_edit(group) else VIEWER
-
-    def authority(self) -> Authority:
-        """What this user's configuration changes may touch (checked again on the whole document)."""
-        editable = frozenset(g for g in self.roles if self.can_edit(g))
-        return Authority(self.username, site_operator=self.site_operator, editable=editable)
 
 
 def engine_of(request: Request) -> Engine:
@@ -82,7 +71,7 @@ def principal(request: Request, user: GetUserDep) -> Principal:
         roles = dict(
             s.execute(select(UserGroup.group_name, UserGroup.role).where(UserGroup.username == name)).all()
         )
-    return Principal(username=name, site_operator=operator, may_write=may_write, roles=roles)
+    return Principal(actor=name, site_operator=operator, may_write=may_write, roles=roles)
 
 
 Who = Annotated[Principal, Depends(principal)]

@@ -18,18 +18,11 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cloudscheduler.auth import Principal, Who, is_bearer
-from include.cli.caller import Caller
+from cloudscheduler.auth import Who, is_bearer
 from include.cli.served import NotRemote, serve
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def caller_of(who: Principal) -> Caller:
-    return Caller(
-        actor=who.username, site_operator=who.site_operator, may_write=who.may_write, roles=dict(who.roles)
-    )
 
 
 def _decode(raw: bytes) -> tuple[list[str], dict[str, str]]:
@@ -58,7 +51,7 @@ async def run_cli(request: Request, who: Who) -> JSONResponse:
     argv, files = _decode(await request.body())
     try:
         # The handlers are synchronous (SQLAlchemy sessions): off the event loop.
-        result = await run_in_threadpool(serve, argv, files, caller_of(who))
+        result = await run_in_threadpool(serve, argv, files, who)  # a Principal is the Caller
     except NotRemote as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return JSONResponse(result, headers=NO_STORE)

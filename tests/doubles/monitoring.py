@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.doubles.procs import stop
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,15 +36,6 @@ def _wait(url: str, what: str, proc: subprocess.Popen, log: Path, timeout: float
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{what} did not answer {url} within {timeout} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager
@@ -108,7 +101,7 @@ def prometheus(workdir: Path, settings: dict) -> Iterator[Prometheus]:
         _wait(f"http://127.0.0.1:{port}/-/ready", "prometheus", proc, log)
         yield Prometheus(f"http://127.0.0.1:{port}")
     finally:
-        _stop(proc)
+        stop(proc, timeout=15)
 
 
 class Influx:
@@ -144,4 +137,4 @@ def influxdb(workdir: Path) -> Iterator[Influx]:
         _wait(f"http://127.0.0.1:{http}/ping", "influxd", proc, log)
         yield Influx(f"http://127.0.0.1:{http}")
     finally:
-        _stop(proc)
+        stop(proc, timeout=15)
