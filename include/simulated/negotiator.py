@@ -7,9 +7,9 @@ leaves once its last job is done; a startd whose VM is deleted vanishes, and its
 (evicted). A startd whose ``instance_id`` starts with ``external:`` runs on a machine outside the
 simulation (a real cloud's VM, or one cloudscheduler v2 booted): it never vanishes, it leaves only when
 retired or invalidated. Matching happens only at negotiation cycles, every ``negotiator_interval_s`` on a grid
-aligned to the epoch, as a real negotiator's do: idle jobs by priority then age, each on the first
-registered, non-retiring startd (oldest first, which packs work onto few VMs) whose free cores, memory
-and disk fit and against which the job's Requirements evaluate to true with the real ClassAd evaluator.
+aligned to the epoch, as a real negotiator's do: idle jobs by priority then age, each on a registered,
+non-retiring startd whose free cores, memory and disk fit and against which the job's Requirements
+evaluate to true with the real ClassAd evaluator. Which one is the pool's ``packing`` (``PACKINGS``).
 Calling it often or rarely gives the same history; calling it twice with the same ``now`` is a no-op.
 """
 
@@ -28,6 +28,16 @@ from include.store.db import session_scope
 from include.store.models import Cloud, Group, SimInstance, SimJob, SimStartd
 
 EXTERNAL = "external:"  # the instance_id prefix of a startd on a machine the simulation does not run
+
+# Where a job lands. Both rank startds as HTCondor's default NEGOTIATOR_PRE_JOB_RANK does for
+# partitionable slots, ``- 100000 * Cpus - Memory``: best fit, the fewest free cores first, so work packs
+# onto the fullest VMs (then the oldest, then by name, for a stable history).
+# - "depth_first": the README's pool configuration, NEGOTIATOR_DEPTH_FIRST = True: the negotiator packs as
+#   many jobs as fit onto one startd in a cycle, always choosing by the rank above.
+# - "default": a pool as HTCondor ships (NEGOTIATOR_DEPTH_FIRST false, CLAIM_PARTITIONABLE_LEFTOVERS
+#   true): a startd is matched once per cycle; the schedd then starts more jobs of the same request
+#   (autocluster) on the claim's leftovers, while other requests go to other startds in that cycle.
+PACKINGS = ("depth_first", "default")
 
 
 def external(startd) -> bool:
@@ -56,7 +66,7 @@ def advance_in(session, pool: str, now: datetime) -> AdvanceReport:
         return AdvanceReport()
     interval = timedelta(seconds=max(1, state.negotiator_interval_s))
     start = state.advanced_at or now - interval
-    world = _World(session, pool, now)
+    world = _World(session, pool, now, state.packing)
     for point, negotiate in _points(start, now, interval):
         world.step(point, negotiate)
     world.purge(now, timedelta(seconds=state.completed_retention_s))
@@ -106,9 +116,10 @@ def _finish(job) -> datetime:
 class _World:
     """The pool's state loaded once per ``advance``; the session writes back what changed."""
 
-    def __init__(self, session, pool: str, now: datetime):
-
-        self.session, self.pool, self.report = session, pool, AdvanceReport()
+    def __init__(self, session, pool: str, now: datetime, packing: str = "depth_first"):
+        if packing not in PACKINGS:
+            raise ValueError(f"sim_pools.packing: {packing!r} is not one of {', '.join(PACKINGS)}")
+        self.session, self.pool, self.report, self.packing = session, pool, AdvanceReport(), packing
         jobs = list(
             session.scalars(select(SimJob).where(SimJob.pool == pool, SimJob.status.in_((IDLE, RUNNING))))
         )
@@ -242,6 +253,7 @@ class _World:
             ),
             key=lambda sd: (sd.registered_at, sd.machine),
         )
+        claimed: dict[str, str] = {}  # "default" packing: startd -> the request matched to it this cycle
         hopeless: set[str] = set()
         rejected = []
         queue = sorted(
@@ -258,15 +270,30 @@ class _World:
             if cluster in hopeless:
                 rejected.append(job)  # resources only shrink within a cycle: its twins cannot match either
                 continue
-            sd = next((sd for sd in order if self._fits(job, cluster, sd)), None)
+            sd = self._best_fit(job, cluster, order, claimed)
             if sd is None:
                 hopeless.add(cluster)
                 rejected.append(job)
                 continue
+            claimed.setdefault(sd.machine, cluster)
             self._start(job, sd, at)
         if order:  # the schedd notes the negotiator's "no match found" on each job placed nowhere
             for job in rejected:
                 job.rejected_at = at
+
+    def _best_fit(self, job, cluster: str, order: list, claimed: dict[str, str]):
+        """The startd the job goes to, by the pool's packing (``PACKINGS``), or None."""
+        if self.packing == "default":
+            order = [sd for sd in order if claimed.get(sd.machine, cluster) == cluster]
+        room = [
+            sd
+            for sd in order
+            if (free := self.free[sd.machine])[0] >= job.request_cpus
+            and free[1] >= job.request_memory_mb
+            and free[2] >= job.request_disk_kb
+        ]
+        room.sort(key=lambda sd: self.free[sd.machine][:2])  # stable: oldest first among equals
+        return next((sd for sd in room if self._fits(job, cluster, sd)), None)
 
     def _fits(self, job, cluster: str, sd) -> bool:
         cpus, mem, disk = self.free[sd.machine]

@@ -167,6 +167,61 @@ def test_requirements_and_resources_are_honoured(store_engine):
     assert (j["3.0"].group_name, j["2.0"].target_alias) == ("belle2", "ca-west")
 
 
+def _packing(engine, how: str) -> None:
+    with session_scope(engine) as s:
+        lock_pool(s, "simulated").packing = how
+
+
+def _placed(engine) -> dict[str, str | None]:
+    return {k: v.vm_id for k, v in jobs(engine).items()}
+
+
+@pytest.mark.parametrize("how", ["depth_first", "default"])
+def test_new_work_goes_to_the_fullest_vm(store_engine, how):
+    """An operator following the README (depth-first) and one with a pool as HTCondor ships both see a
+    new job start on the VM that is already busy, not on the empty one: HTCondor's default pre-job rank
+    is best fit (fewest free cores first), so the empty VM can retire at its keep-alive."""
+    e = store_engine
+    group(e)
+    _packing(e, how)
+    sim_instance(e, "vm-old", active_at=T0)
+    submit_jobs(e, "atlas", 1, cores=4, duration_s=100, now=T0)  # on vm-old from +20 to +120
+    sim_instance(e, "vm-new", active_at=at(25))  # registers at +40
+    submit_jobs(e, "atlas", 1, cores=6, duration_s=3600, now=at(50))  # fits only vm-new
+    poll(e, at(140))  # vm-old is empty again, vm-new has 2 cores free
+    submit_jobs(e, "atlas", 1, cores=2, duration_s=3600, now=at(150))
+    poll(e, at(170))
+    assert _placed(e) == {"1.0": "vm-old", "2.0": "vm-new", "3.0": "vm-new"}  # not the older, empty VM
+
+
+@pytest.mark.parametrize("how, used", [("depth_first", {"vm-a"}), ("default", {"vm-a", "vm-b"})])
+def test_depth_first_packs_requests_onto_one_vm_a_default_pool_spreads_them_in_a_cycle(
+    store_engine, how, used
+):
+    """Two different requests in one negotiation cycle: with NEGOTIATOR_DEPTH_FIRST (the README's
+    configuration) both land on one VM; a default pool matches each startd once per cycle, so the
+    second request takes the other VM (the claim's leftovers go only to jobs of the same request)."""
+    e = store_engine
+    group(e)
+    _packing(e, how)
+    sim_instance(e, "vm-a", active_at=T0)
+    sim_instance(e, "vm-b", active_at=at(1))
+    submit_jobs(e, "atlas", 2, cores=2, duration_s=3600, now=at(30))
+    submit_jobs(e, "atlas", 2, cores=1, ram_mb=1000, duration_s=3600, now=at(30))
+    advance(e, "simulated", at(40))
+    with session_scope(e) as s:
+        running = [j.machine for j in s.scalars(select(SimJob)) if j.status == 2]
+    assert (len(running), set(running)) == (4, used)
+
+
+def test_a_pool_with_an_unknown_packing_is_refused_by_name(store_engine):
+    e = store_engine
+    group(e)
+    _packing(e, "breadth")
+    with pytest.raises(ValueError, match="sim_pools.packing: 'breadth'"):
+        advance(e, "simulated", at(40))
+
+
 def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
     e = store_engine
     group(e)

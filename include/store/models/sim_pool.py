@@ -31,6 +31,9 @@ class SimPool(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     advanced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     negotiator_interval_s: Mapped[int] = mapped_column(Integer, default=20)
+    # How the negotiator places jobs on partitionable slots (include/simulated/negotiator.PACKINGS):
+    # "depth_first" is the configuration the README recommends, "default" a pool left as HTCondor ships.
+    packing: Mapped[str] = mapped_column(String(32), default="depth_first")
     completed_retention_s: Mapped[int] = mapped_column(Integer, default=600)  # completed jobs stay queued
     next_cluster: Mapped[int] = mapped_column(Integer, default=1)
     down: Mapped[list[str]] = mapped_column(JSON, default=list)  # injected faults: "collector", "schedd:<n>"
