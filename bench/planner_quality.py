@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trace", default="stock", choices=[*TRACES, "all"])
     parser.add_argument("--policy", default="ours", choices=["ours", "naive"])
+    parser.add_argument(
+        "--pool",
+        default="depth_first",
+        choices=["depth_first", "default"],
+        help="the simulated negotiator: the README's depth-first configuration or a pool as HTCondor ships",
+    )
     parser.add_argument("--hours", type=float, default=None, help="default: the trace's own (24 h; gpu 4 h)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         make, default_hours = TRACES[name]
         trace = make(args.hours if args.hours is not None else default_hours, args.seed)
-        rows.append(run(trace, args.policy, _settings(parser, args.setting)))
+        rows.append(run(trace, args.policy, _settings(parser, args.setting), args.pool))
     print_table(rows)
     return 0
 
@@ -70,11 +76,14 @@ def _settings(parser, pairs: list[str]) -> dict[str, int]:
     return out
 
 
-def run(trace: Trace, policy: str, settings: dict[str, int] | None = None) -> dict:
-    """One trace under one policy, in a fresh SQLite state database; returns its figures."""
+def run(trace: Trace, policy: str, settings: dict[str, int] | None = None, pool: str = "depth_first") -> dict:
+    """One trace under one policy and pool packing, in a fresh SQLite state database; returns its
+    figures."""
     tmp = tempfile.mkdtemp(prefix=f"cs-quality-{trace.name}-")
     os.environ["CLOUDSCHEDULER_DB_URL"] = f"sqlite:///{tmp}/state.db"
+    from include.condor.pools import SIMULATED, pool_key
     from include.config import apply_config, parse_document
+    from include.simulated.queue import lock_pool
     from include.loop import planning
     from include.store import migrate
     from include.store.db import get_engine, session_scope
@@ -83,6 +92,8 @@ def run(trace: Trace, policy: str, settings: dict[str, int] | None = None) -> di
     migrate.upgrade()
     with session_scope() as s:
         apply_config(s, parse_document({**site(trace), "settings": settings or {}}), actor="planner-quality")
+    with session_scope() as s:
+        lock_pool(s, pool_key(SIMULATED, None)).packing = pool
     real_plan = planning.plan
     if policy == "naive":
         from bench.quality_naive import naive_plan_function
@@ -94,6 +105,7 @@ def run(trace: Trace, policy: str, settings: dict[str, int] | None = None) -> di
     finally:
         planning.plan = real_plan
     figures = measure(trace, policy, seen, time.perf_counter() - began)
+    figures["pool"] = pool
     figures["settings"] = settings or {}
     print_figures(figures)
     return figures
@@ -355,6 +367,7 @@ def print_figures(f: dict) -> None:
     lines = [
         ("trace", f["trace"], ""),
         ("policy", f["policy"], f"({f['planner']} planner)"),
+        ("pool_packing", f["pool"], ""),
         ("simulated_hours", f"{f['hours']:g}", "h"),
         ("jobs", f["jobs"], f"count ({f['jobs_never_started']} never started)"),
         ("vms_booted", f["vms_booted"], "count"),
@@ -391,14 +404,14 @@ def print_figures(f: dict) -> None:
 def print_table(rows: list[dict]) -> None:
     print()
     print(
-        "| trace | planner | policy | idle/busy | partly-filled | fixed floor | fluid floor | no-migration "
+        "| trace | planner | policy | pool | idle/busy | partly-filled | fixed floor | fluid floor | no-migration "
         "floor | boots after idle retire | boots beside idle VM | violations | killed | wait p95 all / "
         "multi-core / bound | load |"
     )
-    print("|---" * 14 + "|")
+    print("|---" * 15 + "|")
     for f in rows:
         print(
-            f"| {f['trace']} | {f['planner']} | {f['policy']} | {f['idle_pct']:.1f} % | "
+            f"| {f['trace']} | {f['planner']} | {f['policy']} | {f['pool']} | {f['idle_pct']:.1f} % | "
             f"{f['partly_filled_pct']:.1f} % | {f['fixed_floor_pct']:.1f} % | {f['fluid_floor_pct']:.1f} % | "
             f"{f['no_migration_floor_pct']:.1f} % | {f['boots_after_idle_retire']} | "
             f"{f['boots_beside_idle_vm']} | {sum(f['violations'].values())} | {f['killed']} | "

@@ -50,6 +50,12 @@ class Settings:
         "seconds an idle job the pool refused beside a fitting idle VM of ours asks for no VM (then once more)",
         0,
     )
+    consolidate_below: int = _setting(
+        50,
+        "percent of a running VM's cores busy at or below which it may be drained when its group has no "
+        "idle job and spare cores elsewhere (0: never)",
+        0,
+    )
     keep_alive_floor: int = _setting(120, "lowest keep-alive honoured, seconds", 0)
     retire_interval: int = _setting(1024, "seconds between re-sends of a retire", 1)
     retire_max_sends: int = _setting(10, "retires sent before an alert; then the VM is deleted", 1)

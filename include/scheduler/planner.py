@@ -18,6 +18,7 @@ from include.scheduler import candidates as cand
 from include.scheduler import job_user_data
 from include.scheduler.actions import Boot, Delete, Plan, Retire, Served, Skip
 from include.scheduler.boot import Allocator, unserved_skip
+from include.scheduler.consolidate import consolidate
 from include.scheduler.demand import Shape, shapes_of
 from include.scheduler.fleet import STATES, Fleet, derive
 from include.scheduler.ids import request_id, vm_ids
@@ -81,13 +82,18 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     )
     shapes, demand_skips = shapes_of(jobs, groups)
     demand_skips += unmatched_skips
-    label = verdicts(fleet, view, policy, now, wanted_buckets(fleet, shapes))
+    wanted = wanted_buckets(fleet, shapes)
+    label = verdicts(fleet, view, policy, now, wanted)
     ledger = Ledger(list(snapshot.clouds), fleet)
     notes = {}
     excess = over_limit(
         fleet, label, leaving_mask(fleet, label), view, clouds, ledger, young(fleet, policy, now)
     )
     for row, (how, detail) in excess.items():
+        label[row], notes[row] = how, detail
+    for row, (how, detail) in consolidate(
+        fleet, label, leaving_mask(fleet, label), view, wanted, policy
+    ).items():
         label[row], notes[row] = how, detail
     retires, deletes, vm_skips = materialize(fleet, label, notes)
     leaving = leaving_mask(fleet, label)

@@ -25,6 +25,7 @@ class Policy:
     deployment_id: str = "cs"
     job_user_data_places: tuple[str, ...] = ()  # where jobs' VMUserData parts may come from
     job_unmatched_recheck: int = 21600  # a job set aside (unmatched.py) asks for VMs again after this
+    consolidate_below: int = 50  # percent busy at or under which a VM may be drained (consolidate.py)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:

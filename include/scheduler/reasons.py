@@ -57,6 +57,7 @@ class RetireReason(StrEnum):
     JOB_COMPLETED = "job_completed"  # delete on job completion
     KEEP_ALIVE = "keep_alive"
     OVER_LIMIT = "over_limit"
+    CONSOLIDATE = "consolidate"  # a least-filled VM drained by attrition (consolidate.py): no new jobs
 
 
 class DeleteReason(StrEnum):

@@ -2,7 +2,8 @@
 
 - never over any limit after applying the plan (every boot fits every limit term and throttle);
 - never a new retire or any delete of a VM with a claimed slot, unless the operator asked for a kill
-  (graceful retires for over-limit, a drained cloud, an error or an operator retire excepted), and never
+  (graceful retires for over-limit, a drained cloud, an error, consolidation or an operator retire
+  excepted: each lets the running jobs finish), and never
   any action on a manual VM;
 - the same input gives the same plan, whatever the order of the table rows;
 - a stale source produces no action on it.
@@ -25,7 +26,7 @@ from include.scheduler.reasons import RetireReason as R
 from tests.scheduler.builders import FLAVORS, NOW, ago, cloud, group, idle_jobs, snapshot, vm
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-GRACEFUL = {R.OVER_LIMIT, R.CLOUD_DISABLED, R.CREDENTIAL_EXPIRING, R.OPERATOR, R.ERROR}
+GRACEFUL = {R.OVER_LIMIT, R.CLOUD_DISABLED, R.CREDENTIAL_EXPIRING, R.OPERATOR, R.ERROR, R.CONSOLIDATE}
 STATES = ["requested", "starting", "unregistered", "fresh", "idle", "running", "error", "gone"]
 
 limit = st.one_of(st.just(-1), st.integers(0, 120))

@@ -1,0 +1,64 @@
+"""Consolidation by attrition, from the side of the site paying for cores: after a burst, VMs drain one
+job at a time and most of their cores sit idle; the planner retires the least-filled ones peacefully
+(their jobs finish, they take no new job) while the group waits for nothing and the VMs that stay keep
+a VM's worth of free cores for the next jobs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from include.scheduler.planner import plan
+from include.scheduler.reasons import RetireReason
+from tests.scheduler.builders import LOOSE, NOW, idle_jobs, snapshot, vm
+
+
+def draining_fleet():
+    """Four 8-core VMs: one full, one 6 busy, one 2 busy, one 1 busy (free cores 0, 2, 6, 7)."""
+    return [
+        vm("full", free_cores=0),
+        vm("mostly", free_cores=2),
+        vm("quarter", free_cores=6),
+        vm("one-job", free_cores=7),
+    ]
+
+
+def consolidated(result) -> list[str]:
+    return [r.vm_id for r in result.retires if r.reason == RetireReason.CONSOLIDATE]
+
+
+def test_least_filled_vms_drain_while_a_reserve_of_free_cores_stays():
+    result = plan(snapshot(vms=draining_fleet()), LOOSE, NOW)
+    # 15 free cores; the reserve is one 8-core VM's worth: one-job (7 free) goes, quarter (6) would
+    # leave 2 < 8, so it stays; mostly is 75 % busy, above consolidate_below
+    assert consolidated(result) == ["one-job"]
+    (retire,) = [r for r in result.retires if r.vm_id == "one-job"]
+    assert "1 of 8 cores busy" in retire.detail and "leaves when its jobs end" in retire.detail
+    assert result.boots == () and result.deletes == ()
+
+
+def test_no_drain_while_jobs_wait_for_the_group():
+    """Idle jobs the VMs could take: the free cores are about to be used, draining would force boots."""
+    result = plan(snapshot(jobs=idle_jobs(1, cores=1), vms=draining_fleet()), LOOSE, NOW)
+    assert consolidated(result) == []
+
+
+def test_no_drain_while_a_vm_of_the_group_boots():
+    """A VM booting means demand came a moment ago (its jobs may already have started elsewhere)."""
+    vms = [*draining_fleet(), vm("booting", state="starting", age=60)]
+    assert consolidated(plan(snapshot(vms=vms), LOOSE, NOW)) == []
+
+
+def test_a_lone_partly_filled_vm_is_the_reserve_and_stays():
+    assert consolidated(plan(snapshot(vms=[vm("one-job", free_cores=7)]), LOOSE, NOW)) == []
+
+
+def test_the_setting_turns_it_off_and_manual_vms_are_never_drained():
+    assert consolidated(plan(snapshot(vms=draining_fleet()), replace(LOOSE, consolidate_below=0), NOW)) == []
+    vms = [vm("full", free_cores=0), vm("mostly", free_cores=2), vm("one-job", free_cores=7, manual=True)]
+    assert consolidated(plan(snapshot(vms=[*vms, vm("quarter", free_cores=6)]), LOOSE, NOW)) == []
+
+
+def test_each_alias_keeps_its_own_reserve():
+    """A VM of another alias cannot take this alias's jobs: its free cores are no reserve here."""
+    vms = [vm("east-1", free_cores=7, target_alias="east"), vm("west-1", free_cores=7, target_alias="west")]
+    assert consolidated(plan(snapshot(vms=vms), LOOSE, NOW)) == []
