@@ -83,8 +83,8 @@ def run(trace: Trace, policy: str, settings: dict[str, int] | None = None, pool:
     os.environ["CLOUDSCHEDULER_DB_URL"] = f"sqlite:///{tmp}/state.db"
     from include.condor.pools import SIMULATED, pool_key
     from include.config import apply_config, parse_document
-    from include.simulated.queue import lock_pool
     from include.loop import planning
+    from include.simulated.queue import lock_pool
     from include.store import migrate
     from include.store.db import get_engine, session_scope
 
