@@ -139,6 +139,7 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "slot_first": _reduce(np.fmin, row, entered, n),
         "slot_last": _reduce(np.fmax, row, entered, n),
         "busy_since": _reduce(np.fmin, row, np.where(claimed, entered, np.nan), n),
+        "claimed_last": _reduce(np.fmax, row, np.where(claimed, entered, np.nan), n),
     }
 
 

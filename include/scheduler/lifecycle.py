@@ -138,10 +138,15 @@ def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datet
         "registered_for": t - col("registered_since"),
     }
     m["retiring"] = m["asked"] | col("slot_retiring")
+    # A busy VM that has started no job since the retire went out is doing what a peaceful retire asks
+    # (its jobs finish, then it leaves): a drained VM may run a long job for hours. Re-sends, and the
+    # alert after the last one, are for a retire the startd did not get: it still takes work, or idles.
+    honoured = m["busy"] & (col("claimed_last") <= col("retire_sent_at"))
     m["resend_due"] = (
         m["asked"]
         & m["registered"]
         & ~col("all_retiring")
+        & ~honoured
         & (t - col("retire_sent_at") >= policy.retire_interval)
     )
     m["out_of_sends"] = col("retire_count") >= policy.retire_max_sends

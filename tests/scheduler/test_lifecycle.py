@@ -187,6 +187,21 @@ def test_a_retire_is_sent_once_then_waits_while_the_startd_retires():
     assert actions(snapshot(vms=[(sent[0], [])], extra_slots=acknowledged)).get("v1") is None
 
 
+def test_a_busy_vm_that_took_no_job_since_its_retire_is_left_to_finish_without_resends_or_alerts():
+    """A VM drained by attrition runs a 4 h job that started before the retire: it is doing what the
+    retire asked, so there is nothing to re-send and nothing to alert about, however long the job runs."""
+    v = vm(
+        "v1",
+        state="running",
+        busy_for=14_000,
+        retire_requested_at=ago(12_000),
+        retire_reason="consolidate",
+        retire_sent_at=ago(12_000),
+        retire_count=10,
+    )
+    assert one(v) is None
+
+
 @pytest.mark.parametrize(
     "sent_ago,count,busy,expected",
     [
