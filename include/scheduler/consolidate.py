@@ -11,7 +11,10 @@ The rule, per bucket (COBalD/TARDIS drain on low utilisation; this drains only w
 - candidates are running VMs with free cores, at most ``consolidate_below`` percent of their cores busy,
   that no other rule acts on; the least filled go first (fewest busy cores, then most free);
 - a candidate goes only if the bucket keeps a reserve of free cores on VMs that stay: the cores of its
-  largest VM, so the next jobs to arrive start at once instead of waiting for a boot.
+  largest VM, so the next jobs to arrive start at once instead of waiting for a boot;
+- and only if its clouds have room under every limit for what it holds back: a drained VM keeps its
+  cores (and its instance) until its last job ends, maybe hours, so where the group is near its
+  limits draining would hold capacity that new work then cannot get (multi-core jobs starve first).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 
 from include.scheduler.fleet import Fleet
 from include.scheduler.lifecycle import code_of
+from include.scheduler.limits import Ledger
+from include.scheduler.model import CloudConfig
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.states import VmState
@@ -32,6 +37,8 @@ def consolidate(
     view: dict[str, np.ndarray],
     wanted: np.ndarray,
     policy: Policy,
+    clouds: dict[tuple[str, str], CloudConfig],
+    ledger: Ledger,
 ) -> dict[int, tuple[int, str]]:
     """Row -> (label code, detail) for the VMs to retire by attrition."""
     if policy.consolidate_below <= 0 or not len(fleet):
@@ -56,15 +63,42 @@ def consolidate(
     reserve = np.zeros(n, dtype=np.int64)
     np.maximum.at(reserve, fleet.buckets[staying], cores[staying])
     rows = np.flatnonzero(pickable & calm)
+    if not len(rows):
+        return out
+    room = _headroom(fleet, clouds, ledger)
     for row in rows[np.lexsort((fleet.col("vm_id")[rows].astype(str), -free[rows], busy[rows]))]:
         b = fleet.buckets[row]
-        if spare[b] - free[row] < reserve[b]:
+        if spare[b] - free[row] < reserve[b] or room[b][0] < free[row] or room[b][1] < 1:
             continue
         spare[b] -= free[row]
+        room[b] = (room[b][0] - free[row], room[b][1] - 1)
         out[int(row)] = (
             code_of(R.CONSOLIDATE),
             f"{busy[row]} of {cores[row]} cores busy, no idle job for its group and alias, "
             f"{int(spare[b])} free cores stay on its other VMs: it takes no new job and leaves when its "
             "jobs end",
         )
+    return out
+
+
+def _headroom(
+    fleet: Fleet, clouds: dict[tuple[str, str], CloudConfig], ledger: Ledger
+) -> list[tuple[float, float]]:
+    """Per bucket: (cores, VMs) the group may still add on the clouds its VMs can come from, under every
+    limit (inf where none is set)."""
+    per_cloud: dict[tuple[str, str], tuple[float, float]] = {}
+    out = []
+    for group, alias in fleet.bucket_keys:
+        cores = vms = 0.0
+        for key, c in clouds.items():
+            if c.group != group or not c.enabled or (alias is not None and alias not in c.aliases):
+                continue
+            if key not in per_cloud:
+                terms = ledger.terms(c)
+                per_cloud[key] = (
+                    min((t.headroom for t in terms if t.resource == "cores"), default=np.inf),
+                    min((t.headroom for t in terms if t.resource == "vms"), default=np.inf),
+                )
+            cores, vms = cores + max(per_cloud[key][0], 0), vms + max(per_cloud[key][1], 0)
+        out.append((cores, vms))
     return out

@@ -92,7 +92,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     for row, (how, detail) in excess.items():
         label[row], notes[row] = how, detail
     for row, (how, detail) in consolidate(
-        fleet, label, leaving_mask(fleet, label), view, wanted, policy
+        fleet, label, leaving_mask(fleet, label), view, wanted, policy, clouds, ledger
     ).items():
         label[row], notes[row] = how, detail
     retires, deletes, vm_skips = materialize(fleet, label, notes)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from include.scheduler.model import Limits
 from include.scheduler.planner import plan
 from include.scheduler.reasons import RetireReason
-from tests.scheduler.builders import LOOSE, NOW, idle_jobs, snapshot, vm
+from tests.scheduler.builders import LOOSE, NOW, cloud, idle_jobs, snapshot, vm
 
 
 def draining_fleet():
@@ -62,3 +63,12 @@ def test_each_alias_keeps_its_own_reserve():
     """A VM of another alias cannot take this alias's jobs: its free cores are no reserve here."""
     vms = [vm("east-1", free_cores=7, target_alias="east"), vm("west-1", free_cores=7, target_alias="west")]
     assert consolidated(plan(snapshot(vms=vms), LOOSE, NOW)) == []
+
+
+def test_no_drain_where_the_group_is_at_its_limits():
+    """A drained VM holds its cores until its last job ends, maybe hours: at the cloud's cores limit
+    that would keep capacity from the next jobs (8-core jobs starved first), so nothing drains."""
+    at_limit = cloud(limits=Limits(cores_ctl=32))
+    assert consolidated(plan(snapshot(clouds=[at_limit], vms=draining_fleet()), LOOSE, NOW)) == []
+    roomy = cloud(limits=Limits(cores_ctl=40))  # room for the one-job VM's 7 held-back cores
+    assert consolidated(plan(snapshot(clouds=[roomy], vms=draining_fleet()), LOOSE, NOW)) == ["one-job"]
