@@ -34,8 +34,8 @@ class Settings:
 
     deployment_id: str = _setting("cs", "tag on every VM we boot; VMs of other ids are foreign")
     stale_after: int = _setting(180, "seconds after which a source that has not polled is stale", 10)
-    max_boot_per_cycle: int = _setting(5, "VMs per boot request per cloud per cycle", 0)
-    new_vms_throttle: int = _setting(5, "max VMs starting + unregistered per cloud", 0)
+    max_boot_per_cycle: int = _setting(20, "VMs per boot request per cloud per cycle (csv2: 5)", 0)
+    new_vms_throttle: int = _setting(40, "max VMs starting + unregistered per cloud endpoint (csv2: 5)", 0)
     idle_vms_throttle: int = _setting(10, "stop booting while idle VMs >= max(this, running/10)", 0)
     vm_error_delay: int = _setting(300, "seconds in error before a VM is retired", 0)
     vm_come_alive: int = _setting(7200, "seconds a VM may take to register its startd", 0)

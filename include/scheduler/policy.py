@@ -10,8 +10,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Policy:
-    max_boot_per_cycle: int = 5  # VMs per boot action per cloud per cycle
-    new_vms_throttle: int = 5  # starting + unregistered VMs per cloud endpoint
+    max_boot_per_cycle: int = 20  # VMs per boot action per cloud per cycle (csv2: 5; see Settings)
+    new_vms_throttle: int = 40  # starting + unregistered VMs per cloud endpoint (csv2: 5)
     idle_vms_throttle: int = 10  # no boots while idle VMs >= max(this, running VMs / 10)
     vm_error_delay: int = 300
     vm_come_alive: int = 7200
