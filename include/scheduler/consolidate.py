@@ -14,7 +14,11 @@ The rule, per bucket (COBalD/TARDIS drain on low utilisation; this drains only w
   largest VM, so the next jobs to arrive start at once instead of waiting for a boot;
 - and only if its clouds have room under every limit for what it holds back: a drained VM keeps its
   cores (and its instance) until its last job ends, maybe hours, so where the group is near its
-  limits draining would hold capacity that new work then cannot get (multi-core jobs starve first).
+  limits draining would hold capacity that new work then cannot get (multi-core jobs starve first);
+- and within a disruption budget (Karpenter's default: 10 % of the nodes): at most ``BUDGET_PERCENT``
+  of the bucket's VMs, at least one, drain at a time. Where jobs run for hours a drain takes hours,
+  and many VMs each holding one long job would hold most of the group's cores for a few jobs (on the
+  belle2-day trace, 8-core jobs then waited 5,546 s at p95).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from include.scheduler.limits import Ledger
 from include.scheduler.model import CloudConfig
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import RetireReason as R
-from include.scheduler.states import VmState
+from include.scheduler.states import VmState, VmStatus
+
+BUDGET_PERCENT = 10
 
 
 def consolidate(
@@ -60,6 +66,13 @@ def consolidate(
     n = len(fleet.bucket_keys)
     calm = (np.bincount(fleet.buckets, weights=wanted | frozen | booting, minlength=n) == 0)[fleet.buckets]
     spare = np.bincount(fleet.buckets, weights=np.where(staying, free, 0), minlength=n)
+    draining = (fleet.col("retire_reason") == R.CONSOLIDATE.value) & ~fleet.status_in(
+        VmStatus.GONE, VmStatus.DELETING
+    )
+    alive = np.bincount(fleet.buckets, weights=staying | draining, minlength=n)
+    budget = np.maximum(1, alive * BUDGET_PERCENT // 100) - np.bincount(
+        fleet.buckets, weights=draining, minlength=n
+    )
     reserve = np.zeros(n, dtype=np.int64)
     np.maximum.at(reserve, fleet.buckets[staying], cores[staying])
     rows = np.flatnonzero(pickable & calm)
@@ -68,9 +81,9 @@ def consolidate(
     room = _headroom(fleet, clouds, ledger)
     for row in rows[np.lexsort((fleet.col("vm_id")[rows].astype(str), -free[rows], busy[rows]))]:
         b = fleet.buckets[row]
-        if spare[b] - free[row] < reserve[b] or room[b][0] < free[row] or room[b][1] < 1:
+        if budget[b] < 1 or spare[b] - free[row] < reserve[b] or room[b][0] < free[row] or room[b][1] < 1:
             continue
-        spare[b] -= free[row]
+        spare[b], budget[b] = spare[b] - free[row], budget[b] - 1
         room[b] = (room[b][0] - free[row], room[b][1] - 1)
         out[int(row)] = (
             code_of(R.CONSOLIDATE),

@@ -10,7 +10,7 @@ from dataclasses import replace
 from include.scheduler.model import Limits
 from include.scheduler.planner import plan
 from include.scheduler.reasons import RetireReason
-from tests.scheduler.builders import LOOSE, NOW, cloud, idle_jobs, snapshot, vm
+from tests.scheduler.builders import LOOSE, NOW, ago, cloud, idle_jobs, snapshot, vm
 
 
 def draining_fleet():
@@ -72,3 +72,13 @@ def test_no_drain_where_the_group_is_at_its_limits():
     assert consolidated(plan(snapshot(clouds=[at_limit], vms=draining_fleet()), LOOSE, NOW)) == []
     roomy = cloud(limits=Limits(cores_ctl=40))  # room for the one-job VM's 7 held-back cores
     assert consolidated(plan(snapshot(clouds=[roomy], vms=draining_fleet()), LOOSE, NOW)) == ["one-job"]
+
+
+def test_a_disruption_budget_bounds_how_many_vms_drain_at_once():
+    """Twenty VMs each running one job out of eight: draining them all would hold 160 cores for twenty
+    jobs for as long as the longest runs; at most 10 % (two) drain at a time."""
+    fleet = [vm(f"v{i:02d}", free_cores=7) for i in range(20)]
+    assert consolidated(plan(snapshot(vms=fleet), LOOSE, NOW)) == ["v00", "v01"]
+    asked = {"retire_reason": "consolidate", "retire_requested_at": ago(100), "retire_sent_at": ago(100)}
+    already = [vm(f"v{i:02d}", free_cores=7, retire_count=1, **asked) for i in range(2)]
+    assert consolidated(plan(snapshot(vms=[*already, *fleet[2:]]), LOOSE, NOW)) == []
