@@ -140,6 +140,9 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "slot_last": _reduce(np.fmax, row, entered, n),
         "busy_since": _reduce(np.fmin, row, np.where(claimed, entered, np.nan), n),
         "claimed_last": _reduce(np.fmax, row, np.where(claimed, entered, np.nan), n),
+        # for the mean age of the running jobs (consolidate.py): claimed slots with a known start
+        "claimed_known": total(claimed & ~np.isnan(entered)),
+        "claimed_start_sum": total(np.where(claimed & ~np.isnan(entered), entered, 0.0)),
     }
 
 

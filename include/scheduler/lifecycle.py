@@ -159,12 +159,18 @@ def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datet
         view["last_poll"] - col("requested_at") >= 2 * policy.cloud_poll_interval
     )
     m["idle"] = m["registered"] & ~m["busy"]
-    job_keep_alive = np.where(col("keep_alive") >= 0, col("keep_alive"), np.nan)
+    m["keep_alive"] = keep_alive_of(fleet, view, policy)
+    return m
+
+
+def keep_alive_of(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy) -> np.ndarray:
+    """Per VM, seconds: the job's VMKeepAlive it was booted for, else the cloud's, else the group's; at
+    least ``keep_alive_floor``."""
+    job_keep_alive = np.where(fleet.col("keep_alive") >= 0, fleet.col("keep_alive"), np.nan)
     keep_alive = _fill(
         _fill(job_keep_alive, view["keep_alive"]), np.full(len(fleet), float(policy.keep_alive_floor))
     )
-    m["keep_alive"] = np.fmax(keep_alive, policy.keep_alive_floor)
-    return m
+    return np.fmax(keep_alive, policy.keep_alive_floor)
 
 
 class Act(Enum):

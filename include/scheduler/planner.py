@@ -22,7 +22,7 @@ from include.scheduler.consolidate import consolidate
 from include.scheduler.demand import Shape, shapes_of
 from include.scheduler.fleet import STATES, Fleet, derive
 from include.scheduler.ids import request_id, vm_ids
-from include.scheduler.lifecycle import cloud_view, verdicts, young
+from include.scheduler.lifecycle import cloud_view, keep_alive_of, verdicts, young
 from include.scheduler.limits import Ledger
 from include.scheduler.model import CloudConfig, GroupConfig, Snapshot
 from include.scheduler.overlimit import over_limit
@@ -92,7 +92,16 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     for row, (how, detail) in excess.items():
         label[row], notes[row] = how, detail
     for row, (how, detail) in consolidate(
-        fleet, label, leaving_mask(fleet, label), view, wanted, policy, clouds, ledger
+        fleet,
+        label,
+        leaving_mask(fleet, label),
+        view,
+        wanted,
+        policy,
+        clouds,
+        ledger,
+        keep_alive_of(fleet, view, policy),
+        now,
     ).items():
         label[row], notes[row] = how, detail
     retires, deletes, vm_skips = materialize(fleet, label, notes)
