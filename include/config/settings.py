@@ -138,6 +138,8 @@ def check_setting(key: str, value: Any) -> str | None:
         return f"must be >= {spec.minimum:g}"
     if spec.kind in (int, float) and value > 2**31 - 1:
         return f"must be <= {2**31 - 1}"
+    if spec.key == "consolidate_below" and value > 100:
+        return "must be a percent of a VM's cores, 0-100 (0: never drain)"
     if spec.key == "deployment_id" and not (value.isalnum() and value.islower() and len(value) <= 8):
         return "must be 1-8 lowercase letters or digits"
     if spec.key == "connection_rule":

@@ -105,8 +105,17 @@ def test_name_that_is_not_a_dns_label():
 
 def test_settings_checked_by_key():
     doc = minimal_doc()
-    doc["settings"] = {"max_boot_per_cycle": -1, "max_boot_per_cylce": 3, "deployment_id": "Prod_1"}
+    doc["settings"] = {
+        "max_boot_per_cycle": -1,
+        "max_boot_per_cylce": 3,
+        "deployment_id": "Prod_1",
+        "consolidate_below": 150,
+    }
     found = problems_of(doc)
+    assert (
+        "settings: field 'consolidate_below': must be a percent of a VM's cores, 0-100 (0: never drain)"
+        in found
+    )
     assert "settings: field 'max_boot_per_cycle': must be >= 0" in found
     assert any(p.startswith("settings: field 'max_boot_per_cylce': unknown setting") for p in found)
     assert "settings: field 'deployment_id': must be 1-8 lowercase letters or digits" in found
