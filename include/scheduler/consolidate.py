@@ -31,7 +31,7 @@ import numpy as np
 
 from include.scheduler.fleet import Fleet
 from include.scheduler.lifecycle import code_of
-from include.scheduler.limits import Ledger
+from include.scheduler.limits import Ledger, room
 from include.scheduler.model import CloudConfig
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import RetireReason as R
@@ -66,18 +66,12 @@ def consolidate(
     busy = np.maximum(cores - free, 0)
     staying = ~leaving & ~fleet.col("manual") & fleet.state_in(VmState.IDLE, VmState.RUNNING)
     booting = ~leaving & fleet.state_in(VmState.STARTING, VmState.UNREGISTERED)
-    pickable = (
-        staying
-        & fleet.state_in(VmState.RUNNING)
-        & (label == 0)
-        & (free > 0)
-        & (100 * busy <= policy.consolidate_below * cores)
-    )
+    running = staying & fleet.state_in(VmState.RUNNING)
+    pickable = running & (label == 0) & (free > 0) & (100 * busy <= policy.consolidate_below * cores)
     out: dict[int, tuple[int, str]] = {}
     n = len(fleet.bucket_keys)
     calm = (np.bincount(fleet.buckets, weights=wanted | frozen | booting, minlength=n) == 0)[fleet.buckets]
     spare = np.bincount(fleet.buckets, weights=np.where(staying, free, 0), minlength=n)
-    running = staying & fleet.state_in(VmState.RUNNING)
     known = np.bincount(fleet.buckets, weights=np.where(running, fleet.col("claimed_known"), 0), minlength=n)
     starts = np.bincount(
         fleet.buckets, weights=np.where(running, fleet.col("claimed_start_sum"), 0), minlength=n
@@ -88,15 +82,15 @@ def consolidate(
     rows = np.flatnonzero(pickable & calm)
     if not len(rows):
         return out
-    room = _headroom(fleet, clouds, ledger)
+    left = _headroom(fleet, clouds, ledger)
     for row in rows[np.lexsort((fleet.col("vm_id")[rows].astype(str), -free[rows], busy[rows]))]:
         b = fleet.buckets[row]
         if job_age[b] > AGE_KEEP_ALIVES * keep_alive[row]:
             continue
-        if spare[b] - free[row] < reserve[b] or room[b][0] < free[row] or room[b][1] < 1:
+        if spare[b] - free[row] < reserve[b] or left[b][0] < free[row] or left[b][1] < 1:
             continue
         spare[b] -= free[row]
-        room[b] = (room[b][0] - free[row], room[b][1] - 1)
+        left[b] = (left[b][0] - free[row], left[b][1] - 1)
         out[int(row)] = (
             code_of(R.CONSOLIDATE),
             f"{busy[row]} of {cores[row]} cores busy, no idle job for its group and alias, "
@@ -108,22 +102,19 @@ def consolidate(
 
 def _headroom(
     fleet: Fleet, clouds: dict[tuple[str, str], CloudConfig], ledger: Ledger
-) -> list[tuple[float, float]]:
+) -> list[tuple[int, int]]:
     """Per bucket: (cores, VMs) the group may still add on the clouds its VMs can come from, under every
-    limit (inf where none is set)."""
-    per_cloud: dict[tuple[str, str], tuple[float, float]] = {}
+    limit (``limits.room`` of one core and of one VM; ``UNLIMITED`` where none is set)."""
+    per_cloud: dict[tuple[str, str], tuple[int, int]] = {}
     out = []
     for group, alias in fleet.bucket_keys:
-        cores = vms = 0.0
+        cores = vms = 0
         for key, c in clouds.items():
             if c.group != group or not c.enabled or (alias is not None and alias not in c.aliases):
                 continue
             if key not in per_cloud:
                 terms = ledger.terms(c)
-                per_cloud[key] = (
-                    min((t.headroom for t in terms if t.resource == "cores"), default=np.inf),
-                    min((t.headroom for t in terms if t.resource == "vms"), default=np.inf),
-                )
-            cores, vms = cores + max(per_cloud[key][0], 0), vms + max(per_cloud[key][1], 0)
+                per_cloud[key] = (room(terms, {"cores": 1})[0], room(terms, {"vms": 1})[0])
+            cores, vms = cores + per_cloud[key][0], vms + per_cloud[key][1]
         out.append((cores, vms))
     return out

@@ -293,12 +293,11 @@ class _World:
             and free[2] >= job.request_disk_kb
         ]
         room.sort(key=lambda sd: self.free[sd.machine][:2])  # stable: oldest first among equals
-        return next((sd for sd in room if self._fits(job, cluster, sd)), None)
+        return next((sd for sd in room if self._requirements_hold(job, cluster, sd)), None)
 
-    def _fits(self, job, cluster: str, sd) -> bool:
+    def _requirements_hold(self, job, cluster: str, sd) -> bool:
+        """The job's Requirements against the startd as it is now (resources already checked)."""
         cpus, mem, disk = self.free[sd.machine]
-        if cpus < job.request_cpus or mem < job.request_memory_mb or disk < job.request_disk_kb:
-            return False
         key = (cluster, sd.machine, cpus, mem, disk)
         if key not in self._verdicts:
             self._verdicts[key] = _requirements_hold(self._job_ad(job, cluster), sd, cpus, mem, disk)
