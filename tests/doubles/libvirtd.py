@@ -13,6 +13,7 @@ import grp
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -27,6 +28,19 @@ listen_tls = 0
 listen_tcp = 0
 """
 VIRTLOGD_SOCK = Path("/run/libvirt/virtlogd-sock")
+
+
+def listening(path: Path) -> bool:
+    """Whether a daemon accepts connections on the unix socket ``path``. A virtlogd killed without its
+    shutdown (a CI run cut short, a session's end) leaves its socket file behind, so the file alone says
+    nothing, and trusting it makes every guest start fail with "Connection refused"."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def kvm_usable() -> bool:
@@ -50,7 +64,8 @@ class Libvirtd:
         self.uri = f"qemu+unix:///system?socket={run}/libvirt-sock"
         self.domain_type = "kvm" if kvm_usable() else "qemu"
         self.procs: list[subprocess.Popen] = []
-        if not VIRTLOGD_SOCK.exists():
+        if not listening(VIRTLOGD_SOCK):
+            VIRTLOGD_SOCK.unlink(missing_ok=True)  # a dead daemon's socket file, or nothing
             self._start(["/usr/sbin/virtlogd"], "virtlogd.log", VIRTLOGD_SOCK)
         self._start(
             [
