@@ -69,6 +69,33 @@ def waits(jobs: list[JobRun], end: float, multicore: bool = False) -> list[float
     ]
 
 
+def waits_with_room(
+    jobs: list[JobRun],
+    end: float,
+    room: list[tuple[float, dict[str, frozenset[int]]]],
+    tick_s: float,
+    multicore: bool = False,
+) -> list[float]:
+    """Every job's wait counted only over the ticks at which a cloud of its group had room, under the
+    site's limits, for a VM that fits it (``room``: per tick, the job sizes each group could boot for).
+    The wait bound is the planner's promise; a job behind a full cloud waits for capacity instead."""
+    times = [t for t, _ in room]
+    out = []
+    for j in jobs:
+        if multicore and j.cores <= 1:
+            continue
+        started = j.started if j.started is not None else end
+        first, last = bisect.bisect_left(times, j.submitted), bisect.bisect_left(times, started) + 1
+        out.append(
+            sum(  # a tick at t stands for (t - tick_s, t]: count only its overlap with the wait
+                max(0.0, min(t, started) - max(t - tick_s, j.submitted))
+                for t, sizes in room[first:last]
+                if j.cores in sizes.get(j.group, ())
+            )
+        )
+    return out
+
+
 def busy_intervals(jobs: list[JobRun], end: float) -> dict[str, list[tuple[float, float, int]]]:
     """Per machine: (start, end, cores) of each job that ran on it."""
     out: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
