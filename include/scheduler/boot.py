@@ -16,6 +16,8 @@ from functools import lru_cache
 from itertools import groupby
 from typing import NamedTuple
 
+import numpy as np
+
 from include.scheduler.candidates import REASONS, Options, jobs_per_vm
 from include.scheduler.demand import Shape, choice_for
 from include.scheduler.limits import Ledger, Term, room
@@ -95,6 +97,7 @@ class Allocator:
                     blocked[o.cloud.name] = why
                 else:
                     offers.append(offer)
+            offers = self._sized(s, offers, pos, unmet)
             unmet = self._fill(s, offers, unmet)
             if unmet <= 0:
                 break
@@ -116,14 +119,54 @@ class Allocator:
         kind = VmKind(flavor.name, o.image[pos], s.alias, s.keep_alive, network, s.user_data)
         if draft is not None and draft.kind != kind:
             return None, S.CYCLE_CAP
+        offer = self._offer_of(s, o, draft, kind, flavor)
+        n, why = self._room(offer)
+        return (offer, why) if n > 0 else (None, why)
+
+    def _sized(self, s: Shape, offers: list[Offer], pos: int, unmet: int) -> list[Offer]:
+        """Flavour sizing: the smallest fitting flavour, unless the tier's clouds cannot hold the shape's
+        jobs with it and a VM count is what stops a cloud (see ``_upsized``)."""
+        held = [self._room(of)[0] * of.jobs_per_vm for of in offers]
+        short = unmet - sum(held)
+        for k, of in enumerate(offers):
+            if short <= 0:
+                break
+            if of.options.cloud.key in self.drafts:  # the cloud boots another shape's VMs already
+                continue
+            bigger, more = self._upsized(s, of, pos, held[k] + short)
+            if more > held[k]:
+                offers[k], short = bigger, short - (more - held[k])
+        return offers
+
+    def _offer_of(self, s: Shape, o: Options, draft: Draft | None, kind: VmKind, flavor) -> Offer:
+        cloud = o.cloud
         draft = draft or Draft(
             cloud, kind, _per_vm(cloud, flavor.cores, flavor.ram_mb), flavor.cores, flavor.ram_mb
         )
-        offer = Offer(
+        return Offer(
             o, draft, jobs_per_vm(flavor, draft.per_vm["volume_gb"] or flavor.total_disk_gb, s), S.CYCLE_CAP
         )
-        n, why = self._room(offer)
-        return (offer, why) if n > 0 else (None, why)
+
+    def _upsized(self, s: Shape, offer: Offer, pos: int, want: int) -> tuple[Offer, int]:
+        """A larger flavour where a VM count binds. The smallest fitting flavour fills a cloud one small
+        VM at a time, so a cap on VMs (``max_vms``, the instance quota) would leave jobs waiting beside
+        cores the limits still allow. Then: the smallest of the larger usable flavours (only where the
+        planner chose the flavour, none was asked for) that holds the most of ``want`` jobs under every
+        limit, and how many it holds. Throttles and the cycle cap are no reason: they only pace boots
+        (next cycle boots more), and a larger VM drains a longer tail."""
+        o = offer.options
+        n, _ = self._room(offer)
+        fits, term = self._fits(o.cloud, offer.draft)
+        best = (offer, min(n * offer.jobs_per_vm, want))
+        if o.larger is None or term is None or term.resource != "vms" or fits != n:
+            return best
+        for i in np.flatnonzero(o.larger[pos]):
+            flavor = o.catalog.flavors[i]
+            bigger = self._offer_of(s, o, None, offer.draft.kind._replace(flavor=flavor.name), flavor)
+            holds = min(self._room(bigger)[0] * bigger.jobs_per_vm, want)
+            if holds > best[1]:
+                best = (bigger, holds)
+        return best
 
     def _room(self, offer: Offer) -> tuple[int, S]:
         """VMs the offer's cloud can take now (cycle cap, endpoint throttle, every limit), and what

@@ -7,6 +7,8 @@ match), whole-cloud back-off, image (the job's VMImage for this cloud or its def
 cloud's, else the group's; by id or name, it must be on the cloud, and a name only one image has), flavor (the job's VMInstanceType for this cloud,
 else the cloud's or group's default flavor, else the smallest fitting one: not excluded, fits cores,
 RAM, disk + ephemeral (or the boot volume) and swap, priced within VMMaximumPrice, not backed off).
+Where the planner chose, the larger usable flavors are kept too (``Options.larger``): the allocator
+takes one when the cloud's VM count, not its cores, would leave jobs waiting (``boot.py``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class Options:
     code: np.ndarray
     flavor: np.ndarray
     image: list[str | None]
+    # Per shape, the usable flavors larger than the chosen one (shapes x flavors), where the flavor was
+    # the planner's choice (none asked for): the allocator may take one when a VM-count limit binds.
+    larger: np.ndarray | None = None
 
     def __post_init__(self) -> None:  # plain lists: the allocator reads them one shape at a time
         self.codes: list[int] = self.code.tolist()
@@ -165,7 +170,7 @@ class Candidates:
                 self.backed_off.setdefault((group, cloud), {})[flavor] = backoff_code(b, now)
         self._catalog_ids: dict[tuple, int] = {}
         self._catalogs: dict[int, Catalog] = {}
-        self._flavors: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._flavors: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def options(self, cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> Options:
         backed_off = self.backed_off.get(cloud.key, {})
@@ -202,11 +207,11 @@ class Candidates:
         flavor_key = (key, tuple(wanted), id(sa))
         if flavor_key not in self._flavors:
             self._flavors[flavor_key] = _flavors(wanted, sa, cat)
-        chosen, reason = self._flavors[flavor_key]
+        chosen, reason, larger = self._flavors[flavor_key]
         fails = (code == 0) & (reason > 0)
         code[fails] = reason[fails]
         flavor[code == 0] = chosen[code == 0]
-        return Options(cloud, cat, code, flavor, images)
+        return Options(cloud, cat, code, flavor, images, larger)
 
 
 def _first(code: np.ndarray, failed: np.ndarray, reason: S | None) -> None:
@@ -220,14 +225,18 @@ def _images(cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> list[str
     return [choice_for(spec, cloud.name) or default for spec in sa.imgs] + [default]
 
 
-def _flavors(wanted: list[str | None], sa: ShapeArrays, cat: Catalog) -> tuple[np.ndarray, np.ndarray]:
-    """Chosen flavor index and reason code (0 = ok) per shape. ``wanted``: the flavor each distinct
-    VMInstanceType string asks for on this cloud (else the default flavor), the last one for none."""
+def _flavors(
+    wanted: list[str | None], sa: ShapeArrays, cat: Catalog
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chosen flavor index, reason code (0 = ok) and the usable larger flavors (shapes x flavors, none
+    where a flavor was asked for) per shape. ``wanted``: the flavor each distinct VMInstanceType string
+    asks for on this cloud (else the default flavor), the last one for none."""
     default = wanted[-1]
     wanted_idx = np.array([-1 if w is None else cat.index.get(w, -2) for w in wanted], dtype=np.int64)[sa.typ]
     n = len(sa.shapes)
     if not len(cat.flavors):
-        return np.full(n, -1), np.full(n, CODE[S.FLAVOR_MISSING] if default else CODE[S.NO_FLAVOR_FITS])
+        no = CODE[S.FLAVOR_MISSING] if default else CODE[S.NO_FLAVOR_FITS]
+        return np.full(n, -1), np.full(n, no), np.zeros((n, 0), dtype=bool)
     fits = (
         (cat.cores[None, :] >= sa.cores[:, None])
         & (cat.ram[None, :] >= sa.ram[:, None])
@@ -263,7 +272,8 @@ def _flavors(wanted: list[str | None], sa: ShapeArrays, cat: Catalog) -> tuple[n
             [CODE[S.FLAVOR_EXCLUDED], CODE[S.NO_FLAVOR_FITS], CODE[S.PRICE_TOO_HIGH], cat.backoff[i]],
             default=0,
         )
-    return chosen, reason
+    larger = usable & (np.arange(len(cat.flavors))[None, :] > chosen[:, None]) & (wanted_idx == -1)[:, None]
+    return chosen, reason, larger
 
 
 def jobs_per_vm(flavor: Flavor, disk_gb: float, s: Shape) -> int:

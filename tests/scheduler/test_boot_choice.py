@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from include.scheduler.model import BootVolume, Flavor, VmSettings
+from include.scheduler.model import BootVolume, Flavor, Limits, Quota, VmSettings
 from include.scheduler.planner import plan
 from include.scheduler.reasons import SkipReason as S
 from tests.scheduler.builders import (
@@ -77,6 +77,43 @@ def test_credentials_expiring_later_than_the_window_do_not_block():
 def test_the_smallest_fitting_flavor_is_chosen(cores, ram, flavor):
     result = plan(snapshot(jobs=idle_jobs(1, cores=cores, ram_mb=ram)), POLICY, NOW)
     assert booted(result) == {"c1": (flavor, 1)}
+
+
+ONE_CORE = idle_jobs(8, cores=1, ram_mb=2000)  # 2 per c2, 4 per c4, 8 per c8
+
+
+def test_an_instance_quota_takes_the_smallest_larger_flavor_that_holds_the_jobs():
+    """An OpenStack project allowed 2 instances and cores to spare: 2 c2 VMs would hold 4 of 8 jobs and
+    leave the rest waiting beside unused cores; 2 c4 VMs hold them all (a c8 would hold no more)."""
+    snap = snapshot(clouds=[cloud(quota=Quota(instances_max=2))], jobs=ONE_CORE)
+    result = plan(snap, POLICY, NOW)
+    assert booted(result) == {"c1": ("c4", 2)}
+    assert sum(s.jobs for s in result.boots[0].serves) == 8 and not result.skips
+
+
+@pytest.mark.parametrize(
+    "why,clouds,policy",
+    [
+        ("the cloud's flavour", [cloud(flavor="c2", quota=Quota(instances_max=2))], POLICY),
+        ("cores bind too", [cloud(limits=Limits(cores_ctl=4), quota=Quota(instances_max=2))], POLICY),
+        ("the cycle cap paces", [cloud()], replace(POLICY, max_boot_per_cycle=2)),
+        ("the throttle paces", [cloud()], replace(POLICY, new_vms_throttle=2)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_the_smallest_flavor_stays_when_no_vm_count_limit_is_what_stops_it(why, clouds, policy):
+    """A flavour the site named is kept; so is the smallest one where cores bind as well (a larger VM
+    would hold no more jobs) or where only a pace (cycle cap, new-VM throttle) stops boots: the next
+    cycle boots more, and a larger VM would drain a longer tail."""
+    assert booted(plan(snapshot(clouds=clouds, jobs=ONE_CORE), policy, NOW)) == {"c1": ("c2", 2)}
+
+
+def test_clouds_of_one_tier_that_together_hold_the_jobs_keep_the_smallest_flavor():
+    clouds = [cloud(name, quota=Quota(instances_max=2)) for name in ("east", "west")]
+    assert booted(plan(snapshot(clouds=clouds, jobs=ONE_CORE), POLICY, NOW)) == {
+        "east": ("c2", 2),
+        "west": ("c2", 2),
+    }
 
 
 @pytest.mark.parametrize(

@@ -26,17 +26,24 @@ RUNNING_ONE = [vm("r1", state="running")]  # 8 cores, 16000 MB already ours
 
 
 @pytest.mark.parametrize(
-    "limits,quota,vms,reason",
+    "limits,quota,flavor,vms,reason",
     [
-        (Limits(cores_ctl=32), Quota(), 3, S.CORES_CTL),
-        (Limits(cores_softmax=64), Quota(foreign_cores=32), 3, S.SOFTMAX),
-        (Limits(), Quota(cores_max=64, foreign_cores=16), 5, S.QUOTA),
-        (Limits(ram_ctl=60000), Quota(), 2, S.RAM_CTL),
-        (Limits(), Quota(ram_max_mb=100000, foreign_ram_mb=20000), 4, S.QUOTA),
-        (Limits(), Quota(instances_max=6, foreign_vms=2), 3, S.QUOTA),
-        (Limits(max_vms=4), Quota(), 3, S.MAX_VMS),
-        (Limits(cores_ctl=32, cores_softmax=100), Quota(cores_max=1000, foreign_cores=10), 3, S.CORES_CTL),
-        (Limits(cores_ctl=-1, cores_softmax=-1, ram_ctl=-1, max_vms=-1), Quota(), 40, None),
+        (Limits(cores_ctl=32), Quota(), "c8", 3, S.CORES_CTL),
+        (Limits(cores_softmax=64), Quota(foreign_cores=32), "c8", 3, S.SOFTMAX),
+        (Limits(), Quota(cores_max=64, foreign_cores=16), "c8", 5, S.QUOTA),
+        (Limits(ram_ctl=60000), Quota(), "c8", 2, S.RAM_CTL),
+        (Limits(), Quota(ram_max_mb=100000, foreign_ram_mb=20000), "c8", 4, S.QUOTA),
+        # A VM count binds, not cores: the largest flavour holds 2 jobs in each VM left.
+        (Limits(), Quota(instances_max=6, foreign_vms=2), "c16", 3, S.QUOTA),
+        (Limits(max_vms=4), Quota(), "c16", 3, S.MAX_VMS),
+        (
+            Limits(cores_ctl=32, cores_softmax=100),
+            Quota(cores_max=1000, foreign_cores=10),
+            "c8",
+            3,
+            S.CORES_CTL,
+        ),
+        (Limits(cores_ctl=-1, cores_softmax=-1, ram_ctl=-1, max_vms=-1), Quota(), "c8", 40, None),
     ],
     ids=[
         "cores-control",
@@ -50,13 +57,13 @@ RUNNING_ONE = [vm("r1", state="running")]  # 8 cores, 16000 MB already ours
         "minus-one-is-unset",
     ],
 )
-def test_every_limit_counts_our_vms_and_foreign_usage(limits, quota, vms, reason):
+def test_every_limit_counts_our_vms_and_foreign_usage(limits, quota, flavor, vms, reason):
     snap = snapshot(clouds=[cloud(limits=limits, quota=quota)], jobs=MANY, vms=RUNNING_ONE)
     result = plan(snap, LOOSE, NOW)
-    assert booted(result) == {"c1": ("c8", vms)}
+    assert booted(result) == {"c1": (flavor, vms)}
     if reason is not None:
         skip = demand_skip(result)
-        assert (skip.reason, skip.jobs) == (reason, 40 - vms)
+        assert (skip.reason, skip.jobs) == (reason, 40 - vms * (2 if flavor == "c16" else 1))
 
 
 def test_vms_still_booting_or_not_yet_listed_count_against_limits():
@@ -148,7 +155,7 @@ def test_no_boots_while_idle_vms_reach_max_of_throttle_and_a_tenth_of_running(id
 
 
 def test_lower_priority_value_boots_first_and_the_next_takes_the_rest():
-    clouds = [cloud("first", priority=0, limits=Limits(max_vms=3)), cloud("second", priority=1)]
+    clouds = [cloud("first", priority=0, limits=Limits(cores_ctl=24)), cloud("second", priority=1)]
     result = plan(snapshot(clouds=clouds, jobs=idle_jobs(5)), LOOSE, NOW)
     assert booted(result) == {"first": ("c8", 3), "second": ("c8", 2)}
 
