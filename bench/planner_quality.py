@@ -355,6 +355,10 @@ def measure(trace: Trace, policy: str, seen: Seen, wall_s: float) -> dict:
     retires = fig.idle_retires(seen.startds, runs)
     fluid = sum(fig.best_floor(fig.fluid_floor, jobs, trace, g, keep_alive, end) for g in trace.groups)
     packed = sum(fig.best_floor(fig.packing_floor, jobs, trace, g, keep_alive, end) for g in trace.groups)
+    seer = sum(
+        fig.best_floor(fig.packing_floor, jobs, trace, g, keep_alive, end, clairvoyant=True)
+        for g in trace.groups
+    )
     idle_s, idle_vm, idle_retired = fig.longest_idle(vms, seen.startds, runs, end)
     pct = (lambda x: 100 * x / busy) if busy else (lambda x: float("nan"))
     load = os.getloadavg()
@@ -374,6 +378,7 @@ def measure(trace: Trace, policy: str, seen: Seen, wall_s: float) -> dict:
         "planner_idle_pct": pct(paid - busy - parts["booting"] - parts["after_last_job_keep_alive"]),
         "fluid_floor_pct": pct(fluid),
         "no_migration_floor_pct": pct(packed),
+        "no_migration_floor_clairvoyant_pct": pct(seer),
         "idle_retires": len(retires),
         "boots_after_idle_retire": fig.boots_after_idle_retire(vms, retires, keep_alive),
         "boots_beside_idle_vm": fig.boots_beside_idle(vms, seen.startds, runs, NEGOTIATOR_S + SCHEDULE_S),
@@ -412,6 +417,8 @@ def print_figures(f: dict) -> None:
         ("planner_idle_over_busy", f"{f['planner_idle_pct']:.2f}", "% (idle minus booting and keep-alive)"),
         ("fluid_floor", f"{f['fluid_floor_pct']:.2f}", "% of busy"),
         ("no_migration_floor", f"{f['no_migration_floor_pct']:.2f}", "% of busy"),
+        ("no_migration_floor_clairvoyant", f"{f['no_migration_floor_clairvoyant_pct']:.2f}",
+         "% of busy (jobs starting together placed by their run times)"),
         *((f"waste_{k}", f"{v:.2f}", "% of busy") for k, v in f["parts"].items()),
         ("idle_retires", f["idle_retires"], "count"),
         ("boots_within_keep_alive_of_idle_retire", f["boots_after_idle_retire"], "count"),
