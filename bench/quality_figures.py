@@ -188,8 +188,10 @@ def boots_after_idle_retire(vms, retires, keep_alive: int) -> int:
 
 
 def boots_beside_idle(vms, startds, runs, grace_s: float) -> int:
-    """VMs created while a VM of the same group was registered, not retiring, and had run nothing for at
-    least ``grace_s`` (one negotiation and one plan: the pool had its chance to give it the job)."""
+    """VMs created while a VM of the same group was registered, not retiring, had run nothing for at
+    least ``grace_s`` (one negotiation and one plan: the pool had its chance to give it the job), and
+    then took no job within ``grace_s`` either: a boot for a burst larger than the idle VMs, whose first
+    job goes to the idle VM at the next negotiation, is the idle VM reused, not booted around."""
     by_group: dict[str, list[StartdRun]] = defaultdict(list)
     for sd in startds.values():
         by_group[sd.group].append(sd)
@@ -204,6 +206,8 @@ def boots_beside_idle(vms, startds, runs, grace_s: float) -> int:
             jobs = runs.get(sd.machine, [])
             last_end = max((e for s, e, _ in jobs if s <= t), default=None)
             if busy_at(jobs, t) or (last_end is not None and last_end > t - grace_s):
+                continue
+            if any(t <= s <= t + grace_s for s, _, _ in jobs):
                 continue
             n += 1
             break

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.quality_figures import JobRun, packing_floor, waits_with_room
+from bench.quality_figures import JobRun, StartdRun, VmRun, boots_beside_idle, packing_floor, waits_with_room
 
 
 def job(cores: int, submitted: float, started: float | None, finished: float | None) -> JobRun:
@@ -39,3 +39,15 @@ def test_jobs_that_start_together_are_packed_in_queue_order_unless_clairvoyant(c
     ]
     floor = packing_floor(queue, "g", 2, 0.0, 0, 5000.0, clairvoyant=clairvoyant)
     assert floor == pytest.approx(idle)
+
+
+@pytest.mark.parametrize("idle_vm_next_job_at,counted", [(1010.0, 0), (None, 1), (2000.0, 1)])
+def test_a_boot_beside_an_idle_vm_counts_only_if_the_idle_vm_is_passed_over(idle_vm_next_job_at, counted):
+    """A VM idle since t=600 when a new one boots at t=1000: reused at the next negotiation (10 s later),
+    the boot was for work beyond it; left idle, the boot went around it."""
+    idle = StartdRun("old", "g", 100.0, None, None)
+    runs = {"old": [(100.0, 600.0, 8)]}
+    if idle_vm_next_job_at is not None:
+        runs["old"].append((idle_vm_next_job_at, idle_vm_next_job_at + 600, 8))
+    new = VmRun("new", "g", "c", 8, 1000.0, None)
+    assert boots_beside_idle([new], {"old": idle}, runs, grace_s=50.0) == counted
