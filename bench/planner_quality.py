@@ -120,9 +120,8 @@ class Seen:
         self.startds: dict[str, fig.StartdRun] = {}
         self.violations: dict[str, int] = {}
         self.examples: list[str] = []
-        self.room: list[
-            tuple[float, dict[str, frozenset[int]]]
-        ] = []  # per tick: job sizes a group could boot
+        # per tick: the job sizes (cores) each group could still boot a VM for (``room_sizes``)
+        self.room: list[tuple[float, dict[str, frozenset[int]]]] = []
 
     def harvest(self, engine) -> None:
         from sqlalchemy import select

@@ -291,8 +291,9 @@ def packing_floor(
     ``clairvoyant``: take them by their end time instead, so that jobs ending together share a VM, which
     no online placement can do (the floor this bench printed before 2026-12-07 evening)."""
 
-    def order(j):
-        return (j.started, j.finished if clairvoyant and j.finished is not None else end, j.submitted)
+    def order(j):  # sorted() is stable: jobs equal in this key keep the pool's listing order
+        ends = (j.finished if j.finished is not None else end) if clairvoyant else 0.0
+        return (j.started, ends, j.submitted)
 
     mine = [
         (j.started, j.finished if j.finished is not None else end, j.cores)

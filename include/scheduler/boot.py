@@ -126,14 +126,15 @@ class Allocator:
     def _sized(self, s: Shape, offers: list[Offer], pos: int, unmet: int) -> list[Offer]:
         """Flavour sizing: the smallest fitting flavour, unless the tier's clouds cannot hold the shape's
         jobs with it and a VM count is what stops a cloud (see ``_upsized``)."""
-        held = [self._room(of)[0] * of.jobs_per_vm for of in offers]
+        vms = [self._room(of)[0] for of in offers]
+        held = [n * of.jobs_per_vm for n, of in zip(vms, offers, strict=True)]
         short = unmet - sum(held)
         for k, of in enumerate(offers):
             if short <= 0:
                 break
             if of.options.cloud.key in self.drafts:  # the cloud boots another shape's VMs already
                 continue
-            bigger, more = self._upsized(s, of, pos, held[k] + short)
+            bigger, more = self._upsized(s, of, pos, vms[k], held[k] + short)
             if more > held[k]:
                 offers[k], short = bigger, short - (more - held[k])
         return offers
@@ -147,15 +148,15 @@ class Allocator:
             o, draft, jobs_per_vm(flavor, draft.per_vm["volume_gb"] or flavor.total_disk_gb, s), S.CYCLE_CAP
         )
 
-    def _upsized(self, s: Shape, offer: Offer, pos: int, want: int) -> tuple[Offer, int]:
+    def _upsized(self, s: Shape, offer: Offer, pos: int, n: int, want: int) -> tuple[Offer, int]:
         """A larger flavour where a VM count binds. The smallest fitting flavour fills a cloud one small
         VM at a time, so a cap on VMs (``max_vms``, the instance quota) would leave jobs waiting beside
         cores the limits still allow. Then: the smallest of the larger usable flavours (only where the
         planner chose the flavour, none was asked for) that holds the most of ``want`` jobs under every
-        limit, and how many it holds. Throttles and the cycle cap are no reason: they only pace boots
-        (next cycle boots more), and a larger VM drains a longer tail."""
+        limit, and how many it holds. ``n``: the VMs of the offer's flavour the cloud can take now.
+        Throttles and the cycle cap are no reason: they only pace boots (next cycle boots more), and a
+        larger VM drains a longer tail."""
         o = offer.options
-        n, _ = self._room(offer)
         fits, term = self._fits(o.cloud, offer.draft)
         best = (offer, min(n * offer.jobs_per_vm, want))
         if o.larger is None or term is None or term.resource != "vms" or fits != n:
