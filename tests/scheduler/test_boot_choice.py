@@ -108,6 +108,18 @@ def test_the_smallest_flavor_stays_when_no_vm_count_limit_is_what_stops_it(why, 
     assert booted(plan(snapshot(clouds=clouds, jobs=ONE_CORE), policy, NOW)) == {"c1": ("c2", 2)}
 
 
+def test_a_larger_flavor_never_breaks_the_jobs_price_cap():
+    """A submitter caps VMMaximumPrice at 0.5: where an instance quota would take a larger flavour, one
+    over the cap is never booted (c8 and c16 cost 2.0); the cheaper c4 that still fits is."""
+    prices = {"c2": 0.1, "c4": 0.2, "c8": 2.0, "c16": 2.0}
+    flavors = tuple(Flavor(f.name, f.cores, f.ram_mb, f.disk_gb, price=prices[f.name]) for f in FLAVORS)
+    jobs = idle_jobs(16, cores=1, ram_mb=2000, max_price=0.5)  # 8 c2, 4 c4 or 2 c8 VMs would hold them
+    snap = snapshot(clouds=[cloud(flavors=flavors, quota=Quota(instances_max=2))], jobs=jobs)
+    result = plan(snap, POLICY, NOW)
+    assert booted(result) == {"c1": ("c4", 2)}
+    assert demand_skip(result).jobs == 8
+
+
 def test_clouds_of_one_tier_that_together_hold_the_jobs_keep_the_smallest_flavor():
     clouds = [cloud(name, quota=Quota(instances_max=2)) for name in ("east", "west")]
     assert booted(plan(snapshot(clouds=clouds, jobs=ONE_CORE), POLICY, NOW)) == {
