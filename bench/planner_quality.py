@@ -380,6 +380,7 @@ def measure(trace: Trace, policy: str, seen: Seen, wall_s: float) -> dict:
         "no_migration_floor_clairvoyant_pct": pct(seer),
         "idle_retires": len(retires),
         "boots_after_idle_retire": fig.boots_after_idle_retire(vms, retires, keep_alive),
+        "retires_then_booted": fig.retires_then_booted(vms, retires, keep_alive),
         "boots_beside_idle_vm": fig.boots_beside_idle(vms, seen.startds, runs, NEGOTIATOR_S + SCHEDULE_S),
         "violations": seen.violations,
         "violation_examples": seen.examples,
@@ -420,7 +421,9 @@ def print_figures(f: dict) -> None:
          "% of busy (jobs starting together placed by their run times)"),
         *((f"waste_{k}", f"{v:.2f}", "% of busy") for k, v in f["parts"].items()),
         ("idle_retires", f["idle_retires"], "count"),
-        ("boots_within_keep_alive_of_idle_retire", f["boots_after_idle_retire"], "count"),
+        ("idle_retires_followed_by_a_boot_of_their_shape", f["retires_then_booted"],
+         "count (within the keep-alive; each boot stands for one retired VM)"),
+        ("boots_within_keep_alive_of_idle_retire", f["boots_after_idle_retire"], "count (every VM of a burst)"),
         ("boots_while_idle_vm_lived", f["boots_beside_idle_vm"], "count"),
         ("limit_violations", sum(f["violations"].values()), "count (ticks x group/cloud x limit)"),
         *((f"limit_violations_{k.replace('/', '_')}", v, "count") for k, v in sorted(f["violations"].items())),
@@ -447,7 +450,7 @@ def print_table(rows: list[dict]) -> None:
     print()
     print(
         "| trace | planner | policy | pool | idle/busy | partly-filled | fixed floor | fluid floor | no-migration "
-        "floor | boots after idle retire | boots beside idle VM | violations | killed | wait p95 all / "
+        "floor | idle retires then rebooted / boots after idle retire | boots beside idle VM | violations | killed | wait p95 all / "
         "multi-core / bound | the same, waiting only while a cloud had room | load |"
     )
     print("|---" * 16 + "|")
@@ -455,7 +458,8 @@ def print_table(rows: list[dict]) -> None:
         print(
             f"| {f['trace']} | {f['planner']} | {f['policy']} | {f['pool']} | {f['idle_pct']:.1f} % | "
             f"{f['partly_filled_pct']:.1f} % | {f['fixed_floor_pct']:.1f} % | {f['fluid_floor_pct']:.1f} % | "
-            f"{f['no_migration_floor_pct']:.1f} % | {f['boots_after_idle_retire']} | "
+            f"{f['no_migration_floor_pct']:.1f} % | "
+            f"{f['retires_then_booted']} of {f['idle_retires']} / {f['boots_after_idle_retire']} | "
             f"{f['boots_beside_idle_vm']} | {sum(f['violations'].values())} | {f['killed']} | "
             f"{f['wait_p95']:.0f} / {_or_dash(f['wait_p95_multicore'])} / {f['bound']} s | "
             f"{f['wait_p95_with_room']:.0f} / {_or_dash(f['wait_p95_multicore_with_room'])} s | {f['load']} |"
