@@ -1,7 +1,7 @@
 """P8: planner quality. Replays a workload (``bench/quality_traces.py``) on simulated clouds (boot delay,
 capacity errors, VMs in error, VMs that never register) through the real control loop on a simulated
-clock, at the shipped intervals (condor poll 15 s, cs_schedule 30 s: plan, act, finish; cloud poll
-60 s) and the shipped settings, with our planner or the naive baseline (``bench/quality_naive.py``)
+clock, at the shipped intervals and triggers (condor poll 15 s, each followed by cs_schedule as its Asset
+triggers it: plan, act, finish; cloud poll 60 s) and the shipped settings, with our planner or the naive baseline (``bench/quality_naive.py``)
 swapped in for the planner function, and prints what an operator pays for, one ``name: value unit``
 line each (``bench/quality_figures.py`` says how each is computed; bench/README.md "Planner quality").
 
@@ -29,6 +29,10 @@ from bench.quality_traces import GPU, TRACES, Trace, site  # noqa: E402
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 CONDOR_POLL_S, SCHEDULE_S, CLOUD_POLL_S = 15, 30, 60  # include/intervals.py's defaults
 NEGOTIATOR_S = 20  # the simulated negotiator's cycle (SimPool.negotiator_interval_s default)
+# Polls per scheduling cycle. The shipped cs_schedule also runs on the CONDOR_STATE Asset, which every
+# condor poll updates, so in production a cycle follows each poll (bench/README.md "Reaction time").
+# Until 2026-12-07 night this bench ran the cycle every 30 s only (2: ``--cycle-every-polls 2``).
+SHIPPED_CYCLE_EVERY_POLLS = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=None, help="default: the trace's own (24 h; gpu 4 h)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--cycle-every-polls",
+        type=int,
+        default=SHIPPED_CYCLE_EVERY_POLLS,
+        help="run cs_schedule after every Nth condor poll (shipped: 1, the poller's Asset triggers it; 2 = "
+        "every 30 s only, as this bench did before 2026-12-07 night)",
+    )
+    parser.add_argument(
         "--setting",
         action="append",
         default=[],
@@ -55,13 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hours is not None and args.hours <= 0:
         parser.error("--hours must be positive")
+    if args.cycle_every_polls < 1:
+        parser.error("--cycle-every-polls must be at least 1")
     logging.disable(logging.INFO)  # the loop logs every plan; the figures are what this prints
     names = list(TRACES) if args.trace == "all" else [args.trace]
     rows = []
     for name in names:
         make, default_hours = TRACES[name]
         trace = make(args.hours if args.hours is not None else default_hours, args.seed)
-        rows.append(run(trace, args.policy, _settings(parser, args.setting), args.pool))
+        rows.append(
+            run(trace, args.policy, _settings(parser, args.setting), args.pool, args.cycle_every_polls)
+        )
     print_table(rows)
     return 0
 
@@ -76,7 +91,13 @@ def _settings(parser, pairs: list[str]) -> dict[str, int]:
     return out
 
 
-def run(trace: Trace, policy: str, settings: dict[str, int] | None = None, pool: str = "depth_first") -> dict:
+def run(
+    trace: Trace,
+    policy: str,
+    settings: dict[str, int] | None = None,
+    pool: str = "depth_first",
+    cycle_every_polls: int = SHIPPED_CYCLE_EVERY_POLLS,
+) -> dict:
     """One trace under one policy and pool packing, in a fresh SQLite state database; returns its
     figures."""
     tmp = tempfile.mkdtemp(prefix=f"cs-quality-{trace.name}-")
@@ -101,11 +122,12 @@ def run(trace: Trace, policy: str, settings: dict[str, int] | None = None, pool:
         planning.plan = naive_plan_function(real_plan)
     began = time.perf_counter()
     try:
-        seen = drive(get_engine(), trace)
+        seen = drive(get_engine(), trace, cycle_every_polls)
     finally:
         planning.plan = real_plan
     figures = measure(trace, policy, seen, time.perf_counter() - began)
     figures["pool"] = pool
+    figures["cycle_every_polls"] = cycle_every_polls
     figures["settings"] = settings or {}
     print_figures(figures)
     return figures
@@ -202,7 +224,7 @@ def _select_job(model):
     return select(model)
 
 
-def drive(engine, trace: Trace) -> Seen:
+def drive(engine, trace: Trace, cycle_every_polls: int = SHIPPED_CYCLE_EVERY_POLLS) -> Seen:
     from include.loop import cycle
 
     seen, pending = Seen(), list(trace.bursts)
@@ -218,7 +240,9 @@ def drive(engine, trace: Trace) -> Seen:
         if step % (CLOUD_POLL_S // CONDOR_POLL_S) == 1:
             for c in cycle.clouds_to_poll():
                 cycle.poll_cloud(c["group"], c["cloud"], now)
-        if step % (SCHEDULE_S // CONDOR_POLL_S) == 0:
+        # cs_schedule runs on the pool poller's Asset as well as every 30 s (dags/cs_schedule.py), and the
+        # poller updates it on every poll: as shipped, a cycle follows each poll.
+        if step % cycle_every_polls == 0:
             planned = cycle.plan_cycle(now=now)
             for work in cycle.work_items(planned):
                 cycle.act_on(work, now)
@@ -407,6 +431,8 @@ def print_figures(f: dict) -> None:
         ("trace", f["trace"], ""),
         ("policy", f["policy"], f"({f['planner']} planner)"),
         ("pool_packing", f["pool"], ""),
+        ("cs_schedule_after_every_nth_poll", f["cycle_every_polls"],
+         "(1 as shipped: each poll's Asset triggers a cycle)"),
         ("simulated_hours", f"{f['hours']:g}", "h"),
         ("jobs", f["jobs"], f"count ({f['jobs_never_started']} never started)"),
         ("vms_booted", f["vms_booted"], "count"),
