@@ -3,7 +3,8 @@
 Shapes go in order (highest job priority, then the least covered by VMs already coming, then the
 oldest). Each shape walks its eligible clouds by priority tier (lower value first); inside a tier
 each next VM goes to the cloud with the fewest VMs of the group (then by name), so equal clouds fill
-evenly. A cloud's room is the least of: its cycle cap (minus what this plan already gives it), the
+evenly, except that a cloud whose right-sized flavor is backed off (it would boot a larger one) gets
+VMs only once the tier's other clouds can give no more: a larger VM drains a longer, emptier tail. A cloud's room is the least of: its cycle cap (minus what this plan already gives it), the
 new-VM throttle of its endpoint, and every limit term (``limits.Ledger``). A shape may join a cloud's
 boot action only if it needs exactly the same VM (flavor, image, alias, keep-alive, network, user data).
 """
@@ -57,6 +58,7 @@ class Offer:
     draft: Draft
     jobs_per_vm: int
     limit: S  # what stopped it giving more
+    fallback: bool = False  # a larger flavor, taken because the right-sized one is backed off
 
 
 @dataclass
@@ -120,6 +122,7 @@ class Allocator:
         if draft is not None and draft.kind != kind:
             return None, S.CYCLE_CAP
         offer = self._offer_of(s, o, draft, kind, flavor)
+        offer.fallback = o.fallbacks[pos]
         n, why = self._room(offer)
         return (offer, why) if n > 0 else (None, why)
 
@@ -164,6 +167,7 @@ class Allocator:
         for i in np.flatnonzero(o.larger[pos]):
             flavor = o.catalog.flavors[i]
             bigger = self._offer_of(s, o, None, offer.draft.kind._replace(flavor=flavor.name), flavor)
+            bigger.fallback = offer.fallback
             holds = min(self._room(bigger)[0] * bigger.jobs_per_vm, want)
             if holds > best[1]:
                 best = (bigger, holds)
@@ -225,10 +229,13 @@ class Allocator:
 
     def _fill(self, s: Shape, offers: list[Offer], unmet: int) -> int:
         """Water-fill one VM at a time, each to the open offer whose cloud has the fewest VMs of the
-        group, re-checking its room first: clouds of one tier may share an endpoint's quota."""
+        group (back-off fallbacks last), re-checking its room first: clouds of one tier may share an
+        endpoint's quota."""
         open_ = list(offers)
         while unmet > 0 and open_:
-            offer = min(open_, key=lambda o: (self.group_vms[o.options.cloud.key], o.options.cloud.name))
+            offer = min(
+                open_, key=lambda o: (o.fallback, self.group_vms[o.options.cloud.key], o.options.cloud.name)
+            )
             n, offer.limit = self._room(offer)
             if n <= 0:
                 open_.remove(offer)

@@ -8,7 +8,9 @@ cloud's, else the group's; by id or name, it must be on the cloud, and a name on
 else the cloud's or group's default flavor, else the smallest fitting one: not excluded, fits cores,
 RAM, disk + ephemeral (or the boot volume) and swap, priced within VMMaximumPrice, not backed off).
 Where the planner chose, the larger usable flavors are kept too (``Options.larger``): the allocator
-takes one when the cloud's VM count, not its cores, would leave jobs waiting (``boot.py``).
+takes one when the cloud's VM count, not its cores, would leave jobs waiting (``boot.py``). A flavor
+chosen only because a smaller fitting one is backed off is marked (``Options.fallback``): the allocator
+gives such a cloud VMs only after the clouds of its tier that offer the right size.
 """
 
 from __future__ import annotations
@@ -70,9 +72,14 @@ class Options:
     # Per shape, the usable flavors larger than the chosen one (shapes x flavors), where the flavor was
     # the planner's choice (none asked for): the allocator may take one when a VM-count limit binds.
     larger: np.ndarray | None = None
+    # Per shape: the flavor is larger than the smallest fitting one only because that one is backed off.
+    fallback: np.ndarray | None = None
 
     def __post_init__(self) -> None:  # plain lists: the allocator reads them one shape at a time
         self.codes: list[int] = self.code.tolist()
+        self.fallbacks: list[bool] = (
+            [False] * len(self.codes) if self.fallback is None else self.fallback.tolist()
+        )
         self.flavors: list[Flavor | None] = [self.catalog.flavors[i] if i >= 0 else None for i in self.flavor]
 
 
@@ -170,7 +177,7 @@ class Candidates:
                 self.backed_off.setdefault((group, cloud), {})[flavor] = backoff_code(b, now)
         self._catalog_ids: dict[tuple, int] = {}
         self._catalogs: dict[int, Catalog] = {}
-        self._flavors: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._flavors: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def options(self, cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> Options:
         backed_off = self.backed_off.get(cloud.key, {})
@@ -207,11 +214,11 @@ class Candidates:
         flavor_key = (key, tuple(wanted), id(sa))
         if flavor_key not in self._flavors:
             self._flavors[flavor_key] = _flavors(wanted, sa, cat)
-        chosen, reason, larger = self._flavors[flavor_key]
+        chosen, reason, larger, fallback = self._flavors[flavor_key]
         fails = (code == 0) & (reason > 0)
         code[fails] = reason[fails]
         flavor[code == 0] = chosen[code == 0]
-        return Options(cloud, cat, code, flavor, images, larger)
+        return Options(cloud, cat, code, flavor, images, larger, fallback)
 
 
 def _first(code: np.ndarray, failed: np.ndarray, reason: S | None) -> None:
@@ -227,16 +234,17 @@ def _images(cloud: CloudConfig, group: GroupConfig, sa: ShapeArrays) -> list[str
 
 def _flavors(
     wanted: list[str | None], sa: ShapeArrays, cat: Catalog
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chosen flavor index, reason code (0 = ok) and the usable larger flavors (shapes x flavors, none
-    where a flavor was asked for) per shape. ``wanted``: the flavor each distinct VMInstanceType string
-    asks for on this cloud (else the default flavor), the last one for none."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Chosen flavor index, reason code (0 = ok), the usable larger flavors (shapes x flavors, none
+    where a flavor was asked for) and whether the choice is a back-off fallback, per shape. ``wanted``:
+    the flavor each distinct VMInstanceType string asks for on this cloud (else the default flavor),
+    the last one for none."""
     default = wanted[-1]
     wanted_idx = np.array([-1 if w is None else cat.index.get(w, -2) for w in wanted], dtype=np.int64)[sa.typ]
     n = len(sa.shapes)
     if not len(cat.flavors):
         no = CODE[S.FLAVOR_MISSING] if default else CODE[S.NO_FLAVOR_FITS]
-        return np.full(n, -1), np.full(n, no), np.zeros((n, 0), dtype=bool)
+        return np.full(n, -1), np.full(n, no), np.zeros((n, 0), dtype=bool), np.zeros(n, dtype=bool)
     fits = (
         (cat.cores[None, :] >= sa.cores[:, None])
         & (cat.ram[None, :] >= sa.ram[:, None])
@@ -273,7 +281,8 @@ def _flavors(
             default=0,
         )
     larger = usable & (np.arange(len(cat.flavors))[None, :] > chosen[:, None]) & (wanted_idx == -1)[:, None]
-    return chosen, reason, larger
+    fallback = has_usable & (chosen != priced.argmax(axis=1)) & (wanted_idx == -1)
+    return chosen, reason, larger, fallback
 
 
 def jobs_per_vm(flavor: Flavor, disk_gb: float, s: Shape) -> int:

@@ -371,3 +371,32 @@ def test_an_image_is_found_by_id_and_an_ambiguous_name_names_both_ids():
     result = plan(snapshot(clouds=[twice], jobs=idle_jobs(1, cores=8, image="cernvm4")), POLICY, NOW)
     [skip] = [s for s in result.skips if s.jobs]
     assert skip.reason == S.IMAGE_AMBIGUOUS and "img-1 and img-2" in skip.detail
+
+
+def test_a_cloud_whose_right_size_is_backed_off_waits_behind_one_that_offers_it():
+    """Two clouds of one tier; east's 8-core flavour just failed a boot. Three 8-core jobs go to west's
+    8-core VMs, not to a 16-core VM on east that would hold one job's cores idle once the other ends."""
+    clouds = [cloud("east"), cloud("west")]
+    snap = snapshot(
+        clouds=clouds,
+        jobs=idle_jobs(3, cores=8),
+        backoffs=[backoff(cloud="east", flavor="c8", until=NOW + timedelta(minutes=1))],
+    )
+    assert booted(plan(snap, POLICY, NOW)) == {"west": ("c8", 3)}
+
+
+def test_the_larger_flavour_still_serves_what_the_right_sized_clouds_cannot():
+    """West may take only one more VM: the other two 8-core jobs still go to east's 16-core flavour
+    rather than wait for its back-off to end."""
+    clouds = [cloud("east"), cloud("west", quota=Quota(instances_max=1))]
+    snap = snapshot(
+        clouds=clouds,
+        jobs=idle_jobs(3, cores=8),
+        backoffs=[backoff(cloud="east", flavor="c8", until=NOW + timedelta(minutes=1))],
+    )
+    assert booted(plan(snap, POLICY, NOW)) == {"west": ("c8", 1), "east": ("c16", 1)}
+
+
+def test_without_a_back_off_clouds_of_one_tier_still_fill_evenly():
+    snap = snapshot(clouds=[cloud("east"), cloud("west")], jobs=idle_jobs(4, cores=8))
+    assert booted(plan(snap, POLICY, NOW)) == {"east": ("c8", 2), "west": ("c8", 2)}
