@@ -23,7 +23,10 @@ from include.scheduler.reasons import RetireReason
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
 
 NAIVE_CORES = 8  # the flavour size the naive policy boots (or the smallest multi-core one a cloud has)
-GONE = ("gone", "deleting")
+GONE = ("gone", "deleting")  # not supply
+# A VM being deleted still holds its cores and instance until the cloud lets it go: it counts against
+# the limits, as the real planner's ledger counts it (at a 15 s cadence a plan often sees one in flight).
+RELEASED = ("gone",)
 # Retires the real planner makes that are housekeeping every policy needs, not packing or churn choices.
 HOUSEKEEPING = {"operator", "error", "cloud_disabled", "credential_expiring", "never_ran_job", "over_limit"}
 
@@ -96,7 +99,7 @@ def _flavor_for(cloud, cores_needed: int):
 
 def _headroom(cloud, vms: pd.DataFrame, flavor) -> int:
     """VMs of ``flavor`` that fit under every configured limit of this cloud row."""
-    mine = vms[(vms["group"] == cloud.group) & (vms["cloud"] == cloud.name) & ~vms["status"].isin(GONE)]
+    mine = vms[(vms["group"] == cloud.group) & (vms["cloud"] == cloud.name) & ~vms["status"].isin(RELEASED)]
     used = (int(mine["cores"].sum()), int(mine["ram_mb"].sum()), len(mine))
     lim, q = cloud.limits, cloud.quota
     caps = [
