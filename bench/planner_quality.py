@@ -1,8 +1,8 @@
 """P8: planner quality. Replays a workload (``bench/quality_traces.py``) on simulated clouds (boot delay,
 capacity errors, VMs in error, VMs that never register) through the real control loop on a simulated
 clock, at the shipped intervals and triggers (condor poll 15 s, each followed by cs_schedule as its Asset
-triggers it: plan, act, finish; cloud poll 60 s) and the shipped settings, with our planner or the naive baseline (``bench/quality_naive.py``)
-swapped in for the planner function, and prints what an operator pays for, one ``name: value unit``
+triggers it: plan, act, finish; cloud poll 60 s) and the shipped settings, with our planner or the naive
+baseline (``bench/quality_naive.py``) swapped in for the planner function, and prints what an operator pays for, one ``name: value unit``
 line each (``bench/quality_figures.py`` says how each is computed; bench/README.md "Planner quality").
 
     .venv/bin/python bench/planner_quality.py --trace stock --policy ours [--hours 24] [--seed 7]

@@ -4,8 +4,9 @@ Shapes go in order (highest job priority, then the least covered by VMs already 
 oldest). Each shape walks its eligible clouds by priority tier (lower value first); inside a tier
 each next VM goes to the cloud with the fewest VMs of the group (then by name), so equal clouds fill
 evenly, except that a cloud whose right-sized flavor is backed off (it would boot a larger one) gets
-VMs only once the tier's other clouds can give no more: a larger VM drains a longer, emptier tail. A cloud's room is the least of: its cycle cap (minus what this plan already gives it), the
-new-VM throttle of its endpoint, and every limit term (``limits.Ledger``). A shape may join a cloud's
+VMs only once the tier's other clouds can give no more: a larger VM drains a longer, emptier tail. A
+cloud's room is the least of: its cycle cap (minus what this plan already gives it), the new-VM
+throttle of its endpoint, and every limit term (``limits.Ledger``). A shape may join a cloud's
 boot action only if it needs exactly the same VM (flavor, image, alias, keep-alive, network, user data).
 """
 
@@ -121,8 +122,7 @@ class Allocator:
         kind = VmKind(flavor.name, o.image[pos], s.alias, s.keep_alive, network, s.user_data)
         if draft is not None and draft.kind != kind:
             return None, S.CYCLE_CAP
-        offer = self._offer_of(s, o, draft, kind, flavor)
-        offer.fallback = o.fallbacks[pos]
+        offer = self._offer_of(s, o, pos, draft, kind, flavor)
         n, why = self._room(offer)
         return (offer, why) if n > 0 else (None, why)
 
@@ -142,14 +142,13 @@ class Allocator:
                 offers[k], short = bigger, short - (more - held[k])
         return offers
 
-    def _offer_of(self, s: Shape, o: Options, draft: Draft | None, kind: VmKind, flavor) -> Offer:
+    def _offer_of(self, s: Shape, o: Options, pos: int, draft: Draft | None, kind: VmKind, flavor) -> Offer:
         cloud = o.cloud
         draft = draft or Draft(
             cloud, kind, _per_vm(cloud, flavor.cores, flavor.ram_mb), flavor.cores, flavor.ram_mb
         )
-        return Offer(
-            o, draft, jobs_per_vm(flavor, draft.per_vm["volume_gb"] or flavor.total_disk_gb, s), S.CYCLE_CAP
-        )
+        held = jobs_per_vm(flavor, draft.per_vm["volume_gb"] or flavor.total_disk_gb, s)
+        return Offer(o, draft, held, S.CYCLE_CAP, fallback=o.fallbacks[pos])
 
     def _upsized(self, s: Shape, offer: Offer, pos: int, n: int, want: int) -> tuple[Offer, int]:
         """A larger flavour where a VM count binds. The smallest fitting flavour fills a cloud one small
@@ -166,8 +165,7 @@ class Allocator:
             return best
         for i in np.flatnonzero(o.larger[pos]):
             flavor = o.catalog.flavors[i]
-            bigger = self._offer_of(s, o, None, offer.draft.kind._replace(flavor=flavor.name), flavor)
-            bigger.fallback = offer.fallback
+            bigger = self._offer_of(s, o, pos, None, offer.draft.kind._replace(flavor=flavor.name), flavor)
             holds = min(self._room(bigger)[0] * bigger.jobs_per_vm, want)
             if holds > best[1]:
                 best = (bigger, holds)
