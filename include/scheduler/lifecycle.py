@@ -1,7 +1,8 @@
 """Per-VM lifecycle rules: retire, delete or leave alone. First match wins, in this order:
 
 frozen (unknown or stale cloud) -> gone/deleting -> manual -> operator kill -> stale pool (hold) ->
-retiring (delete once its startd has left; send or re-send the retire; give up) -> error timeout ->
+retiring (delete once its startd has left; send or re-send the retire; give up; retire one the pool
+drained, not we, once it has been empty for its keep-alive) -> error timeout ->
 cloud disabled -> credential expiring -> never listed / never registered -> startd left -> unused and
 unwanted past keep-alive -> never ran a job -> job completed -> keep-alive. A delete of a VM the cloud
 does not list yet and that is younger than two cloud polls is held (polling safety).
@@ -96,6 +97,7 @@ def verdicts(
         (m["resend_due"] & ~m["out_of_sends"], RESEND_RETIRE),
         (m["resend_due"] & m["busy"], S.VM_BUSY),
         (m["resend_due"], D.RETIRE_TIMEOUT),
+        (m["retiring"] & ~m["asked"] & m["idle"] & (m["idle_for"] > m["keep_alive"]), R.POOL_DRAINED),
         (m["retiring"], NOTHING),
         (m["error_due"] & m["busy"], R.ERROR),
         (m["error_due"], D.ERROR),

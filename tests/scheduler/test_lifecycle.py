@@ -431,3 +431,93 @@ def test_an_aliased_vm_is_kept_by_a_job_of_no_alias_that_fits_it():
     v = vm("v1", state="fresh", idle_for=400, age=1000, target_alias="gpu")
     jobs = idle_jobs(1, cores=64, target_alias="gpu") + idle_jobs(1, cores=4)
     assert actions(snapshot(vms=[v], jobs=jobs, groups=[group(keep_alive=300)])).get("v1") is None
+
+
+def _drained_by_the_pool(vm_id: str, *, jobs_running: bool, drained_for: float) -> list[dict]:
+    """The slot rows the pool poller makes of a VM an admin drained with ``condor_drain <host>``
+    (nothing on completion): the partitionable slot is Drained, retiring while a job still runs, idle
+    once the last one ended; the parse is the poller's own (``machine_record``)."""
+    import classad2
+
+    from include.condor.classads import machine_record
+
+    host = f"{vm_id}.cloud.example.org"
+    ads = [
+        {
+            "Name": f"slot1@{host}",
+            "Machine": host,
+            "cs_vm_id": vm_id,
+            "SlotType": "Partitionable",
+            "State": "Drained",
+            "Activity": "Retiring" if jobs_running else "Idle",
+            "Draining": True,
+            "DrainReason": "by command",
+            "Cpus": 4 if jobs_running else 8,
+            "Memory": 8000 if jobs_running else 16000,
+            "EnteredCurrentState": int((ago(drained_for)).timestamp()),
+        }
+    ]
+    if jobs_running:
+        ads.append(
+            {
+                "Name": f"slot1_1@{host}",
+                "Machine": host,
+                "cs_vm_id": vm_id,
+                "SlotType": "Dynamic",
+                "State": "Claimed",
+                "Activity": "Retiring",
+                "Cpus": 4,
+                "Memory": 8000,
+                "EnteredCurrentState": int((ago(20_000)).timestamp()),
+            }
+        )
+    rows = []
+    for ad in ads:
+        r = machine_record(classad2.ClassAd(ad), pool="p", deployment="cs")
+        rows.append(
+            {
+                "vm_id": r.vm_id,
+                "slot_type": r.slot_type,
+                "state": r.state,
+                "activity": r.activity,
+                "cores": r.cores,
+                "memory_mb": r.memory_mb,
+                "entered_state_at": r.entered_state_at,
+                "retiring": r.retiring,
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize(
+    "jobs_running,empty_for,expected",
+    [
+        (True, 20_000, None),
+        (False, 200, None),
+        (False, 400, ("retire", R.POOL_DRAINED, False)),
+    ],
+    ids=["still-running-its-job", "empty-within-keep-alive", "empty-past-keep-alive"],
+)
+def test_a_vm_an_admin_drained_is_retired_once_it_has_run_dry(jobs_running, empty_for, expected):
+    """A pool admin drains one of our VMs (``condor_drain``, which leaves it drained and empty, taking
+    no job) and forgets it: it is not our retire, so nothing was going to delete it, and it held its
+    cores for good. Once empty for its keep-alive (300 s) it is retired like any idle VM; while its job
+    runs it is left to finish."""
+    row, _ = vm("v1", state="running" if jobs_running else "idle", idle_for=empty_for, busy_for=20_000)
+    slots = _drained_by_the_pool("v1", jobs_running=jobs_running, drained_for=empty_for)
+    assert all(s["retiring"] for s in slots if s["slot_type"] == "Partitionable")
+    assert actions(snapshot(vms=[(row, [])], extra_slots=slots)).get("v1") == expected
+
+
+def test_a_vm_the_pool_drained_is_deleted_once_its_startd_left():
+    """After the retire, its startd leaves; the VM is then deleted, and it is no boot failure."""
+    row, _ = vm(
+        "v1",
+        state="unregistered",
+        registered_at=ago(9000),
+        retire_requested_at=ago(200),
+        retire_reason="pool_drained",
+        retire_sent_at=ago(200),
+        retire_count=1,
+    )
+    assert actions(snapshot(vms=[(row, [])])).get("v1") == ("delete", D.RETIRED, False, False)
