@@ -2,7 +2,7 @@
 
 frozen (unknown or stale cloud) -> gone/deleting -> manual -> operator kill -> stale pool (hold) ->
 retiring (delete once its startd has left; send or re-send the retire; give up; retire one the pool
-drained, not we, once it has been empty for its keep-alive) -> error timeout ->
+drained, not we, once it has been empty for ``POOL_DRAIN_GRACE_S``) -> error timeout ->
 cloud disabled -> credential expiring -> never listed / never registered -> startd left -> unused and
 unwanted past keep-alive -> never ran a job -> job completed -> keep-alive. A delete of a VM the cloud
 does not list yet and that is younger than two cloud polls is held (polling safety).
@@ -28,6 +28,11 @@ from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmStatus
+
+# How long a VM drained in the pool by someone else may sit empty before we retire it (at least its
+# keep-alive): twice condor_defrag's default DEFRAG_INTERVAL (600 s), so that a drain the daemon cancels
+# once the VM is whole is cancelled, and the VM given to the multi-core job it was drained for, first.
+POOL_DRAIN_GRACE_S = 1200
 
 _ATTRS = ("known", "stale", "enabled", "expiring", "pool_stale", "on_completion", "keep_alive", "last_poll")
 
@@ -97,7 +102,7 @@ def verdicts(
         (m["resend_due"] & ~m["out_of_sends"], RESEND_RETIRE),
         (m["resend_due"] & m["busy"], S.VM_BUSY),
         (m["resend_due"], D.RETIRE_TIMEOUT),
-        (m["retiring"] & ~m["asked"] & m["idle"] & (m["idle_for"] > m["keep_alive"]), R.POOL_DRAINED),
+        (m["retiring"] & ~m["asked"] & m["idle"] & (m["idle_for"] > m["drained_grace"]), R.POOL_DRAINED),
         (m["retiring"], NOTHING),
         (m["error_due"] & m["busy"], R.ERROR),
         (m["error_due"], D.ERROR),
@@ -162,6 +167,7 @@ def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datet
     )
     m["idle"] = m["registered"] & ~m["busy"]
     m["keep_alive"] = keep_alive_of(fleet, view, policy)
+    m["drained_grace"] = np.fmax(m["keep_alive"], POOL_DRAIN_GRACE_S)
     return m
 
 

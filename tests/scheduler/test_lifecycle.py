@@ -493,15 +493,18 @@ def _drained_by_the_pool(vm_id: str, *, jobs_running: bool, drained_for: float) 
     "jobs_running,empty_for,expected",
     [
         (True, 20_000, None),
-        (False, 200, None),
-        (False, 400, ("retire", R.POOL_DRAINED, False)),
+        (False, 400, None),
+        (False, 1100, None),
+        (False, 1300, ("retire", R.POOL_DRAINED, False)),
     ],
-    ids=["still-running-its-job", "empty-within-keep-alive", "empty-past-keep-alive"],
+    ids=["still-running-its-job", "empty-past-keep-alive", "empty-within-defrag-s-cancel", "empty-for-good"],
 )
 def test_a_vm_an_admin_drained_is_retired_once_it_has_run_dry(jobs_running, empty_for, expected):
     """A pool admin drains one of our VMs (``condor_drain``, which leaves it drained and empty, taking
     no job) and forgets it: it is not our retire, so nothing was going to delete it, and it held its
-    cores for good. Once empty for its keep-alive (300 s) it is retired like any idle VM; while its job
+    cores for good. Once empty for 20 minutes it is retired like any idle VM (not after its keep-alive of
+    300 s: condor_defrag, which drains VMs for multi-core jobs, cancels its drain of a VM that is whole
+    within its 10-minute interval, and the VM is then what a multi-core job waited for); while its job
     runs it is left to finish."""
     row, _ = vm("v1", state="running" if jobs_running else "idle", idle_for=empty_for, busy_for=20_000)
     slots = _drained_by_the_pool("v1", jobs_running=jobs_running, drained_for=empty_for)
