@@ -47,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=["depth_first", "default"],
         help="the simulated negotiator: the README's depth-first configuration or a pool as HTCondor ships",
     )
+    parser.add_argument(
+        "--defrag",
+        type=int,
+        default=0,
+        metavar="CORES",
+        help="run condor_defrag in the simulated pool as the README configures it, a drain cancelled once "
+        "CORES are free (DEFRAG_WHOLE_MACHINE_EXPR = Cpus >= CORES); 0 (default): no defrag daemon",
+    )
     parser.add_argument("--hours", type=float, default=None, help="default: the trace's own (24 h; gpu 4 h)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hours is not None and args.hours <= 0:
         parser.error("--hours must be positive")
+    if args.defrag < 0:
+        parser.error("--defrag must be 0 (none) or the cores a drain gathers")
     if args.cycle_every_polls < 1:
         parser.error("--cycle-every-polls must be at least 1")
     logging.disable(logging.INFO)  # the loop logs every plan; the figures are what this prints
@@ -75,7 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         make, default_hours = TRACES[name]
         trace = make(args.hours if args.hours is not None else default_hours, args.seed)
         rows.append(
-            run(trace, args.policy, _settings(parser, args.setting), args.pool, args.cycle_every_polls)
+            run(
+                trace,
+                args.policy,
+                _settings(parser, args.setting),
+                args.pool,
+                args.cycle_every_polls,
+                args.defrag,
+            )
         )
     print_table(rows)
     return 0
@@ -97,9 +114,10 @@ def run(
     settings: dict[str, int] | None = None,
     pool: str = "depth_first",
     cycle_every_polls: int = SHIPPED_CYCLE_EVERY_POLLS,
+    defrag: int = 0,
 ) -> dict:
-    """One trace under one policy and pool packing, in a fresh SQLite state database; returns its
-    figures."""
+    """One trace under one policy and pool packing (and condor_defrag, gathering ``defrag`` cores, if
+    not 0), in a fresh SQLite state database; returns its figures."""
     tmp = tempfile.mkdtemp(prefix=f"cs-quality-{trace.name}-")
     os.environ["CLOUDSCHEDULER_DB_URL"] = f"sqlite:///{tmp}/state.db"
     from include.condor.pools import SIMULATED, pool_key
@@ -114,7 +132,8 @@ def run(
     with session_scope() as s:
         apply_config(s, parse_document({**site(trace), "settings": settings or {}}), actor="planner-quality")
     with session_scope() as s:
-        lock_pool(s, pool_key(SIMULATED, None)).packing = pool
+        state = lock_pool(s, pool_key(SIMULATED, None))
+        state.packing, state.defrag_whole_cores = pool, defrag
     real_plan = planning.plan
     if policy == "naive":
         from bench.quality_naive import naive_plan_function
@@ -127,6 +146,7 @@ def run(
         planning.plan = real_plan
     figures = measure(trace, policy, seen, time.perf_counter() - began)
     figures["pool"] = pool
+    figures["defrag"] = defrag
     figures["cycle_every_polls"] = cycle_every_polls
     figures["settings"] = settings or {}
     print_figures(figures)
@@ -431,6 +451,7 @@ def print_figures(f: dict) -> None:
         ("trace", f["trace"], ""),
         ("policy", f["policy"], f"({f['planner']} planner)"),
         ("pool_packing", f["pool"], ""),
+        ("pool_condor_defrag_whole_cores", f.get("defrag", 0) or "none", ""),
         ("cs_schedule_after_every_nth_poll", f["cycle_every_polls"],
          "(1 as shipped: each poll's Asset triggers a cycle)"),
         ("simulated_hours", f"{f['hours']:g}", "h"),
@@ -482,7 +503,7 @@ def print_table(rows: list[dict]) -> None:
     print("|---" * 16 + "|")
     for f in rows:
         print(
-            f"| {f['trace']} | {f['planner']} | {f['policy']} | {f['pool']} | {f['idle_pct']:.1f} % | "
+            f"| {f['trace']} | {f['planner']} | {f['policy']} | {_pool(f)} | {f['idle_pct']:.1f} % | "
             f"{f['partly_filled_pct']:.1f} % | {f['fixed_floor_pct']:.1f} % | {f['fluid_floor_pct']:.1f} % | "
             f"{f['no_migration_floor_pct']:.1f} % | "
             f"{f['retires_then_booted']} of {f['idle_retires']} / {f['boots_after_idle_retire']} | "
@@ -498,3 +519,7 @@ def _or_dash(value: float) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _pool(f: dict) -> str:
+    return f"{f['pool']} + condor_defrag {f['defrag']}" if f.get("defrag") else f["pool"]

@@ -39,6 +39,20 @@ EXTERNAL = "external:"  # the instance_id prefix of a startd on a machine the si
 #   (autocluster) on the claim's leftovers, while other requests go to other startds in that cycle.
 PACKINGS = ("depth_first", "default")
 
+# condor_defrag on the central manager, as the README configures it for multi-core jobs beside single-core
+# ones (``sim_pools.defrag_whole_cores`` = N; 0, the default, is a pool without it, as HTCondor ships).
+# Every DEFRAG_INTERVAL_S on the epoch grid it first cancels the drain of each VM with N cores free
+# (DEFRAG_CANCEL_REQUIREMENTS = DEFRAG_WHOLE_MACHINE_EXPR = Cpus >= N), then starts DEFRAG_PER_HOUR drains
+# an hour (a share per interval, the remainder carried over as the daemon does), at most
+# DEFRAG_MAX_CONCURRENT at a time, on VMs that could hold N cores but have fewer free and are neither
+# draining nor retiring: the fewest busy cores first, a stand-in for its default rank (the least work
+# a graceful drain loses). A draining VM takes no job; its jobs run to their end (the VMs' startds allow
+# it: MAXJOBRETIREMENTTIME). Like the real daemon it does not look at the queue.
+DEFRAG_INTERVAL_S = 600
+DEFRAG_PER_HOUR = 2
+DEFRAG_MAX_CONCURRENT = 2
+DEFRAG_REASON = "Defrag"
+
 
 def external(startd) -> bool:
     return startd.instance_id.startswith(EXTERNAL)
@@ -67,6 +81,8 @@ def advance_in(session, pool: str, now: datetime) -> AdvanceReport:
     interval = timedelta(seconds=max(1, state.negotiator_interval_s))
     start = state.advanced_at or now - interval
     world = _World(session, pool, now, state.packing)
+    world.defrag_cores = state.defrag_whole_cores or 0
+    world.defrag_tick = _defrag_tick(start)
     for point, negotiate in _points(start, now, interval):
         world.step(point, negotiate)
     world.purge(now, timedelta(seconds=state.completed_retention_s))
@@ -86,6 +102,10 @@ def _points(start: datetime, now: datetime, interval: timedelta) -> list[tuple[d
     if not points or points[-1][0] != now:
         points.append((now, False))
     return points
+
+
+def _defrag_tick(at: datetime) -> int:
+    return int(at.timestamp()) // DEFRAG_INTERVAL_S
 
 
 def evict(session, startd, at: datetime, reason: str) -> int:
@@ -135,15 +155,19 @@ class _World:
         self.negotiated_at: datetime | None = None
         self._job_ads: dict[str, object] = {}
         self._verdicts: dict[tuple, bool] = {}
+        self.defrag_cores, self.defrag_tick = 0, 0  # condor_defrag's N, and its last run (advance sets both)
 
     def step(self, at: datetime, negotiate: bool) -> None:
         self.report.cycles += negotiate
-        if not self.dirty and (self.next_due is None or at < self.next_due):
+        defrag = self.defrag_cores > 0 and _defrag_tick(at) > self.defrag_tick
+        if not defrag and not self.dirty and (self.next_due is None or at < self.next_due):
             return  # nothing happened since the last cycle, and nothing is due yet
         self._vanish(at)
         self._complete(at)
         self._depart(at)
         self._register(at)
+        if defrag:
+            self._defrag(at)
         if negotiate and (self.dirty or self._new_jobs(at)):
             self._negotiate(at)
         self.next_due = self._next_event(at)
@@ -241,6 +265,42 @@ class _World:
             self.report.registered += 1
             self.dirty = True
 
+    def _defrag(self, at: datetime) -> None:
+        """One run of condor_defrag (see DEFRAG_INTERVAL_S): cancel the drains that gathered their cores,
+        then start this interval's share of new ones."""
+        tick, whole = _defrag_tick(at), self.defrag_cores
+        draining = []
+        for machine in sorted(self.free):
+            sd = self.startds[machine]
+            if sd.drain_started_at is None:
+                continue
+            if self.free[machine][0] >= whole:
+                sd.drain_started_at, sd.state_changed_at = None, max(sd.state_changed_at, at)
+                self.dirty = True
+            else:
+                draining.append(machine)
+        per = DEFRAG_PER_HOUR * DEFRAG_INTERVAL_S / 3600
+        due = int(tick * per) - int(self.defrag_tick * per)
+        self.defrag_tick = tick
+        room = min(due, DEFRAG_MAX_CONCURRENT - len(draining))
+        if room <= 0:
+            return
+        candidates = sorted(
+            (
+                (sd.cores - self.free[m][0], m)
+                for m, sd in self.startds.items()
+                if m in self.free
+                and sd.registered_at <= at
+                and sd.retire_requested_at is None
+                and sd.drain_started_at is None
+                and sd.cores >= whole
+                and self.free[m][0] < whole
+            ),
+        )
+        for _, machine in candidates[:room]:
+            self.startds[machine].drain_started_at = at
+            self.dirty = True
+
     def _negotiate(self, at: datetime) -> None:
         self.dirty, self.negotiated_at = False, at
         order = sorted(
@@ -250,6 +310,7 @@ class _World:
                 if m in self.free
                 and sd.registered_at <= at
                 and (sd.retire_requested_at is None or sd.retire_requested_at > at)
+                and sd.drain_started_at is None
             ),
             key=lambda sd: (sd.registered_at, sd.machine),
         )

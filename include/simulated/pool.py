@@ -24,7 +24,7 @@ from include.condor.records import (
     RetireResult,
     ScheddJobs,
 )
-from include.simulated.negotiator import evict
+from include.simulated.negotiator import DEFRAG_REASON, evict
 from include.simulated.queue import (
     DEFAULT_SCHEDD,
     MACHINE_BASICS,
@@ -44,8 +44,9 @@ def slot_ads(startd, running: Sequence) -> list:
 
     used_cpus = sum(j.request_cpus for j in running)
     used_mem = sum(j.request_memory_mb for j in running)
-    draining = startd.retire_requested_at is not None
-    drain_how = draining and startd.retire_how == RetireHow.DRAIN
+    defrag = startd.drain_started_at is not None  # condor_defrag's drain (negotiator.py)
+    draining = startd.retire_requested_at is not None or defrag
+    drain_how = defrag or (draining and startd.retire_how == RetireHow.DRAIN)
     common = {**MACHINE_BASICS, **(startd.attrs or {}), "Machine": startd.machine}
     ads = [
         classad2.ClassAd(
@@ -62,6 +63,7 @@ def slot_ads(startd, running: Sequence) -> list:
                 "TotalSlotMemory": startd.memory_mb,
                 "EnteredCurrentState": int(startd.state_changed_at.timestamp()),
                 "Draining": drain_how,
+                **({"DrainReason": DEFRAG_REASON} if defrag else {}),
             }
         )
     ]

@@ -222,9 +222,12 @@ def test_a_pool_with_an_unknown_packing_is_refused_by_name(store_engine):
         advance(e, "simulated", at(40))
 
 
-def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
+@pytest.mark.parametrize("whole", [0, 6], ids=["no-defrag", "defrag"])
+def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine, whole):
     e = store_engine
     group(e)
+    with session_scope(e) as s:
+        lock_pool(s, "simulated").defrag_whole_cores = whole
     sim_instance(e, "vm-1", active_at=at(45))
     sim_instance(e, "vm-2", active_at=at(200), cores=4, ram_mb=16000)
     for i, dur in enumerate([100, 250, 400, 90]):
@@ -361,3 +364,36 @@ def test_a_vm_booted_by_the_simulated_cloud_joins_with_the_demo_template(store_e
         "ca-west",
     )
     assert jobs(e)["1.0"].vm_id == "req7-1"
+
+
+@pytest.mark.parametrize("whole", [0, 8])
+def test_condor_defrag_gathers_the_cores_a_multi_core_job_waits_for(store_engine, whole):
+    """A site with 1-core jobs arriving all the time and one 8-core job: each core that frees goes to
+    the next 1-core job (the 8-core one does not fit, so the negotiator moves on), and the 8-core job
+    waits for good. With condor_defrag configured as the README says (``whole`` = 8), the VM is drained
+    (no new job, its ad Drained with the daemon's reason), its cores gather, the drain is cancelled and
+    the 8-core job, the oldest in the queue, starts there."""
+    e = store_engine
+    group(e)
+    with session_scope(e) as s:
+        lock_pool(s, "simulated").defrag_whole_cores = whole
+    sim_instance(e, "vm-a", active_at=T0)
+    for i in range(8):
+        submit_jobs(e, "atlas", 1, cores=1, ram_mb=2000, duration_s=300 + 100 * i, now=T0)
+    submit_jobs(e, "atlas", 1, cores=8, ram_mb=16000, duration_s=3600, now=at(10))  # cluster 9
+    for t in range(100, 6000, 100):
+        submit_jobs(e, "atlas", 1, cores=1, ram_mb=2000, duration_s=2000, now=at(t))
+    drained = []  # per poll: does the pool report vm-a drained?
+    for t in range(0, 6001, 60):
+        poll(e, at(t))
+        drained.append(any(m.retiring and m.state == "Drained" for m in machines(e).values()))
+    with session_scope(e) as s:
+        multi = s.scalars(select(SimJob).where(SimJob.cluster_id == 9)).one()
+        started, machine = multi.started_at, multi.machine
+    if not whole:
+        assert started is None and not any(drained)  # starved behind the 1-core backfill
+        return
+    assert started is not None and machine == "vm-a"
+    assert started <= at(600 * 3 + 2000 + 600)  # a drain within 3 ticks, its jobs' end, the next tick
+    first = drained.index(True)
+    assert not all(drained[first:])  # the drain was cancelled once the cores were free

@@ -34,6 +34,10 @@ class SimPool(Base):
     # How the negotiator places jobs on partitionable slots (include/simulated/negotiator.PACKINGS):
     # "depth_first" is the configuration the README recommends, "default" a pool left as HTCondor ships.
     packing: Mapped[str] = mapped_column(String(32), default="depth_first")
+    # condor_defrag on the central manager, as the README configures it for multi-core jobs: the cores a
+    # drained VM must have free for its drain to be cancelled (DEFRAG_WHOLE_MACHINE_EXPR = Cpus >= N);
+    # 0 = no defrag daemon, as HTCondor ships (include/simulated/negotiator.py, "condor_defrag").
+    defrag_whole_cores: Mapped[int] = mapped_column(Integer, default=0)
     completed_retention_s: Mapped[int] = mapped_column(Integer, default=600)  # completed jobs stay queued
     next_cluster: Mapped[int] = mapped_column(Integer, default=1)
     down: Mapped[list[str]] = mapped_column(JSON, default=list)  # injected faults: "collector", "schedd:<n>"
@@ -89,5 +93,8 @@ class SimStartd(Base):
     next_slot: Mapped[int] = mapped_column(Integer, default=1)
     retire_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retire_how: Mapped[str | None] = mapped_column(String(16))
+    drain_started_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime
+    )  # condor_defrag's drain, until cancelled
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_reason: Mapped[str | None] = mapped_column(String(32))  # retired | invalidated | vm_gone
