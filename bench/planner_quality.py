@@ -517,9 +517,9 @@ def _or_dash(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0f}"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _pool(f: dict) -> str:
     return f"{f['pool']} + condor_defrag {f['defrag']}" if f.get("defrag") else f["pool"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -73,6 +73,7 @@ STARTD_PROJECTION = [
     "RemoteOwner",
     "GlobalJobId",
     "Draining",
+    "DrainReason",
     VM_ID_ATTR,
     DEPLOYMENT_ATTR,
     CSV2_HOST_ATTR,
@@ -160,6 +161,7 @@ STARTD_ATTRS = _spelling(
         "target_alias",
         "RemoteOwner",
         "GlobalJobId",
+        "DrainReason",
     ],
 )
 
@@ -416,6 +418,7 @@ def machine_record(ad: Any, *, pool: str, deployment: str) -> MachineRecord | No
         v("RemoteOwner"),
         v("GlobalJobId"),
         activity == "Retiring" or state == "Drained" or v("Draining") is True,
+        v("DrainReason"),
     )
 
 

@@ -123,6 +123,7 @@ class MachineRecord(NamedTuple):
     remote_owner: str | None
     global_job_id: str | None
     retiring: bool
+    drain_reason: str | None = None  # who drains it: "Defrag <name>" (condor_defrag), "by <user>", ours
 
 
 @dataclass(frozen=True)

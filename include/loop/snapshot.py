@@ -64,6 +64,7 @@ SLOT_SQL_COLUMNS = {
     "memory_mb": m.Machine.memory_mb,
     "entered_state_at": m.Machine.entered_state_at,
     "retiring": m.Machine.retiring,
+    "drain_reason": m.Machine.drain_reason,
 }
 VM_RENAMES = {"group_name": "group", "cloud_name": "cloud"}
 

@@ -20,6 +20,8 @@ CLAIMED_STATES = ("Claimed", "Matched", "Preempting")  # the slot holds work (in
 FREE_SLOT_TYPES = ("Partitionable", "Static")  # an Unclaimed one of these offers its cores and memory
 SLOT_STATES = ("Unclaimed", *CLAIMED_STATES)
 SLOT_TYPES = ("Partitionable", "Dynamic", "Static")
+# The DrainReason condor_defrag gives its drains ("Defrag <daemon name>"; "Defrag" before HTCondor 10.7).
+DEFRAG_DRAIN = "Defrag"
 STATUSES = tuple(s.value for s in VmStatus)
 STATES = tuple(s.value for s in VmState)
 STATE_NAMES = np.array(STATES, dtype=object)
@@ -106,6 +108,13 @@ def states(cols: dict[str, np.ndarray]) -> np.ndarray:
     ).astype(np.int8)
 
 
+def _starts_with(column: pd.Series, prefix: str) -> np.ndarray:
+    """Whether each value is a string starting with ``prefix``: one hashing pass, then a lookup."""
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+    lookup = np.array([isinstance(u, str) and u.startswith(prefix) for u in uniques] + [False])
+    return lookup[codes]
+
+
 def _codes(column: pd.Series, words: tuple[str, ...]) -> np.ndarray:
     """Index of each value in ``words`` (-1 for anything else): one hashing pass, then integer compares."""
     codes, uniques = pd.factorize(column.to_numpy(dtype=object))
@@ -122,6 +131,7 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
     claimed = state > 0  # one of CLAIMED_STATES
     free = (state == 0) & np.isin(kind, [SLOT_TYPES.index(t) for t in FREE_SLOT_TYPES])
     retiring = slots["retiring"].to_numpy(dtype=bool)[mine]
+    defrag = _starts_with(slots["drain_reason"], DEFRAG_DRAIN)[mine]
     entered = seconds(slots["entered_state_at"])[mine]
     count = np.bincount(row, minlength=n)
 
@@ -135,6 +145,7 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "free_mem": total(np.where(free, slots["memory_mb"].to_numpy()[mine], 0)).astype(np.int64),
         "slot_retiring": total(retiring) > 0,
         "all_retiring": (total(retiring) == count) & (count > 0),
+        "defrag_draining": total(defrag) > 0,  # condor_defrag's drain: it resumes or cancels it itself
         "has_dynamic": total(kind == SLOT_TYPES.index("Dynamic")) > 0,
         "slot_first": _reduce(np.fmin, row, entered, n),
         "slot_last": _reduce(np.fmax, row, entered, n),

@@ -1,8 +1,8 @@
 """Per-VM lifecycle rules: retire, delete or leave alone. First match wins, in this order:
 
 frozen (unknown or stale cloud) -> gone/deleting -> manual -> operator kill -> stale pool (hold) ->
-retiring (delete once its startd has left; send or re-send the retire; give up; retire one the pool
-drained, not we, once it has been empty for ``POOL_DRAIN_GRACE_S``) -> error timeout ->
+retiring (delete once its startd has left; send or re-send the retire; give up; retire one an admin
+drained in the pool once it is empty, ``POOL_DRAIN_GRACE_S`` after its slots changed) -> error timeout ->
 cloud disabled -> credential expiring -> never listed / never registered -> startd left -> unused and
 unwanted past keep-alive -> never ran a job -> job completed -> keep-alive. A delete of a VM the cloud
 does not list yet and that is younger than two cloud polls is held (polling safety).
@@ -29,9 +29,10 @@ from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
 from include.scheduler.states import VmStatus
 
-# How long a VM drained in the pool by someone else may sit empty before we retire it (at least its
-# keep-alive): twice condor_defrag's default DEFRAG_INTERVAL (600 s), so that a drain the daemon cancels
-# once the VM is whole is cancelled, and the VM given to the multi-core job it was drained for, first.
+# A VM someone drained in the pool (an admin's condor_drain, which leaves it drained until cancelled) is
+# retired once empty and this long (at least its keep-alive) after its slots last changed, which for a
+# drained VM is when the drain began or its last job ended: an admin looking into it has time to cancel.
+# condor_defrag's drains are never retired (it resumes or cancels them itself).
 POOL_DRAIN_GRACE_S = 1200
 
 _ATTRS = ("known", "stale", "enabled", "expiring", "pool_stale", "on_completion", "keep_alive", "last_poll")
@@ -102,7 +103,7 @@ def verdicts(
         (m["resend_due"] & ~m["out_of_sends"], RESEND_RETIRE),
         (m["resend_due"] & m["busy"], S.VM_BUSY),
         (m["resend_due"], D.RETIRE_TIMEOUT),
-        (m["retiring"] & ~m["asked"] & m["idle"] & (m["idle_for"] > m["drained_grace"]), R.POOL_DRAINED),
+        (m["pool_drained"] & m["idle"] & (m["idle_for"] > m["drained_grace"]), R.POOL_DRAINED),
         (m["retiring"], NOTHING),
         (m["error_due"] & m["busy"], R.ERROR),
         (m["error_due"], D.ERROR),
@@ -168,6 +169,9 @@ def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datet
     m["idle"] = m["registered"] & ~m["busy"]
     m["keep_alive"] = keep_alive_of(fleet, view, policy)
     m["drained_grace"] = np.fmax(m["keep_alive"], POOL_DRAIN_GRACE_S)
+    # Drained in the pool, not by us nor by condor_defrag (which resumes the VM once its jobs are done,
+    # or cancels the drain once the cores are free), and not in error (whose own rule counts a failure).
+    m["pool_drained"] = col("slot_retiring") & ~m["asked"] & ~col("defrag_draining") & ~m["error"]
     return m
 
 

@@ -73,6 +73,7 @@ SLOT_COLUMNS: Mapping[str, tuple[str, Any]] = {
     "memory_mb": ("int", 0),
     "entered_state_at": ("time", NaT),
     "retiring": ("bool", False),
+    "drain_reason": ("str", None),  # a draining slot's DrainReason: "Defrag <name>" is condor_defrag's
 }
 
 _NUMPY_KIND = {"int": "int64", "float": "float64", "bool": "bool"}

@@ -41,17 +41,19 @@ PACKINGS = ("depth_first", "default")
 
 # condor_defrag on the central manager, as the README configures it for multi-core jobs beside single-core
 # ones (``sim_pools.defrag_whole_cores`` = N; 0, the default, is a pool without it, as HTCondor ships).
-# Every DEFRAG_INTERVAL_S on the epoch grid it first cancels the drain of each VM with N cores free
-# (DEFRAG_CANCEL_REQUIREMENTS = DEFRAG_WHOLE_MACHINE_EXPR = Cpus >= N), then starts DEFRAG_PER_HOUR drains
-# an hour (a share per interval, the remainder carried over as the daemon does), at most
-# DEFRAG_MAX_CONCURRENT at a time, on VMs that could hold N cores but have fewer free and are neither
-# draining nor retiring: the fewest busy cores first, a stand-in for its default rank (the least work
-# a graceful drain loses). A draining VM takes no job; its jobs run to their end (the VMs' startds allow
-# it: MAXJOBRETIREMENTTIME). Like the real daemon it does not look at the queue.
+# As the daemon's poll (src/defrag/defrag.cpp) does, every DEFRAG_INTERVAL_S on the epoch grid it first
+# cancels the drain of each VM with N cores free (DEFRAG_CANCEL_REQUIREMENTS = DEFRAG_WHOLE_MACHINE_EXPR
+# = Cpus >= N), then starts drains: DEFRAG_PER_HOUR an hour, as int(rate x interval) per poll plus the
+# rest at the first poll of each hour (2 an hour at a 600 s interval: both at the hour), at most
+# DEFRAG_MAX_CONCURRENT draining at a time, on VMs that could hold N cores but have fewer free and are
+# neither draining nor retiring: the fewest busy cores first, a stand-in for its default rank (the
+# least work a graceful drain loses). A draining VM takes no job; its jobs run to their end (the VMs'
+# startds allow it: MAXJOBRETIREMENTTIME), and it resumes the moment the last one ends (the daemon
+# drains with resume on completion). Like the real daemon it does not look at the queue.
 DEFRAG_INTERVAL_S = 600
 DEFRAG_PER_HOUR = 2
 DEFRAG_MAX_CONCURRENT = 2
-DEFRAG_REASON = "Defrag"
+DEFRAG_REASON = "Defrag DEFRAG@central-manager"  # "Defrag <daemon name>", as HTCondor 10.7 and later
 
 
 def external(startd) -> bool:
@@ -83,29 +85,49 @@ def advance_in(session, pool: str, now: datetime) -> AdvanceReport:
     world = _World(session, pool, now, state.packing)
     world.defrag_cores = state.defrag_whole_cores or 0
     world.defrag_tick = _defrag_tick(start)
-    for point, negotiate in _points(start, now, interval):
+    defrag_every = timedelta(seconds=DEFRAG_INTERVAL_S) if world.defrag_cores else None
+    for point, negotiate in _points(start, now, interval, defrag_every):
         world.step(point, negotiate)
     world.purge(now, timedelta(seconds=state.completed_retention_s))
     state.advanced_at = now
     return world.report
 
 
-def _points(start: datetime, now: datetime, interval: timedelta) -> list[tuple[datetime, bool]]:
-    """Negotiation cycle times in (start, now] on the epoch-aligned grid, then ``now`` itself."""
+def _points(
+    start: datetime, now: datetime, interval: timedelta, also: timedelta | None = None
+) -> list[tuple[datetime, bool]]:
+    """Negotiation cycle times in (start, now] on the epoch-aligned grid (and the times of the grid of
+    ``also``, condor_defrag's polls, where they fall between), then ``now`` itself."""
+    times = {t: True for t in _grid(start, now, interval)}
+    for t in _grid(start, now, also) if also else ():
+        times.setdefault(t, False)
+    times.setdefault(now, False)
+    return sorted(times.items())
+
+
+def _grid(start: datetime, now: datetime, interval: timedelta) -> list[datetime]:
     step = interval.total_seconds()
     epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
     k = int((start - epoch).total_seconds() // step) + 1
-    points, t = [], epoch + timedelta(seconds=k * step)
+    out, t = [], epoch + timedelta(seconds=k * step)
     while t <= now:
-        points.append((t, True))
+        out.append(t)
         t += interval
-    if not points or points[-1][0] != now:
-        points.append((now, False))
-    return points
+    return out
 
 
 def _defrag_tick(at: datetime) -> int:
     return int(at.timestamp()) // DEFRAG_INTERVAL_S
+
+
+def _drains_due(last: int, tick: int) -> int:
+    """Drains condor_defrag starts at poll ``tick`` after poll ``last``: int(rate x interval) per poll,
+    and the rest of the hourly rate at the first poll of an hour (defrag.cpp's per_poll and
+    per_poll_hour; its proration gives the whole rest to a poll within the hour's first interval)."""
+    per_poll = DEFRAG_PER_HOUR * DEFRAG_INTERVAL_S // 3600
+    per_hour = DEFRAG_PER_HOUR - per_poll * (3600 // DEFRAG_INTERVAL_S)
+    new_hour = (tick * DEFRAG_INTERVAL_S) // 3600 != (last * DEFRAG_INTERVAL_S) // 3600
+    return per_poll + (per_hour if new_hour else 0)
 
 
 def evict(session, startd, at: datetime, reason: str) -> int:
@@ -166,6 +188,7 @@ class _World:
         self._complete(at)
         self._depart(at)
         self._register(at)
+        self._resume_drained(at)
         if defrag:
             self._defrag(at)
         if negotiate and (self.dirty or self._new_jobs(at)):
@@ -265,40 +288,47 @@ class _World:
             self.report.registered += 1
             self.dirty = True
 
+    def _resume_drained(self, at: datetime) -> None:
+        """A VM condor_defrag drained resumes taking jobs once its last job has ended."""
+        for machine, (cpus, _, _) in self.free.items():
+            sd = self.startds[machine]
+            if sd.drain_started_at is not None and cpus >= sd.cores:
+                self._end_drain(sd, max(sd.state_changed_at, sd.drain_started_at))
+
+    def _end_drain(self, sd, at: datetime) -> None:
+        sd.drain_started_at, sd.state_changed_at = None, max(sd.state_changed_at, at)
+        self.dirty = True
+
     def _defrag(self, at: datetime) -> None:
-        """One run of condor_defrag (see DEFRAG_INTERVAL_S): cancel the drains that gathered their cores,
-        then start this interval's share of new ones."""
+        """One poll of condor_defrag (see DEFRAG_INTERVAL_S): cancel the drains that gathered their
+        cores, then start this poll's drains."""
         tick, whole = _defrag_tick(at), self.defrag_cores
-        draining = []
+        draining = 0
         for machine in sorted(self.free):
             sd = self.startds[machine]
             if sd.drain_started_at is None:
                 continue
             if self.free[machine][0] >= whole:
-                sd.drain_started_at, sd.state_changed_at = None, max(sd.state_changed_at, at)
-                self.dirty = True
+                self._end_drain(sd, at)
             else:
-                draining.append(machine)
-        per = DEFRAG_PER_HOUR * DEFRAG_INTERVAL_S / 3600
-        due = int(tick * per) - int(self.defrag_tick * per)
+                draining += 1
+        room = min(_drains_due(self.defrag_tick, tick), DEFRAG_MAX_CONCURRENT - draining)
         self.defrag_tick = tick
-        room = min(due, DEFRAG_MAX_CONCURRENT - len(draining))
         if room <= 0:
             return
         candidates = sorted(
-            (
-                (sd.cores - self.free[m][0], m)
-                for m, sd in self.startds.items()
-                if m in self.free
-                and sd.registered_at <= at
-                and sd.retire_requested_at is None
-                and sd.drain_started_at is None
-                and sd.cores >= whole
-                and self.free[m][0] < whole
-            ),
+            (sd.cores - self.free[m][0], m)
+            for m, sd in self.startds.items()
+            if m in self.free
+            and sd.registered_at <= at
+            and (sd.retire_requested_at is None or sd.retire_requested_at > at)
+            and sd.drain_started_at is None
+            and sd.cores >= whole
+            and self.free[m][0] < whole
         )
         for _, machine in candidates[:room]:
-            self.startds[machine].drain_started_at = at
+            sd = self.startds[machine]
+            sd.drain_started_at, sd.state_changed_at = at, max(sd.state_changed_at, at)
             self.dirty = True
 
     def _negotiate(self, at: datetime) -> None:

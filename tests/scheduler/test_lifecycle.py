@@ -433,7 +433,9 @@ def test_an_aliased_vm_is_kept_by_a_job_of_no_alias_that_fits_it():
     assert actions(snapshot(vms=[v], jobs=jobs, groups=[group(keep_alive=300)])).get("v1") is None
 
 
-def _drained_by_the_pool(vm_id: str, *, jobs_running: bool, drained_for: float) -> list[dict]:
+def _drained_by_the_pool(
+    vm_id: str, *, jobs_running: bool, drained_for: float, reason: str = "by admin"
+) -> list[dict]:
     """The slot rows the pool poller makes of a VM an admin drained with ``condor_drain <host>``
     (nothing on completion): the partitionable slot is Drained, retiring while a job still runs, idle
     once the last one ended; the parse is the poller's own (``machine_record``)."""
@@ -451,7 +453,7 @@ def _drained_by_the_pool(vm_id: str, *, jobs_running: bool, drained_for: float) 
             "State": "Drained",
             "Activity": "Retiring" if jobs_running else "Idle",
             "Draining": True,
-            "DrainReason": "by command",
+            "DrainReason": reason,
             "Cpus": 4 if jobs_running else 8,
             "Memory": 8000 if jobs_running else 16000,
             "EnteredCurrentState": int((ago(drained_for)).timestamp()),
@@ -469,6 +471,7 @@ def _drained_by_the_pool(vm_id: str, *, jobs_running: bool, drained_for: float) 
                 "Cpus": 4,
                 "Memory": 8000,
                 "EnteredCurrentState": int((ago(20_000)).timestamp()),
+                "DrainReason": reason,
             }
         )
     rows = []
@@ -484,6 +487,7 @@ def _drained_by_the_pool(vm_id: str, *, jobs_running: bool, drained_for: float) 
                 "memory_mb": r.memory_mb,
                 "entered_state_at": r.entered_state_at,
                 "retiring": r.retiring,
+                "drain_reason": r.drain_reason,
             }
         )
     return rows
@@ -524,3 +528,25 @@ def test_a_vm_the_pool_drained_is_deleted_once_its_startd_left():
         retire_count=1,
     )
     assert actions(snapshot(vms=[(row, [])])).get("v1") == ("delete", D.RETIRED, False, False)
+
+
+def test_a_vm_condor_defrag_drains_is_left_to_it():
+    """condor_defrag drains VMs to gather cores for multi-core jobs and resumes each (or cancels the
+    drain) itself; its drains say so (``DrainReason = "Defrag <name>"``). Such a VM is never retired
+    for being drained, however long it has been, and its free cores are no room for new jobs meanwhile."""
+    row, _ = vm("v1", state="idle", idle_for=7200)
+    slots = _drained_by_the_pool("v1", jobs_running=False, drained_for=7200, reason="Defrag DEFRAG@cm")
+    snap = snapshot(vms=[(row, [])], extra_slots=slots, jobs=idle_jobs(4, cores=1))
+    result = plan(snap, POLICY, NOW)
+    assert "v1" not in {r.vm_id for r in result.retires} | {d.vm_id for d in result.deletes}
+    assert sum(s.jobs for b in result.boots for s in b.serves) == 4  # the drained VM takes none of them
+
+
+def test_a_vm_in_error_that_the_pool_drained_keeps_its_error_rule():
+    row, _ = vm("v1", state="idle", idle_for=7200, status="error", status_changed_at=ago(7200))
+    slots = _drained_by_the_pool("v1", jobs_running=False, drained_for=7200)
+    assert actions(snapshot(vms=[(row, [])], extra_slots=slots)).get("v1") != (
+        "retire",
+        R.POOL_DRAINED,
+        False,
+    )
