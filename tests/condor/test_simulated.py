@@ -229,36 +229,8 @@ def test_history_does_not_depend_on_how_often_it_is_advanced(store_engine):
     sim_instance(e, "vm-2", active_at=at(200), cores=4, ram_mb=16000)
     for i, dur in enumerate([100, 250, 400, 90]):
         submit_jobs(e, "atlas", 2, cores=3, ram_mb=4000, duration_s=dur, now=at(10 * i))
-    with session_scope(e) as s:
-        lock_pool(s, "simulated").completed_retention_s = 10**6  # keep completed jobs to compare
-    for t in range(0, 3001, 7):  # a poller every 7 s ...
-        advance(e, "simulated", at(t))
-    with session_scope(e) as s:
-        fine = sorted(
-            (j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
-            for j in s.scalars(select(SimJob))
-        )
-        s.query(SimJob).update(
-            {
-                "status": 1,
-                "started_at": None,
-                "finished_at": None,
-                "machine": None,
-                "slot_id": None,
-                "entered_status_at": SimJob.q_date,
-            }
-        )
-        s.query(SimStartd).delete()
-        from include.store.models import SimPool
-
-        s.get(SimPool, "simulated").advanced_at = None
-    advance(e, "simulated", at(0))
-    advance(e, "simulated", at(3000))  # ... or once after a long pause
-    with session_scope(e) as s:
-        coarse = sorted(
-            (j.cluster_id, j.proc_id, j.status, j.started_at, j.finished_at, j.machine)
-            for j in s.scalars(select(SimJob))
-        )
+    fine = _replay(e, range(0, 3001, 7))  # a poller every 7 s ...
+    coarse = _replay(e, [0, 3000])  # ... or once after a long pause
     assert coarse == fine
     assert all(j[2] == 4 for j in fine) and len({j[5] for j in fine}) == 2
 

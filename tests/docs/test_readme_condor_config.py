@@ -87,4 +87,7 @@ def test_the_demo_template_gives_jobs_their_retirement_time(tmp_path):
         timeout=60,
         check=True,
     )
-    assert json.loads(out.stdout) == {"MAXJOBRETIREMENTTIME": "48 * 3600", "SLOT_TYPE_1_PARTITIONABLE": "True"}
+    assert json.loads(out.stdout) == {
+        "MAXJOBRETIREMENTTIME": "48 * 3600",
+        "SLOT_TYPE_1_PARTITIONABLE": "True",
+    }

@@ -159,13 +159,16 @@ def test_a_cloud_whose_credential_expires_soon_is_drained():
     assert got == ("retire", R.CREDENTIAL_EXPIRING, False)
 
 
-def test_retired_vm_whose_startd_left_is_deleted():
+@pytest.mark.parametrize("reason", ["keep_alive", "pool_drained"])
+def test_retired_vm_whose_startd_left_is_deleted(reason):
+    """Whatever it was retired for (an admin's forgotten drain too), it is deleted once its startd has
+    left, and it is no boot failure."""
     v = vm(
         "v1",
         state="unregistered",
         registered_at=ago(4000),
         retire_requested_at=ago(500),
-        retire_reason="keep_alive",
+        retire_reason=reason,
         retire_sent_at=ago(500),
         retire_count=1,
     )
@@ -514,20 +517,6 @@ def test_a_vm_an_admin_drained_is_retired_once_it_has_run_dry(jobs_running, empt
     slots = _drained_by_the_pool("v1", jobs_running=jobs_running, drained_for=empty_for)
     assert all(s["retiring"] for s in slots if s["slot_type"] == "Partitionable")
     assert actions(snapshot(vms=[(row, [])], extra_slots=slots)).get("v1") == expected
-
-
-def test_a_vm_the_pool_drained_is_deleted_once_its_startd_left():
-    """After the retire, its startd leaves; the VM is then deleted, and it is no boot failure."""
-    row, _ = vm(
-        "v1",
-        state="unregistered",
-        registered_at=ago(9000),
-        retire_requested_at=ago(200),
-        retire_reason="pool_drained",
-        retire_sent_at=ago(200),
-        retire_count=1,
-    )
-    assert actions(snapshot(vms=[(row, [])])).get("v1") == ("delete", D.RETIRED, False, False)
 
 
 def test_a_vm_condor_defrag_drains_is_left_to_it():
