@@ -258,14 +258,21 @@ def _flavors(
     ) & ~cat.over_bid[None, :]
     candidate = fits & ~cat.excluded[None, :]
     priced = candidate & affordable
-    usable = priced & (cat.backoff == 0)[None, :]
+    # The smallest priced flavour not disabled: if it is only backed off for a while (a capacity error
+    # a minute ago), the shape waits for it rather than take a larger one. A larger VM would serve the
+    # jobs a minute sooner and hold its extra cores for hours as they end one by one; and a cloud short
+    # of room for the smaller flavour is rarely long on the larger. A disabled flavour is skipped.
+    live = priced & (cat.backoff != CODE[S.BOOT_DISABLED])[None, :]
+    first_live = live.argmax(axis=1)
+    waits = live.any(axis=1) & (cat.backoff[first_live] == CODE[S.BACKOFF])
+    usable = priced & (cat.backoff == 0)[None, :] & ~waits[:, None]
     has_usable = usable.any(axis=1)
     chosen = np.where(has_usable, usable.argmax(axis=1), -1)
     reason = np.where(
         candidate.any(axis=1),
         np.where(
             priced.any(axis=1),
-            np.where(has_usable, 0, cat.backoff[priced.argmax(axis=1)]),
+            np.where(has_usable, 0, np.where(waits, CODE[S.BACKOFF], cat.backoff[priced.argmax(axis=1)])),
             CODE[S.PRICE_TOO_HIGH],
         ),
         CODE[S.NO_FLAVOR_FITS],

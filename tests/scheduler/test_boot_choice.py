@@ -256,7 +256,7 @@ def test_a_spot_bid_is_the_price_and_is_passed_on(spot, max_price, boots):
         (backoff(until=NOW + timedelta(minutes=5)), S.BACKOFF),
         (backoff(until=NOW - timedelta(seconds=1)), ("c8", 2)),
         (backoff(disabled=True), S.BOOT_DISABLED),
-        (backoff(flavor="c8", until=NOW + timedelta(minutes=5)), ("c16", 1)),
+        (backoff(flavor="c8", until=NOW + timedelta(minutes=5)), S.BACKOFF),
         (backoff(flavor="c8", disabled=True), ("c16", 1)),
         (backoff(flavor="c16", disabled=True), ("c8", 2)),
     ],
@@ -264,7 +264,7 @@ def test_a_spot_bid_is_the_price_and_is_passed_on(spot, max_price, boots):
         "cloud-backed-off",
         "back-off-over",
         "cloud-disabled-after-failures",
-        "flavor-backed-off-next-fits",
+        "flavor-backed-off-waits-rather-than-enlarge",
         "flavor-disabled-next-fits",
         "other-flavor-disabled",
     ],
@@ -373,26 +373,39 @@ def test_an_image_is_found_by_id_and_an_ambiguous_name_names_both_ids():
     assert skip.reason == S.IMAGE_AMBIGUOUS and "img-1 and img-2" in skip.detail
 
 
-def test_a_cloud_whose_right_size_is_backed_off_waits_behind_one_that_offers_it():
-    """Two clouds of one tier; east's 8-core flavour just failed a boot. Three 8-core jobs go to west's
-    8-core VMs, not to a 16-core VM on east that would hold one job's cores idle once the other ends."""
+def test_a_flavour_backed_off_for_a_minute_is_waited_for_not_enlarged():
+    """The flaky cloud's 8-core flavour just failed a boot (capacity, a one-minute back-off). Its three
+    8-core jobs wait for it rather than take 16-core VMs, whose jobs, ending apart, would leave 8 cores
+    idle for hours; once the back-off is over they get 8-core VMs."""
+    jobs = idle_jobs(3, cores=8)
+    soon = backoff(flavor="c8", until=NOW + timedelta(minutes=1))
+    result = plan(snapshot(jobs=jobs, backoffs=[soon]), POLICY, NOW)
+    assert not result.boots and demand_skip(result).reason == S.BACKOFF
+    later = plan(snapshot(jobs=jobs, backoffs=[soon]), POLICY, NOW + timedelta(minutes=2))
+    assert booted(later) == {"c1": ("c8", 3)}
+
+
+def test_a_cloud_whose_right_size_is_disabled_waits_behind_one_that_offers_it():
+    """Two clouds of one tier; east's 8-core flavour failed too often and is disabled, so east offers
+    16-core VMs. Three 8-core jobs go to west's 8-core VMs, not to a 16-core VM on east that would hold
+    one job's cores idle once the other ends."""
     clouds = [cloud("east"), cloud("west")]
     snap = snapshot(
         clouds=clouds,
         jobs=idle_jobs(3, cores=8),
-        backoffs=[backoff(cloud="east", flavor="c8", until=NOW + timedelta(minutes=1))],
+        backoffs=[backoff(cloud="east", flavor="c8", disabled=True)],
     )
     assert booted(plan(snap, POLICY, NOW)) == {"west": ("c8", 3)}
 
 
 def test_the_larger_flavour_still_serves_what_the_right_sized_clouds_cannot():
-    """West may take only one more VM: the other two 8-core jobs still go to east's 16-core flavour
-    rather than wait for its back-off to end."""
+    """West may take only one more VM: with east's 8-core flavour disabled (not coming back by itself),
+    the other two 8-core jobs go to east's 16-core flavour rather than wait for an operator."""
     clouds = [cloud("east"), cloud("west", quota=Quota(instances_max=1))]
     snap = snapshot(
         clouds=clouds,
         jobs=idle_jobs(3, cores=8),
-        backoffs=[backoff(cloud="east", flavor="c8", until=NOW + timedelta(minutes=1))],
+        backoffs=[backoff(cloud="east", flavor="c8", disabled=True)],
     )
     assert booted(plan(snap, POLICY, NOW)) == {"west": ("c8", 1), "east": ("c16", 1)}
 
