@@ -55,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run condor_defrag in the simulated pool as the README configures it, a drain cancelled once "
         "CORES are free (DEFRAG_WHOLE_MACHINE_EXPR = Cpus >= CORES); 0 (default): no defrag daemon",
     )
+    parser.add_argument(
+        "--defrag-rate",
+        type=int,
+        default=None,
+        metavar="N",
+        help="an experiment off the README's condor_defrag configuration: N drains an hour and at most N "
+        "draining at once (the README's: 2)",
+    )
     parser.add_argument("--hours", type=float, default=None, help="default: the trace's own (24 h; gpu 4 h)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -76,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--hours must be positive")
     if args.defrag < 0:
         parser.error("--defrag must be 0 (none) or the cores a drain gathers")
+    if args.defrag_rate is not None:
+        if args.defrag_rate < 1 or not args.defrag:
+            parser.error("--defrag-rate needs --defrag and a positive N")
+        from include.simulated import negotiator
+
+        negotiator.DEFRAG_PER_HOUR = negotiator.DEFRAG_MAX_CONCURRENT = args.defrag_rate
     if args.cycle_every_polls < 1:
         parser.error("--cycle-every-polls must be at least 1")
     logging.disable(logging.INFO)  # the loop logs every plan; the figures are what this prints
@@ -147,6 +161,9 @@ def run(
     figures = measure(trace, policy, seen, time.perf_counter() - began)
     figures["pool"] = pool
     figures["defrag"] = defrag
+    from include.simulated import negotiator
+
+    figures["defrag_rate"] = (negotiator.DEFRAG_PER_HOUR, negotiator.DEFRAG_MAX_CONCURRENT)
     figures["cycle_every_polls"] = cycle_every_polls
     figures["settings"] = settings or {}
     print_figures(figures)
@@ -452,6 +469,9 @@ def print_figures(f: dict) -> None:
         ("policy", f["policy"], f"({f['planner']} planner)"),
         ("pool_packing", f["pool"], ""),
         ("pool_condor_defrag_whole_cores", f.get("defrag", 0) or "none", ""),
+        ("pool_condor_defrag_drains_per_hour_and_max_draining", "{}, {}".format(*f["defrag_rate"]), "")
+        if f.get("defrag")
+        else None,
         ("cs_schedule_after_every_nth_poll", f["cycle_every_polls"],
          "(1 as shipped: each poll's Asset triggers a cycle)"),
         ("simulated_hours", f"{f['hours']:g}", "h"),
@@ -487,7 +507,7 @@ def print_figures(f: dict) -> None:
         ("load_average", f["load"], "(1/5/15 min)"),
         ("settings_off_default", ",".join(f"{k}={v}" for k, v in f["settings"].items()) or "none", ""),
     ]  # fmt: skip
-    for name, value, unit in lines:
+    for name, value, unit in filter(None, lines):
         print(f"{name}: {value} {unit}".rstrip(), flush=True)
     for example in f["violation_examples"]:
         print(f"  violation: {example}")
