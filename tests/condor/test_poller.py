@@ -256,3 +256,33 @@ def test_odd_strings_survive_the_bulk_paths(store_engine):
     assert second.q_date == at(0).replace(microsecond=7)
     again = poll_pool(store_engine, spec, FakePool(spec, [ScheddJobs(S1, jobs)], slots), at(30))
     assert again.written == 0
+
+
+def test_an_admins_drain_reason_of_any_length_is_kept(store_engine):
+    """``condor_drain -reason`` takes free text: an admin's long note on why a VM is drained reaches the
+    store whole (PostgreSQL refuses a value longer than its column), and the poll of the rest goes on."""
+    spec = configure(store_engine)
+    note = "ticket 4711: hypervisor h042 reports ECC errors, drained until the vendor replaces it. " * 8
+    ad = classad2.ClassAd(
+        {
+            "Name": "slot1@vm-drained.example.org",
+            "Machine": "vm-drained.example.org",
+            "SlotType": "Partitionable",
+            "State": "Drained",
+            "Activity": "Idle",
+            "Draining": True,
+            "DrainReason": note,
+            "Cpus": 8,
+            "Memory": 16000,
+        }
+    )
+    parts, slots = fixture_parts(spec)
+    poll_pool(
+        store_engine,
+        spec,
+        FakePool(spec, parts, [*slots, machine_record(ad, pool=POOL, deployment="cs")]),
+        at(0),
+    )
+    drained = rows(store_engine, Machine)["slot1@vm-drained.example.org"]
+    assert (drained.retiring, drained.drain_reason) == (True, note)
+    assert len(rows(store_engine, Machine)) == len(slots) + 1

@@ -105,7 +105,7 @@ class Machine(Base):
     remote_owner: Mapped[str | None] = mapped_column(String(255))
     global_job_id: Mapped[str | None] = mapped_column(String(255))
     retiring: Mapped[bool] = mapped_column(Boolean, default=False)
-    drain_reason: Mapped[str | None] = mapped_column(String(255))  # DrainReason of a draining slot
+    drain_reason: Mapped[str | None] = mapped_column(Text)  # DrainReason: free text (condor_drain -reason)
 
 
 class Vm(Base):

@@ -22,7 +22,7 @@ UTC = include.store.models.base.UTCDateTime(timezone=True)
 
 def upgrade() -> None:
     with op.batch_alter_table("machines") as batch:
-        batch.add_column(sa.Column("drain_reason", sa.String(255), nullable=True))
+        batch.add_column(sa.Column("drain_reason", sa.Text(), nullable=True))
     with op.batch_alter_table("sim_pools") as batch:
         batch.add_column(sa.Column("defrag_whole_cores", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("sim_startds") as batch:
