@@ -108,18 +108,21 @@ def states(cols: dict[str, np.ndarray]) -> np.ndarray:
     ).astype(np.int8)
 
 
-def _starts_with(column: pd.Series, prefix: str) -> np.ndarray:
-    """Whether each value is a string starting with ``prefix``: one hashing pass, then a lookup."""
+def _per_value(column: pd.Series, fn, missing, dtype=None) -> np.ndarray:
+    """``fn`` of each value, computed once per distinct value: one hashing pass, then a lookup."""
     codes, uniques = pd.factorize(column.to_numpy(dtype=object))
-    lookup = np.array([isinstance(u, str) and u.startswith(prefix) for u in uniques] + [False])
-    return lookup[codes]
+    lookup = np.array([fn(u) for u in uniques] + [missing], dtype=dtype)
+    return lookup[codes]  # code -1 (missing) reads the trailing ``missing``
+
+
+def _starts_with(column: pd.Series, prefix: str) -> np.ndarray:
+    """Whether each value is a string starting with ``prefix``."""
+    return _per_value(column, lambda u: isinstance(u, str) and u.startswith(prefix), False, bool)
 
 
 def _codes(column: pd.Series, words: tuple[str, ...]) -> np.ndarray:
-    """Index of each value in ``words`` (-1 for anything else): one hashing pass, then integer compares."""
-    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
-    lookup = np.array([words.index(u) if u in words else -1 for u in uniques] + [-1], dtype=np.int8)
-    return lookup[codes]  # code -1 (missing) reads the trailing -1
+    """Index of each value in ``words`` (-1 for anything else), for integer compares."""
+    return _per_value(column, lambda u: words.index(u) if u in words else -1, -1, np.int8)
 
 
 def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.ndarray]:

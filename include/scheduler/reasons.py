@@ -58,8 +58,8 @@ class RetireReason(StrEnum):
     KEEP_ALIVE = "keep_alive"
     OVER_LIMIT = "over_limit"
     CONSOLIDATE = "consolidate"  # a least-filled VM drained by attrition (consolidate.py): no new jobs
-    # Drained in the pool by someone else (an admin's condor_drain, condor_defrag) and empty for its
-    # keep-alive: it takes no job, and without this it would idle (and hold its cores) until they cancel.
+    # Drained in the pool by someone else (an admin's condor_drain; not condor_defrag, which ends its own)
+    # and empty: it takes no job, and would hold its cores until someone cancels (lifecycle.POOL_DRAIN_GRACE_S).
     POOL_DRAINED = "pool_drained"
 
 

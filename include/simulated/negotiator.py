@@ -82,9 +82,7 @@ def advance_in(session, pool: str, now: datetime) -> AdvanceReport:
         return AdvanceReport()
     interval = timedelta(seconds=max(1, state.negotiator_interval_s))
     start = state.advanced_at or now - interval
-    world = _World(session, pool, now, state.packing)
-    world.defrag_cores = state.defrag_whole_cores or 0
-    world.defrag_tick = _defrag_tick(start)
+    world = _World(session, pool, now, state.packing, state.defrag_whole_cores or 0, _defrag_tick(start))
     defrag_every = timedelta(seconds=DEFRAG_INTERVAL_S) if world.defrag_cores else None
     for point, negotiate in _points(start, now, interval, defrag_every):
         world.step(point, negotiate)
@@ -158,7 +156,15 @@ def _finish(job) -> datetime:
 class _World:
     """The pool's state loaded once per ``advance``; the session writes back what changed."""
 
-    def __init__(self, session, pool: str, now: datetime, packing: str = "depth_first"):
+    def __init__(
+        self,
+        session,
+        pool: str,
+        now: datetime,
+        packing: str = "depth_first",
+        defrag_cores: int = 0,
+        defrag_tick: int = 0,
+    ):
         if packing not in PACKINGS:
             raise ValueError(f"sim_pools.packing: {packing!r} is not one of {', '.join(PACKINGS)}")
         self.session, self.pool, self.report, self.packing = session, pool, AdvanceReport(), packing
@@ -177,7 +183,7 @@ class _World:
         self.negotiated_at: datetime | None = None
         self._job_ads: dict[str, object] = {}
         self._verdicts: dict[tuple, bool] = {}
-        self.defrag_cores, self.defrag_tick = 0, 0  # condor_defrag's N, and its last run (advance sets both)
+        self.defrag_cores, self.defrag_tick = defrag_cores, defrag_tick  # condor_defrag's N, its last poll
 
     def step(self, at: datetime, negotiate: bool) -> None:
         self.report.cycles += negotiate

@@ -93,8 +93,7 @@ class SimStartd(Base):
     next_slot: Mapped[int] = mapped_column(Integer, default=1)
     retire_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retire_how: Mapped[str | None] = mapped_column(String(16))
-    drain_started_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime
-    )  # condor_defrag's drain, until cancelled
+    # condor_defrag's drain of this startd, from its start until it ends (resumed or cancelled)
+    drain_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_reason: Mapped[str | None] = mapped_column(String(32))  # retired | invalidated | vm_gone
