@@ -56,6 +56,15 @@ class Settings:
         "idle job and spare cores elsewhere (0: never)",
         0,
     )
+    room_drain_after: int = _setting(
+        1800,
+        "seconds a multi-core job waits, its group at its limits, before running VMs drain to gather its "
+        "cores (0: never)",
+        0,
+    )
+    room_drain_max: int = _setting(
+        4, "VMs of a group draining at once to gather cores for waiting multi-core jobs", 0
+    )
     keep_alive_floor: int = _setting(120, "lowest keep-alive honoured, seconds", 0)
     retire_interval: int = _setting(1024, "seconds between re-sends of a retire", 1)
     retire_max_sends: int = _setting(10, "retires sent before an alert; then the VM is deleted", 1)

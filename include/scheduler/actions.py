@@ -61,6 +61,29 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class Drain:
+    """Drain a running VM's startd (graceful, resume when its jobs are done): it takes no new job, so
+    the cores its jobs free gather for a waiting multi-core job (``room.py``)."""
+
+    vm_id: str
+    group: str
+    cloud: str
+    cores: int  # the cores it gathers, for the job that waits
+    reason: str  # the startd's DrainReason; it starts ``fleet.ROOM_DRAIN``: how a later poll knows it ours
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Undrain:
+    """End our drain of a VM: its cores are free for the job that waited, or no job needs them now."""
+
+    vm_id: str
+    group: str
+    cloud: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Skip:
     group: str
     cloud: str | None
@@ -81,6 +104,8 @@ class Plan:
     unmatched: tuple[
         Any, ...
     ] = ()  # every job set aside now (scheduler.unmatched.Unmatched): the loop keeps them
+    drains: tuple[Drain, ...] = ()
+    undrains: tuple[Undrain, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Counts by kind and reason: what the UI shows as "why nothing booted"."""
@@ -89,6 +114,8 @@ class Plan:
             "vms_booted": sum(b.count for b in self.boots),
             "retires": dict(sorted(Counter(r.reason.value for r in self.retires).items())),
             "deletes": dict(sorted(Counter(d.reason.value for d in self.deletes).items())),
+            "drains": len(self.drains),
+            "undrains": len(self.undrains),
             "skips": dict(sorted(Counter(s.reason.value for s in self.skips).items())),
             "unserved_jobs": dict(sorted(_jobs_by_reason(self.skips).items())),
             **self.stats,

@@ -22,6 +22,8 @@ SLOT_STATES = ("Unclaimed", *CLAIMED_STATES)
 SLOT_TYPES = ("Partitionable", "Dynamic", "Static")
 # The DrainReason condor_defrag gives its drains ("Defrag <daemon name>"; "Defrag" before HTCondor 10.7).
 DEFRAG_DRAIN = "Defrag"
+# The DrainReason of our own drains that gather cores for a waiting multi-core job (room.py).
+ROOM_DRAIN = "cloudscheduler: room for"
 STATUSES = tuple(s.value for s in VmStatus)
 STATES = tuple(s.value for s in VmState)
 STATE_NAMES = np.array(STATES, dtype=object)
@@ -132,9 +134,12 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
     state = _codes(slots["state"], SLOT_STATES)[mine]
     kind = _codes(slots["slot_type"], SLOT_TYPES)[mine]
     claimed = state > 0  # one of CLAIMED_STATES
-    free = (state == 0) & np.isin(kind, [SLOT_TYPES.index(t) for t in FREE_SLOT_TYPES])
+    offers = np.isin(kind, [SLOT_TYPES.index(t) for t in FREE_SLOT_TYPES])
+    free = (state == 0) & offers
+    drained = (_codes(slots["state"], ("Drained",))[mine] == 0) & offers  # free, but a drain holds them
     retiring = slots["retiring"].to_numpy(dtype=bool)[mine]
     defrag = _starts_with(slots["drain_reason"], DEFRAG_DRAIN)[mine]
+    room = _starts_with(slots["drain_reason"], ROOM_DRAIN)[mine]
     entered = seconds(slots["entered_state_at"])[mine]
     count = np.bincount(row, minlength=n)
 
@@ -146,9 +151,13 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "busy": total(claimed) > 0,
         "free_cores": total(np.where(free, slots["cores"].to_numpy()[mine], 0)).astype(np.int64),
         "free_mem": total(np.where(free, slots["memory_mb"].to_numpy()[mine], 0)).astype(np.int64),
+        "drained_cores": total(np.where(drained, slots["cores"].to_numpy()[mine], 0)).astype(np.int64),
+        "drained_mem": total(np.where(drained, slots["memory_mb"].to_numpy()[mine], 0)).astype(np.int64),
         "slot_retiring": total(retiring) > 0,
         "all_retiring": (total(retiring) == count) & (count > 0),
         "defrag_draining": total(defrag) > 0,  # condor_defrag's drain: it resumes or cancels it itself
+        "room_draining": total(room) > 0,  # our drain for a waiting multi-core job (room.py)
+        "n_claimed": total(claimed).astype(np.int64),  # jobs running (claimed slots)
         "has_dynamic": total(kind == SLOT_TYPES.index("Dynamic")) > 0,
         "slot_first": _reduce(np.fmin, row, entered, n),
         "slot_last": _reduce(np.fmax, row, entered, n),

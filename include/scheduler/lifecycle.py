@@ -169,9 +169,12 @@ def _facts(fleet: Fleet, view: dict[str, np.ndarray], policy: Policy, now: datet
     m["idle"] = m["registered"] & ~m["busy"]
     m["keep_alive"] = keep_alive_of(fleet, view, policy)
     m["drained_grace"] = np.fmax(m["keep_alive"], POOL_DRAIN_GRACE_S)
-    # Drained in the pool, not by us nor by condor_defrag (which resumes the VM once its jobs are done,
-    # or cancels the drain once the cores are free), and not in error (whose own rule counts a failure).
-    m["pool_drained"] = col("slot_retiring") & ~m["asked"] & ~col("defrag_draining") & ~m["error"]
+    # Drained in the pool, not by us (a retire, or a drain making room: room.py) nor by condor_defrag
+    # (which resumes the VM once its jobs are done, or cancels the drain once the cores are free), and
+    # not in error (whose own rule counts a failure).
+    m["pool_drained"] = (
+        col("slot_retiring") & ~m["asked"] & ~col("defrag_draining") & ~col("room_draining") & ~m["error"]
+    )
     return m
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from include.scheduler import candidates as cand
 from include.scheduler import job_user_data
-from include.scheduler.actions import Boot, Delete, Plan, Retire, Served, Skip
+from include.scheduler.actions import Boot, Delete, Drain, Plan, Retire, Served, Skip, Undrain
 from include.scheduler.boot import Allocator, unserved_skip
 from include.scheduler.consolidate import consolidate
 from include.scheduler.demand import Shape, shapes_of
@@ -28,6 +28,7 @@ from include.scheduler.model import CloudConfig, GroupConfig, Snapshot
 from include.scheduler.overlimit import over_limit
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import SkipReason as S
+from include.scheduler.room import make_room
 from include.scheduler.states import VmState
 from include.scheduler.supply import cover, late_to_register, supply_buckets
 from include.scheduler.tables import JOB_COLUMNS, SLOT_COLUMNS, VM_COLUMNS, normalized
@@ -109,6 +110,7 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
     late = late_to_register(fleet, policy, now)
     covered = cover(shapes, supply_buckets(fleet, leaving | late))
     boots, boot_skips = _boots(snapshot, shapes, covered, groups, fleet, leaving, ledger, policy, now)
+    drains, undrains = make_room(fleet, label, view, shapes, boot_skips, policy, now)
     skips = sorted(
         vm_skips + demand_skips + boot_skips + _expiring(snapshot.clouds, policy, now),
         key=lambda s: (s.group, s.cloud or "", s.subject, s.reason.value),
@@ -129,6 +131,8 @@ def plan(snapshot: Snapshot, policy: Policy, now: datetime) -> Plan:
         tuple(skips),
         stats,
         tuple(unmatched),
+        tuple(sorted(drains, key=_vm_order)),
+        tuple(sorted(undrains, key=_vm_order)),
     )
 
 
@@ -137,7 +141,7 @@ def _state_counts(fleet: Fleet) -> dict[str, int]:
     return {name: int(n) for name, n in sorted(zip(STATES, counts, strict=True)) if n}
 
 
-def _vm_order(a: Retire | Delete) -> tuple:
+def _vm_order(a: Retire | Delete | Drain | Undrain) -> tuple:
     return (a.group, a.cloud, a.vm_id)
 
 

@@ -26,6 +26,8 @@ class Policy:
     job_user_data_places: tuple[str, ...] = ()  # where jobs' VMUserData parts may come from
     job_unmatched_recheck: int = 21600  # a job set aside (unmatched.py) asks for VMs again after this
     consolidate_below: int = 50  # percent busy at or under which a VM may be drained (consolidate.py)
+    room_drain_after: int = 1800  # seconds a multi-core job waits at the limits before VMs drain for it
+    room_drain_max: int = 4  # VMs of a group draining at once to gather cores for waiting jobs (room.py)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Policy:

@@ -173,6 +173,57 @@ def vm(
     return row, slots
 
 
+def drained_slots(
+    vm_id: str,
+    *,
+    reason: str,
+    free_cores: int,
+    jobs: tuple[int, ...] = (),
+    drained_for: float = 600,
+    job_age: float = 20_000,
+    mb_per_core: int = 2000,
+) -> list[dict]:
+    """The slot rows the pool poller makes of a drained VM's ads (parsed by its own ``machine_record``):
+    the partitionable slot Drained with ``free_cores`` (Retiring while jobs run, Idle once none does),
+    its DrainReason, and one claimed dynamic slot per running job of ``jobs`` cores. Pass them as
+    ``extra_slots`` beside the VM's row."""
+    import classad2
+
+    from include.condor.classads import machine_record
+
+    host = f"{vm_id}.cloud.example.org"
+    common = {"Machine": host, "cs_vm_id": vm_id, "DrainReason": reason}
+    ads = [
+        {
+            **common,
+            "Name": f"slot1@{host}",
+            "SlotType": "Partitionable",
+            "State": "Drained",
+            "Activity": "Retiring" if jobs else "Idle",
+            "Draining": True,
+            "Cpus": free_cores,
+            "Memory": free_cores * mb_per_core,
+            "EnteredCurrentState": int((ago(drained_for)).timestamp()),
+        }
+    ]
+    for i, cores in enumerate(jobs, start=1):
+        ads.append(
+            {
+                **common,
+                "Name": f"slot1_{i}@{host}",
+                "SlotType": "Dynamic",
+                "State": "Claimed",
+                "Activity": "Retiring",
+                "Cpus": cores,
+                "Memory": cores * mb_per_core,
+                "EnteredCurrentState": int((ago(job_age)).timestamp()),
+            }
+        )
+    records = [machine_record(classad2.ClassAd(ad), pool="p", deployment="cs") for ad in ads]
+    keys = ("vm_id", "slot_type", "state", "activity", "cores", "memory_mb", "entered_state_at", "retiring")
+    return [{k: getattr(r, k) for k in (*keys, "drain_reason")} for r in records]
+
+
 def snapshot(*, groups=None, clouds=None, jobs=(), vms=(), backoffs=(), extra_slots=()) -> Snapshot:
     return Snapshot(
         groups=tuple(groups if groups is not None else [group()]),

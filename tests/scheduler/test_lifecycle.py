@@ -12,7 +12,18 @@ from include.scheduler.policy import Policy
 from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
 from include.scheduler.reasons import SkipReason as S
-from tests.scheduler.builders import NOW, POLICY, ago, cloud, demand_skip, group, idle_jobs, snapshot, vm
+from tests.scheduler.builders import (
+    NOW,
+    POLICY,
+    ago,
+    cloud,
+    demand_skip,
+    drained_slots,
+    group,
+    idle_jobs,
+    snapshot,
+    vm,
+)
 
 
 def actions(snap, policy=POLICY) -> dict[str, tuple]:
@@ -439,61 +450,12 @@ def test_an_aliased_vm_is_kept_by_a_job_of_no_alias_that_fits_it():
 def _drained_by_the_pool(
     vm_id: str, *, jobs_running: bool, drained_for: float, reason: str = "by admin"
 ) -> list[dict]:
-    """The slot rows the pool poller makes of a VM an admin drained with ``condor_drain <host>``
-    (nothing on completion): the partitionable slot is Drained, retiring while a job still runs, idle
-    once the last one ended; the parse is the poller's own (``machine_record``)."""
-    import classad2
-
-    from include.condor.classads import machine_record
-
-    host = f"{vm_id}.cloud.example.org"
-    ads = [
-        {
-            "Name": f"slot1@{host}",
-            "Machine": host,
-            "cs_vm_id": vm_id,
-            "SlotType": "Partitionable",
-            "State": "Drained",
-            "Activity": "Retiring" if jobs_running else "Idle",
-            "Draining": True,
-            "DrainReason": reason,
-            "Cpus": 4 if jobs_running else 8,
-            "Memory": 8000 if jobs_running else 16000,
-            "EnteredCurrentState": int((ago(drained_for)).timestamp()),
-        }
-    ]
-    if jobs_running:
-        ads.append(
-            {
-                "Name": f"slot1_1@{host}",
-                "Machine": host,
-                "cs_vm_id": vm_id,
-                "SlotType": "Dynamic",
-                "State": "Claimed",
-                "Activity": "Retiring",
-                "Cpus": 4,
-                "Memory": 8000,
-                "EnteredCurrentState": int((ago(20_000)).timestamp()),
-                "DrainReason": reason,
-            }
-        )
-    rows = []
-    for ad in ads:
-        r = machine_record(classad2.ClassAd(ad), pool="p", deployment="cs")
-        rows.append(
-            {
-                "vm_id": r.vm_id,
-                "slot_type": r.slot_type,
-                "state": r.state,
-                "activity": r.activity,
-                "cores": r.cores,
-                "memory_mb": r.memory_mb,
-                "entered_state_at": r.entered_state_at,
-                "retiring": r.retiring,
-                "drain_reason": r.drain_reason,
-            }
-        )
-    return rows
+    """A VM an admin drained with ``condor_drain <host>`` (nothing on completion): retiring while its
+    4-core job still runs, idle once it ended."""
+    return drained_slots(
+        vm_id, reason=reason, free_cores=4 if jobs_running else 8, jobs=(4,) if jobs_running else (),
+        drained_for=drained_for,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from include.scheduler.fleet import ROOM_DRAIN
 from include.scheduler.model import Backoff, Limits, Quota
 from include.scheduler.planner import plan
 from include.scheduler.policy import Policy
 from include.scheduler.reasons import DeleteReason as D
 from include.scheduler.reasons import RetireReason as R
-from tests.scheduler.builders import FLAVORS, NOW, ago, cloud, group, idle_jobs, snapshot, vm
+from tests.scheduler.builders import FLAVORS, NOW, ago, cloud, drained_slots, group, idle_jobs, snapshot, vm
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GRACEFUL = {R.OVER_LIMIT, R.CLOUD_DISABLED, R.CREDENTIAL_EXPIRING, R.OPERATOR, R.ERROR, R.CONSOLIDATE}
@@ -80,20 +81,27 @@ def vms(draw, group_name: str, cloud_names: list[str], start: int):
                 extra["retire_sent_at"] = ago(draw(st.integers(1, 3000)))
         if draw(st.integers(0, 7)) == 0:
             extra["kill_requested_at"] = ago(1)
-        out.append(
-            vm(
-                f"{group_name}-v{start + i}",
-                state=state,
-                group=group_name,
-                cloud=draw(st.sampled_from(cloud_names)),
-                cores=draw(st.sampled_from([4, 8, 16])),
-                age=draw(st.sampled_from([30, 400, 2500, 8000])),
-                idle_for=draw(st.sampled_from([5, 200, 5000])),
-                manual=draw(st.integers(0, 6)) == 0,
-                target_alias=draw(st.sampled_from([None, "a"])),
-                **extra,
-            )
+        cores = draw(st.sampled_from([4, 8, 16]))
+        row, slots = vm(
+            f"{group_name}-v{start + i}",
+            state=state,
+            group=group_name,
+            cloud=draw(st.sampled_from(cloud_names)),
+            cores=cores,
+            free_cores=draw(st.sampled_from([0, 1, 3])),
+            age=draw(st.sampled_from([30, 400, 2500, 8000])),
+            idle_for=draw(st.sampled_from([5, 200, 5000])),
+            manual=draw(st.integers(0, 6)) == 0,
+            target_alias=draw(st.sampled_from([None, "a"])),
+            **extra,
         )
+        if state == "running" and draw(st.integers(0, 3)) == 0:  # drained: ours, condor_defrag's, an admin's
+            reason = draw(st.sampled_from([f"{ROOM_DRAIN} 8-core jobs", "Defrag DEFRAG@cm", "by admin"]))
+            free = draw(st.sampled_from([1, cores]))
+            slots = drained_slots(
+                row["vm_id"], reason=reason, free_cores=free, jobs=(cores - free,) * (free < cores)
+            )
+        out.append((row, slots))
     return out
 
 
@@ -114,6 +122,7 @@ def snapshots(draw):
                 cores=draw(st.sampled_from([1, 4, 8, 16])),
                 ram_mb=draw(st.sampled_from([1000, 8000, 16000])),
                 target_alias=draw(st.sampled_from([None, None, "a", "b"])),
+                q_date=ago(draw(st.sampled_from([600, 4000]))),  # 4000: past room_drain_after
             )
         if draw(st.booleans()):
             c = draw(st.sampled_from(mine))
@@ -243,6 +252,9 @@ def test_busy_and_manual_vms_are_safe(snap):
         assert not rows.at[d.vm_id, "manual"]
         if d.vm_id in busy:
             assert d.reason == D.OPERATOR_KILL, d
+    acted = {a.vm_id for a in result.retires + result.deletes}
+    for d in result.drains + result.undrains:
+        assert not rows.at[d.vm_id, "manual"] and d.vm_id not in acted, d
     for r in result.retires:
         assert not rows.at[r.vm_id, "manual"]
         already_asked = rows.at[r.vm_id, "retire_requested_at"] is not None and not _nat(
@@ -277,6 +289,8 @@ def test_a_stale_source_produces_no_action_on_it(snap):
     stale_pools = {g.name for g in snap.groups if g.pool_stale}
     for b in result.boots:
         assert (b.group, b.cloud) not in stale_clouds and b.group not in stale_pools
+    for a in result.drains + result.undrains:
+        assert (a.group, a.cloud) not in stale_clouds and a.group not in stale_pools
     for a in result.retires + result.deletes:
         assert (a.group, a.cloud) not in stale_clouds
         if a.group in stale_pools:
