@@ -8,6 +8,9 @@
 - Retire: ``DaemonsOffPeaceful`` to the VM's master (its jobs finish, then the node stops, as
   ``condor_off -peaceful``); if that cannot be sent, or when asked to, a graceful drain of the startd
   that exits on completion (``condor_drain -graceful -exit-on-completion``).
+- Drain to make room for a waiting multi-core job: a graceful drain that resumes on completion, with our
+  DrainReason; cancelled once the cores are free. Each reads the startd's ``Draining`` first, so a repeat
+  is a no-op and another's drain is never cancelled.
 - Forget: invalidate the machine's startd and master ads in the collector (needs ADVERTISE_STARTD and
   ADVERTISE_MASTER authorisation for this host).
 Every failure to talk to a daemon becomes a :class:`PoolUnreachable` naming the part.
@@ -46,6 +49,7 @@ from include.condor.records import (
 LOCATION = ["MyAddress", "AddressV1", "CondorVersion", "CondorPlatform", "Name", "Machine", "MyType"]
 MAX_PROCESSES = 8
 RETIRE_REASON = "cloudscheduler: retiring this VM"
+DRAIN_STATE = ["Draining", "DrainReason"]  # read before a drain or its cancel: both must be safe to repeat
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -153,6 +157,48 @@ class HTCondorPool:
         return RetireResult(
             machine, RetireHow.DRAIN, f"{fallback}graceful drain, exit on completion ({request})"
         )
+
+    def drain(self, machine: str, reason: str) -> bool:
+        import htcondor2
+
+        startd = self._drain_state(machine)
+        if startd.get("Draining") is True:
+            return False  # a second drainJobs fails ("Startd failed to start draining jobs")
+        try:
+            htcondor2.Startd(startd).drainJobs(
+                drain_type=htcondor2.DrainType.Graceful,
+                on_completion=htcondor2.CompletionType.Resume,
+                reason=reason,
+            )
+        except _errors() as e:
+            raise PoolUnreachable(self.spec.key, f"machine:{machine}", f"drain failed: {e}") from e
+        return True
+
+    def undrain(self, machine: str, ours: str) -> bool:
+        import htcondor2
+
+        startd = self._drain_state(machine)
+        why = startd.get("DrainReason")
+        if startd.get("Draining") is not True or not (isinstance(why, str) and why.startswith(ours)):
+            return False
+        try:
+            htcondor2.Startd(startd).cancelDrainJobs()
+        except _errors() as e:
+            raise PoolUnreachable(self.spec.key, f"machine:{machine}", f"cancel drain failed: {e}") from e
+        return True
+
+    def _drain_state(self, machine: str):
+        """The machine's startd ad with what a drain needs: where it is, whether and why it drains."""
+        import htcondor2
+
+        ads = self._query(
+            htcondor2.AdType.Startd,
+            f"({equals('Machine', machine)}) || ({equals('Name', machine)})",
+            [*LOCATION, *DRAIN_STATE],
+        )
+        if not ads:
+            raise MachineNotFound(self.spec.key, f"machine:{machine}", "no startd ad")
+        return ads[0]
 
     def forget(self, machine: str) -> None:
         import classad2

@@ -202,6 +202,18 @@ class Pool(Protocol):
         Raises MachineNotFound when it already left, PoolUnreachable when it cannot be told."""
         ...
 
+    def drain(self, machine: str, reason: str) -> bool:
+        """Drain the startd gracefully, resuming when its jobs are done: it takes no new job while its
+        running ones finish. ``reason`` becomes its DrainReason. False when it already drains (ours or
+        anyone's): the call is safe to repeat. Raises MachineNotFound, PoolUnreachable."""
+        ...
+
+    def undrain(self, machine: str, ours: str) -> bool:
+        """Cancel the startd's drain if its DrainReason starts with ``ours``; never another's (an
+        administrator's, condor_defrag's). False when there was none of ours to cancel. Raises
+        MachineNotFound, PoolUnreachable."""
+        ...
+
     def forget(self, machine: str) -> None:
         """Invalidate the master and startd ads of a machine whose VM is gone."""
         ...

@@ -56,6 +56,11 @@ DEFRAG_MAX_CONCURRENT = 2
 DEFRAG_REASON = "Defrag DEFRAG@central-manager"  # "Defrag <daemon name>", as HTCondor 10.7 and later
 
 
+def is_defrag(startd) -> bool:
+    """The startd's drain is condor_defrag's (a row from before drains had reasons: it was)."""
+    return startd.drain_reason in (None, DEFRAG_REASON)
+
+
 def external(startd) -> bool:
     return startd.instance_id.startswith(EXTERNAL)
 
@@ -295,24 +300,27 @@ class _World:
             self.dirty = True
 
     def _resume_drained(self, at: datetime) -> None:
-        """A VM condor_defrag drained resumes taking jobs once its last job has ended."""
+        """A drained VM (condor_defrag's drain, or one of ours: both resume on completion) takes jobs
+        again once its last job has ended."""
         for machine, (cpus, _, _) in self.free.items():
             sd = self.startds[machine]
             if sd.drain_started_at is not None and cpus >= sd.cores:
                 self._end_drain(sd, max(sd.state_changed_at, sd.drain_started_at))
 
     def _end_drain(self, sd, at: datetime) -> None:
-        sd.drain_started_at, sd.state_changed_at = None, max(sd.state_changed_at, at)
+        sd.drain_started_at, sd.drain_reason = None, None
+        sd.state_changed_at = max(sd.state_changed_at, at)
         self.dirty = True
 
     def _defrag(self, at: datetime) -> None:
         """One poll of condor_defrag (see DEFRAG_INTERVAL_S): cancel the drains that gathered their
-        cores, then start this poll's drains."""
+        cores, then start this poll's drains. It counts and cancels its own drains only (DrainReason
+        ``Defrag ...``), not cloudscheduler's."""
         tick, whole = _defrag_tick(at), self.defrag_cores
         draining = 0
         for machine in sorted(self.free):
             sd = self.startds[machine]
-            if sd.drain_started_at is None:
+            if sd.drain_started_at is None or not is_defrag(sd):
                 continue
             if self.free[machine][0] >= whole:
                 self._end_drain(sd, at)
@@ -334,7 +342,8 @@ class _World:
         )
         for _, machine in candidates[:room]:
             sd = self.startds[machine]
-            sd.drain_started_at, sd.state_changed_at = at, max(sd.state_changed_at, at)
+            sd.drain_started_at, sd.drain_reason = at, DEFRAG_REASON
+            sd.state_changed_at = max(sd.state_changed_at, at)
             self.dirty = True
 
     def _negotiate(self, at: datetime) -> None:

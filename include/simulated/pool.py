@@ -44,9 +44,9 @@ def slot_ads(startd, running: Sequence) -> list:
 
     used_cpus = sum(j.request_cpus for j in running)
     used_mem = sum(j.request_memory_mb for j in running)
-    defrag = startd.drain_started_at is not None  # condor_defrag's drain (negotiator.py)
-    draining = startd.retire_requested_at is not None or defrag
-    drain_how = defrag or (draining and startd.retire_how == RetireHow.DRAIN)
+    drained = startd.drain_started_at is not None  # condor_defrag's drain or ours (negotiator.py)
+    draining = startd.retire_requested_at is not None or drained
+    drain_how = drained or (draining and startd.retire_how == RetireHow.DRAIN)
     common = {**MACHINE_BASICS, **(startd.attrs or {}), "Machine": startd.machine}
     ads = [
         classad2.ClassAd(
@@ -63,7 +63,7 @@ def slot_ads(startd, running: Sequence) -> list:
                 "TotalSlotMemory": startd.memory_mb,
                 "EnteredCurrentState": int(startd.state_changed_at.timestamp()),
                 "Draining": drain_how,
-                **({"DrainReason": DEFRAG_REASON} if defrag else {}),
+                **({"DrainReason": startd.drain_reason or DEFRAG_REASON} if drained else {}),
             }
         )
     ]
@@ -168,6 +168,28 @@ class SimulatedPool:
             if sd.retire_requested_at is None:
                 sd.retire_requested_at, sd.retire_how = self.now, str(how)
             return RetireResult(machine, RetireHow(sd.retire_how), "simulated")
+
+    def drain(self, machine: str, reason: str) -> bool:
+        """Graceful, resume on completion: the startd takes no new job; it resumes once its jobs end
+        (at ``advance``) or when the drain is cancelled."""
+        with session_scope(self.engine) as s:
+            lock_pool(s, self.spec.key)
+            sd = self._startd(s, machine)
+            if sd.drain_started_at is not None or sd.retire_requested_at is not None:
+                return False  # already draining (a retire drains too): as HTCondor refuses a second drain
+            sd.drain_started_at, sd.drain_reason = self.now, reason
+            sd.state_changed_at = max(sd.state_changed_at, self.now)
+            return True
+
+    def undrain(self, machine: str, ours: str) -> bool:
+        with session_scope(self.engine) as s:
+            lock_pool(s, self.spec.key)
+            sd = self._startd(s, machine)
+            if sd.drain_started_at is None or not (sd.drain_reason or "").startswith(ours):
+                return False
+            sd.drain_started_at, sd.drain_reason = None, None
+            sd.state_changed_at = max(sd.state_changed_at, self.now)
+            return True
 
     def forget(self, machine: str) -> None:
         """Invalidate the machine's ads: its startd leaves now and a job it ran goes back to idle."""

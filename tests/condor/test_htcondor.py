@@ -16,7 +16,14 @@ import htcondor2
 import pytest
 
 from include.condor.classads import JOB_CONSTRAINT, JOB_PROJECTION, STARTD_PROJECTION, load_json_ads
-from include.condor.htcondor import LOCATION, RETIRE_REASON, HTCondorPool, query_schedd, run_parallel
+from include.condor.htcondor import (
+    DRAIN_STATE,
+    LOCATION,
+    RETIRE_REASON,
+    HTCondorPool,
+    query_schedd,
+    run_parallel,
+)
 from include.condor.records import (
     GroupSpec,
     JobDefaults,
@@ -148,6 +155,66 @@ def test_retire_of_a_machine_that_left(condor):
     condor["Collector"].return_value.query.return_value = []
     with pytest.raises(MachineNotFound):
         HTCondorPool(spec()).retire("gone-1")
+
+
+def startd_ad(draining: bool = False, reason: str | None = None) -> classad2.ClassAd:
+    ad = location("slot1@vm-1", my_type="Machine")
+    ad["Draining"] = draining
+    if reason is not None:
+        ad["DrainReason"] = reason
+    return ad
+
+
+def test_a_drain_for_room_is_graceful_and_resumes_on_completion(condor):
+    condor["Collector"].return_value.query.return_value = [startd_ad()]
+    assert HTCondorPool(spec()).drain("vm-1", "cloudscheduler: room for 8-core jobs") is True
+    condor["Collector"].return_value.query.assert_called_once_with(
+        htcondor2.AdType.Startd,
+        constraint='(Machine == "vm-1") || (Name == "vm-1")',
+        projection=[*LOCATION, *DRAIN_STATE],
+    )
+    condor["Startd"].return_value.drainJobs.assert_called_once_with(
+        drain_type=htcondor2.DrainType.Graceful,
+        on_completion=htcondor2.CompletionType.Resume,
+        reason="cloudscheduler: room for 8-core jobs",
+    )
+
+
+def test_a_drain_of_a_startd_already_draining_sends_nothing(condor):
+    """A retried act, or a startd someone else drains: a second drainJobs fails in the startd
+    ("Startd failed to start draining jobs"), so the adapter reads Draining first."""
+    condor["Collector"].return_value.query.return_value = [startd_ad(True, "by admin")]
+    assert HTCondorPool(spec()).drain("vm-1", "cloudscheduler: room for 8-core jobs") is False
+    condor["Startd"].assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "draining,reason,cancelled",
+    [
+        (True, "cloudscheduler: room for 8-core jobs", True),
+        (True, "Defrag DEFRAG@cm", False),
+        (True, "by admin", False),
+        (False, None, False),
+    ],
+    ids=["ours", "condor-defrag-s", "an-admin-s", "none"],
+)
+def test_undrain_cancels_our_drain_only(condor, draining, reason, cancelled):
+    condor["Collector"].return_value.query.return_value = [startd_ad(draining, reason)]
+    assert HTCondorPool(spec()).undrain("vm-1", "cloudscheduler: room for") is cancelled
+    if cancelled:
+        condor["Startd"].return_value.cancelDrainJobs.assert_called_once_with()
+    else:
+        condor["Startd"].assert_not_called()
+
+
+def test_a_drain_that_cannot_be_sent_is_unreachable_and_a_gone_startd_is_not_found(condor):
+    condor["Collector"].return_value.query.return_value = [startd_ad()]
+    condor["Startd"].return_value.drainJobs.side_effect = htcondor2.HTCondorException("no route")
+    with pytest.raises(PoolUnreachable, match="drain failed"):
+        HTCondorPool(spec()).drain("vm-1", "cloudscheduler: room for 8-core jobs")
+    condor["Collector"].return_value.query.return_value = []
+    with pytest.raises(MachineNotFound):
+        HTCondorPool(spec()).undrain("vm-1", "cloudscheduler: room for")
 
 
 def test_forget_invalidates_startd_and_master_ads(condor):

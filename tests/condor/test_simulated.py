@@ -414,3 +414,35 @@ def test_condor_defrag_gives_the_same_history_however_often_the_pool_is_advanced
     assert coarse == fine
     multi = next(j for j in fine if j[0] == 17)
     assert multi[3] is not None and at(3600) < multi[3] < at(3600 + 2400)  # started thanks to the drain
+
+
+def test_a_drain_for_room_holds_new_work_off_and_ends_on_cancel_or_when_the_jobs_are_done(store_engine):
+    """Our drain, as a real startd takes ``drainJobs(Graceful, on_completion=Resume, reason)``: its jobs
+    run on, no new job starts there, the ads say Drained with our DrainReason; a repeat is refused
+    without harm; cancelling it (ours only) lets the next negotiation use the cores; a drain left alone
+    resumes by itself once the last job ended."""
+    e = store_engine
+    group(e)
+    sim_instance(e, "vm-1", active_at=T0)
+    submit_jobs(e, "atlas", 4, cores=1, ram_mb=1000, duration_s=600, now=T0)
+    poll(e, at(20))
+    reason = "cloudscheduler: room for 8-core jobs"
+    assert adapter(e, at(30)).drain("vm-1", reason) is True
+    assert adapter(e, at(31)).drain("vm-1", reason) is False  # already draining
+    assert adapter(e, at(32)).undrain("vm-1", "Defrag") is False  # not condor_defrag's drain
+    submit_jobs(e, "atlas", 2, cores=1, ram_mb=1000, duration_s=60, now=at(40))
+    poll(e, at(100))
+    pslot = machines(e)["slot1@vm-1"]
+    assert (pslot.state, pslot.retiring, pslot.drain_reason) == ("Drained", True, reason)
+    assert sorted(j.status for j in jobs(e).values()) == [1, 1, 2, 2, 2, 2]  # running on, none new
+    assert adapter(e, at(110)).undrain("vm-1", "cloudscheduler: room for") is True
+    poll(e, at(140))
+    assert sorted(j.status for j in jobs(e).values()) == [2] * 6  # the next negotiation used the cores
+    assert machines(e)["slot1@vm-1"].state == "Unclaimed"
+
+    adapter(e, at(150)).drain("vm-1", reason)
+    poll(e, at(700))  # every job ended at 620 and 200: the drain completed and resumed
+    pslot = machines(e)["slot1@vm-1"]
+    assert (pslot.state, pslot.retiring, pslot.drain_reason) == ("Unclaimed", False, None)
+    with pytest.raises(MachineNotFound):
+        adapter(e, at(710)).drain("vm-2", reason)

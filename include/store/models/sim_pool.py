@@ -93,7 +93,8 @@ class SimStartd(Base):
     next_slot: Mapped[int] = mapped_column(Integer, default=1)
     retire_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retire_how: Mapped[str | None] = mapped_column(String(16))
-    # condor_defrag's drain of this startd, from its start until it ends (resumed or cancelled)
+    # a drain of this startd (condor_defrag's or ours), from its start until it ends (resumed or cancelled)
     drain_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    drain_reason: Mapped[str | None] = mapped_column(Text)  # its DrainReason; None: condor_defrag's
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_reason: Mapped[str | None] = mapped_column(String(32))  # retired | invalidated | vm_gone
