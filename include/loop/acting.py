@@ -12,8 +12,9 @@ from include.config.settings import load_settings
 from include.loop.act import act_on_cloud
 from include.loop.planning import settings_now, still_ours
 from include.loop.polling import cloud_adapter
-from include.loop.pool import retire_vms
+from include.loop.pool import drain_vms, retire_vms
 from include.pools import connect_pool
+from include.scheduler.fleet import ROOM_DRAIN
 from include.store.db import get_engine, session_scope
 from include.store.models import utcnow
 
@@ -62,8 +63,14 @@ def act_pool(work: dict[str, Any], now: datetime | None = None) -> dict[str, Any
             "retired": {},
             "unsent": [],
             "forgotten": [],
+            "drained": [],
+            "undrained": [],
             "errors": ["this run no longer holds the groups' leases: a newer run acts instead"],
         }
     with session_scope() as session:
         spec = pool_spec(session, work["pool"], load_settings(session).deployment_id)
-    return retire_vms(engine, connect_pool(spec, engine, now), work["retires"], now).as_dict()
+    pool = connect_pool(spec, engine, now)
+    out = retire_vms(engine, pool, work["retires"], now)
+    return drain_vms(
+        engine, pool, work.get("drains", {}), work.get("undrains", []), ROOM_DRAIN, out
+    ).as_dict()

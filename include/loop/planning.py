@@ -34,13 +34,22 @@ def settings_now() -> Settings:
 def plan_cycle(*, dry_run: bool = False, holder: str | None = None, now: datetime | None = None) -> dict:
     """snapshot -> plan -> record intents (one transaction), under a lease per group taken by a holder
     name of this call's own. Returns the work for the act tasks: one entry per cloud with something to
-    do, one per pool with retires, each carrying the lease (holder and fence) it must still hold to act.
+    do, one per pool with retires, drains or undrains, each carrying the lease (holder and fence) it must still hold to act.
     Leases of groups with work stay taken until ``finish_cycle`` releases them (or they expire)."""
     holder = holder or new_holder("cs_plan_dry_run" if dry_run else "cs_schedule")
     result, info = _plan(dry_run=dry_run, holder=holder, now=now)
     groups = info["groups"]
     clouds = [] if dry_run else cloud_work(groups, [d.vm_id for d in result.deletes])
-    pools = [] if dry_run else pool_work(groups, [r.vm_id for r in result.retires])
+    pools = (
+        []
+        if dry_run
+        else pool_work(
+            groups,
+            [r.vm_id for r in result.retires],
+            {d.vm_id: d.reason for d in result.drains},
+            [u.vm_id for u in result.undrains],
+        )
+    )
     busy = {w["group"] for w in clouds} | {g for w in pools for g in w["groups"]}
     _release(info["fences"], holder, keep=busy)
     lease = {"holder": holder, "fences": {g: f for g, f in info["fences"].items() if g in busy}}
@@ -148,6 +157,8 @@ def plan_lines(result) -> list[str]:
     lines += [
         f"DELETE  {d.group}/{d.cloud} {d.vm_id}: {d.reason.value} {d.detail}".rstrip() for d in result.deletes
     ]
+    lines += [f"DRAIN   {d.group}/{d.cloud} {d.vm_id}: {d.detail}" for d in result.drains]
+    lines += [f"UNDRAIN {u.group}/{u.cloud} {u.vm_id}: {u.detail}" for u in result.undrains]
     lines += [
         f"SKIP    {s.group}/{s.cloud or '*'} {s.subject}: {s.reason.value}"
         + (f" ({s.jobs} idle jobs)" if s.jobs else "")

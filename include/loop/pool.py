@@ -1,4 +1,5 @@
-"""Carry out the pool side of a plan for one pool: send retires, and forget VMs the clouds deleted.
+"""Carry out the pool side of a plan for one pool: send retires, drain and undrain startds to make room
+for waiting multi-core jobs (``scheduler/room.py``), and forget VMs the clouds deleted.
 
 A retire goes to every machine (host) whose startd advertises the VM's ``cs_vm_id``; a VM with no startd
 has nothing to retire (the planner deletes it instead). A retire that cannot be sent (pool unreachable)
@@ -30,8 +31,12 @@ class PoolOutcome:
     forgotten: list[str] = field(default_factory=list)  # vm rows removed
     errors: list[str] = field(default_factory=list)
 
+    drained: list[str] = field(default_factory=list)  # vm ids whose startds now drain for waiting jobs
+    undrained: list[str] = field(default_factory=list)  # vm ids whose drain of ours was cancelled
+
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("pool", "retired", "unsent", "forgotten", "errors")}
+        keys = ("pool", "retired", "unsent", "forgotten", "drained", "undrained", "errors")
+        return {k: getattr(self, k) for k in keys}
 
 
 def retire_vms(engine, pool: Pool, vm_ids: list[str], now: datetime) -> PoolOutcome:
@@ -60,6 +65,33 @@ def retire_vms(engine, pool: Pool, vm_ids: list[str], now: datetime) -> PoolOutc
             vm.retire_requested_at = vm.retire_requested_at or now
             out.retired[vm_id] = hosts
             session.commit()
+    return out
+
+
+def drain_vms(
+    engine, pool: Pool, drains: dict[str, str], undrains: list[str], ours: str, out: PoolOutcome
+) -> PoolOutcome:
+    """Start the planned drains (vm id -> DrainReason) and cancel ours on ``undrains``. Nothing is
+    written: the next poll reads each startd's Draining and DrainReason, and the next plan decides from
+    them (a drain or cancel that failed is simply planned again). Both are safe to repeat."""
+    with Session(engine) as session:
+        machines = _machines_of(session, pool.spec.key, sorted({*drains, *undrains}))
+        manual = set(session.scalars(select(Vm.vm_id).where(Vm.vm_id.in_(list(machines)), Vm.manual)))
+    for vm_id in sorted(machines):
+        if vm_id in manual:
+            continue  # an operator's VM: never drained nor undrained by us
+        try:
+            for host in machines[vm_id]:
+                if vm_id in drains:
+                    pool.drain(host, drains[vm_id])
+                else:
+                    pool.undrain(host, ours)
+        except MachineNotFound:
+            continue  # it left: nothing to drain
+        except PoolUnreachable as err:
+            out.errors.append(f"{'drain' if vm_id in drains else 'undrain'} {vm_id}: {err}")
+            continue
+        (out.drained if vm_id in drains else out.undrained).append(vm_id)
     return out
 
 

@@ -1,6 +1,6 @@
 """The work a plan leaves for the act tasks, read level-triggered from the store: every cloud with open
 boot requests, planned deletes or operator kills, every pool with retires (leftovers of earlier cycles
-too)."""
+too) or with startds to drain or undrain (this plan's only: the next plan decides again from the pool)."""
 
 from __future__ import annotations
 
@@ -39,21 +39,38 @@ def cloud_work(groups: list[str], deletes: list[str]) -> list[dict[str, Any]]:
     return [{"group": g, "cloud": c, "deletes": sorted(v)} for (g, c), v in sorted(work.items())]
 
 
-def pool_work(groups: list[str], retires: list[str]) -> list[dict[str, Any]]:
-
-    by_pool: dict[str, list[str]] = defaultdict(list)
+def pool_work(
+    groups: list[str],
+    retires: list[str],
+    drains: dict[str, str] | None = None,
+    undrains: list[str] = (),
+) -> list[dict[str, Any]]:
+    """Pools with retires to send, or startds to drain (vm id -> DrainReason) or undrain."""
+    drains = drains or {}
+    kinds = {"retires": set(retires), "drains": set(drains), "undrains": set(undrains)}
+    wanted = sorted(set().union(*kinds.values()))
+    by_pool: dict[str, dict[str, list[str]]] = defaultdict(lambda: {k: [] for k in kinds})
     with session_scope() as session:
         keys = {
             g.name: pool_key(g.pool_kind, g.collector)
             for g in session.scalars(select(Group).where(Group.name.in_(groups)))
         }
-        for vm_id, g in session.execute(select(Vm.vm_id, Vm.group_name).where(Vm.vm_id.in_(retires))):
-            by_pool[keys[g]].append(vm_id)
+        for vm_id, g in session.execute(select(Vm.vm_id, Vm.group_name).where(Vm.vm_id.in_(wanted))):
+            for kind, ids in kinds.items():
+                if vm_id in ids:
+                    by_pool[keys[g]][kind].append(vm_id)
     groups_of = defaultdict(set)
     for g, k in keys.items():
         groups_of[k].add(g)
     return [
-        {"pool": k, "retires": sorted(v), "groups": sorted(groups_of[k])} for k, v in sorted(by_pool.items())
+        {
+            "pool": k,
+            "retires": sorted(v["retires"]),
+            "drains": {vm_id: drains[vm_id] for vm_id in sorted(v["drains"])},
+            "undrains": sorted(v["undrains"]),
+            "groups": sorted(groups_of[k]),
+        }
+        for k, v in sorted(by_pool.items())
     ]
 
 
