@@ -146,7 +146,13 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
     def total(weights: np.ndarray) -> np.ndarray:
         return np.bincount(row, weights=weights, minlength=n)
 
+    claimed_cores: list[list[int]] = [[] for _ in range(n)]  # each VM's running jobs, by their cores
+    for r, c in zip(row[claimed].tolist(), slots["cores"].to_numpy()[mine][claimed].tolist(), strict=True):
+        claimed_cores[r].append(int(c))
     return {
+        "claimed_cores": np.array(
+            [tuple(sorted(c, reverse=True)) for c in claimed_cores] + [()], dtype=object
+        )[:n],
         "n_slots": count,
         "busy": total(claimed) > 0,
         "free_cores": total(np.where(free, slots["cores"].to_numpy()[mine], 0)).astype(np.int64),

@@ -27,16 +27,23 @@ from tests.scheduler.builders import (
     vm,
 )
 
-AT_LIMIT = cloud(limits=Limits(cores_ctl=32))  # four 8-core VMs fill it
+AT_LIMIT = cloud(limits=Limits(cores_ctl=40))  # the four VMs below fill it
 
 
-def full_site(**over):
-    """Four 8-core VMs at the cores limit: 1, 4 and 2 cores free on three of them, none on the fourth."""
+def busy_vm(vm_id: str, jobs: tuple[int, ...], cores: int = 8, **kw):
+    """A running VM of ours and the slots of its ``jobs`` (their cores), the rest of its cores free."""
+    row, slots = vm(vm_id, cores=cores, free_cores=cores - sum(jobs), **kw)
+    (claimed,) = [s for s in slots if s["slot_type"] == "Dynamic"]
+    return row, [s for s in slots if s is not claimed] + [dict(claimed, cores=c) for c in jobs]
+
+
+def full_site():
+    """Four VMs at the cores limit, by how soon eight cores come free on each."""
     return [
-        vm("a-seven-busy", free_cores=1),
-        vm("b-four-busy", free_cores=4),
-        vm("c-full", free_cores=0),
-        vm("d-six-busy", free_cores=2),
+        busy_vm("a-eight-ones", (1,) * 8),  # all eight jobs must end
+        busy_vm("b-sixteen-ones", (1,) * 16, cores=16),  # any eight of sixteen: soonest
+        busy_vm("c-one-eight", (8,)),  # its one job's end
+        busy_vm("d-half-free", (1,) * 4),  # four free, all four jobs must end
     ]
 
 
@@ -56,8 +63,9 @@ def test_the_vms_nearest_to_the_cores_drain_for_multi_core_jobs_held_at_the_limi
     snap = snapshot(clouds=[AT_LIMIT], vms=full_site(), jobs=waiting(2) + waiting(20, cores=1))
     result = plan(snap, POLICY, NOW)
     assert result.boots == ()
-    # the fewest cores still to free first: b (4 busy), then d (6 busy); a frees 7 and c 8
-    assert drained(result) == ["b-four-busy", "d-six-busy"]
+    # soonest first: any 8 of b's 16 jobs (0.66 mean run times), c's one job (1.0), all four of d's
+    # (2.08), all eight of a's (2.72)
+    assert drained(result) == ["b-sixteen-ones", "c-one-eight"]
     for d in result.drains:
         assert d.reason.startswith(ROOM_DRAIN) and d.cores == 8
         assert "8-core jobs wait" in d.detail and "limits" in d.detail
@@ -92,7 +100,7 @@ def test_no_drain_where_a_boot_will_come(why):
 def test_at_most_room_drain_max_vms_of_a_group_drain_at_once():
     snap = snapshot(clouds=[AT_LIMIT], vms=full_site(), jobs=waiting(6))
     assert len(drained(plan(snap, POLICY, NOW))) == 4  # every VM, the default cap
-    assert drained(plan(snap, replace(POLICY, room_drain_max=1), NOW)) == ["b-four-busy"]
+    assert drained(plan(snap, replace(POLICY, room_drain_max=1), NOW)) == ["b-sixteen-ones"]
 
 
 def ours(vm_id: str, free: int, jobs: tuple[int, ...]):
