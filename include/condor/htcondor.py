@@ -35,6 +35,7 @@ from include.condor.classads import (
 )
 from include.condor.constraints import any_of, equals
 from include.condor.records import (
+    DrainRefused,
     JobDefaults,
     MachineNotFound,
     MachineRecord,
@@ -49,7 +50,8 @@ from include.condor.records import (
 LOCATION = ["MyAddress", "AddressV1", "CondorVersion", "CondorPlatform", "Name", "Machine", "MyType"]
 MAX_PROCESSES = 8
 RETIRE_REASON = "cloudscheduler: retiring this VM"
-DRAIN_STATE = ["Draining", "DrainReason"]  # read before a drain or its cancel: both must be safe to repeat
+# Read before a drain or its cancel: both must be safe to repeat, and a drain must not evict a job.
+DRAIN_STATE = ["Draining", "DrainReason", "MaxJobRetirementTime"]
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -164,6 +166,13 @@ class HTCondorPool:
         startd = self._drain_state(machine)
         if startd.get("Draining") is True:
             return False  # a second drainJobs fails ("Startd failed to start draining jobs")
+        if not _retires_jobs(startd):
+            raise DrainRefused(
+                self.spec.key,
+                f"machine:{machine}",
+                "its slots give jobs no retirement time (MaxJobRetirementTime unset or 0): a graceful "
+                "drain would evict them; set MAXJOBRETIREMENTTIME on the VMs (README, The pool side)",
+            )
         try:
             htcondor2.Startd(startd).drainJobs(
                 drain_type=htcondor2.DrainType.Graceful,
@@ -213,6 +222,18 @@ class HTCondorPool:
                 self._collector().advertise([query], command)
             except _errors() as e:
                 raise PoolUnreachable(self.spec.key, "collector", f"{command} for {machine}: {e}") from e
+
+
+def _retires_jobs(ad) -> bool:
+    """The slot publishes a MaxJobRetirementTime (the startd's MAXJOBRETIREMENTTIME, when set) that is
+    not 0. One that depends on the job (undefined here) cannot be judged and is taken as set."""
+    if "MaxJobRetirementTime" not in ad:
+        return False
+    try:
+        value = ad.eval("MaxJobRetirementTime")
+    except Exception:  # noqa: BLE001 - classad2 raises its own types for what it cannot reduce
+        return True
+    return not isinstance(value, int | float) or value > 0
 
 
 def run_parallel(fn: Callable[..., ScheddJobs], calls: list[tuple], processes: int, timeout_s: float):

@@ -50,6 +50,11 @@ class MachineNotFound(PoolError):
     """The collector has no master or startd ad for that machine: it already left the pool."""
 
 
+class DrainRefused(PoolError):
+    """We would not drain that startd: its slots give running jobs no retirement time
+    (``MaxJobRetirementTime`` unset or 0), so a graceful drain would evict them at once."""
+
+
 class RetireHow(StrEnum):
     PEACEFUL = "peaceful"  # DaemonsOffPeaceful to the master: running jobs finish, then the node stops
     DRAIN = "drain"  # graceful drain of the startd, exit on completion (condor_drain -exit-on-completion)

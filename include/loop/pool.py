@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from include.condor.records import MachineNotFound, Pool, PoolUnreachable
+from include.condor.records import MachineNotFound, Pool, PoolError, PoolUnreachable
 from include.scheduler.states import VmStatus
 from include.store.models import Machine, Vm
 
@@ -81,17 +81,17 @@ def drain_vms(
         if vm_id in manual:
             continue  # an operator's VM: never drained nor undrained by us
         try:
-            for host in machines[vm_id]:
-                if vm_id in drains:
-                    pool.drain(host, drains[vm_id])
-                else:
-                    pool.undrain(host, ours)
+            done = [
+                pool.drain(host, drains[vm_id]) if vm_id in drains else pool.undrain(host, ours)
+                for host in machines[vm_id]
+            ]
         except MachineNotFound:
             continue  # it left: nothing to drain
-        except PoolUnreachable as err:
+        except PoolError as err:  # unreachable, or a drain refused (it would evict jobs)
             out.errors.append(f"{'drain' if vm_id in drains else 'undrain'} {vm_id}: {err}")
             continue
-        (out.drained if vm_id in drains else out.undrained).append(vm_id)
+        if any(done):  # not when it already drained, or had no drain of ours to end
+            (out.drained if vm_id in drains else out.undrained).append(vm_id)
     return out
 
 

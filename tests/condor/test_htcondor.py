@@ -25,6 +25,7 @@ from include.condor.htcondor import (
     run_parallel,
 )
 from include.condor.records import (
+    DrainRefused,
     GroupSpec,
     JobDefaults,
     MachineNotFound,
@@ -157,9 +158,15 @@ def test_retire_of_a_machine_that_left(condor):
         HTCondorPool(spec()).retire("gone-1")
 
 
-def startd_ad(draining: bool = False, reason: str | None = None) -> classad2.ClassAd:
+def startd_ad(
+    draining: bool = False, reason: str | None = None, retirement: str | None = "48 * 3600"
+) -> classad2.ClassAd:
+    """A slot ad as the drain reads it; ``retirement``: the MaxJobRetirementTime a startd with
+    MAXJOBRETIREMENTTIME set publishes (None: not set, as HTCondor ships)."""
     ad = location("slot1@vm-1", my_type="Machine")
     ad["Draining"] = draining
+    if retirement is not None:
+        ad["MaxJobRetirementTime"] = classad2.ExprTree(retirement)
     if reason is not None:
         ad["DrainReason"] = reason
     return ad
@@ -185,6 +192,16 @@ def test_a_drain_of_a_startd_already_draining_sends_nothing(condor):
     ("Startd failed to start draining jobs"), so the adapter reads Draining first."""
     condor["Collector"].return_value.query.return_value = [startd_ad(True, "by admin")]
     assert HTCondorPool(spec()).drain("vm-1", "cloudscheduler: room for 8-core jobs") is False
+    condor["Startd"].assert_not_called()
+
+
+@pytest.mark.parametrize("retirement", [None, "0"], ids=["unset", "zero"])
+def test_no_drain_of_a_startd_that_would_evict_its_jobs(condor, retirement):
+    """A graceful drain honours MaxJobRetirementTime, and with none a job is evicted at once: a VM whose
+    image lacks the README's MAXJOBRETIREMENTTIME is never drained for room, and the error says why."""
+    condor["Collector"].return_value.query.return_value = [startd_ad(retirement=retirement)]
+    with pytest.raises(DrainRefused, match="MAXJOBRETIREMENTTIME"):
+        HTCondorPool(spec()).drain("vm-1", "cloudscheduler: room for 8-core jobs")
     condor["Startd"].assert_not_called()
 
 
