@@ -87,7 +87,15 @@ def advance_in(session, pool: str, now: datetime) -> AdvanceReport:
         return AdvanceReport()
     interval = timedelta(seconds=max(1, state.negotiator_interval_s))
     start = state.advanced_at or now - interval
-    world = _World(session, pool, now, state.packing, state.defrag_whole_cores or 0, _defrag_tick(start))
+    world = _World(
+        session,
+        pool,
+        now,
+        state.packing,
+        state.defrag_whole_cores or 0,
+        _defrag_tick(start),
+        multicore_first=bool(state.multicore_first),
+    )
     defrag_every = timedelta(seconds=DEFRAG_INTERVAL_S) if world.defrag_cores else None
     for point, negotiate in _points(start, now, interval, defrag_every):
         world.step(point, negotiate)
@@ -169,6 +177,7 @@ class _World:
         packing: str = "depth_first",
         defrag_cores: int = 0,
         defrag_tick: int = 0,
+        multicore_first: bool = False,
     ):
         if packing not in PACKINGS:
             raise ValueError(f"sim_pools.packing: {packing!r} is not one of {', '.join(PACKINGS)}")
@@ -189,6 +198,7 @@ class _World:
         self._job_ads: dict[str, object] = {}
         self._verdicts: dict[tuple, bool] = {}
         self.defrag_cores, self.defrag_tick = defrag_cores, defrag_tick  # condor_defrag's N, its last poll
+        self.multicore_first = multicore_first  # sim_pools.multicore_first
 
     def step(self, at: datetime, negotiate: bool) -> None:
         self.report.cycles += negotiate
@@ -366,6 +376,7 @@ class _World:
             (j for j in self.idle if j.q_date <= at),
             key=lambda j: (
                 -(as_int((j.attrs or {}).get("JobPrio"), minimum=-INT_MAX) or 0),
+                -(self.multicore_first and j.request_cpus > 1),
                 j.q_date,
                 j.cluster_id,
                 j.proc_id,

@@ -446,3 +446,59 @@ def test_a_drain_for_room_holds_new_work_off_and_ends_on_cancel_or_when_the_jobs
     assert (pslot.state, pslot.retiring, pslot.drain_reason) == ("Unclaimed", False, None)
     with pytest.raises(MachineNotFound):
         adapter(e, at(710)).drain("vm-2", reason)
+
+
+@pytest.mark.parametrize("multicore_first", [False, True], ids=["queue-order", "multicore-first"])
+def test_freed_cores_go_to_the_multi_core_job_when_it_is_negotiated_first(store_engine, multicore_first):
+    """Eight cores come free on a VM at once; an older 1-core job and a younger 8-core one wait. In queue
+    order the 1-core job is matched first and the 8-core job no longer fits; with the README's schedd
+    transform (a user's multi-core jobs negotiated before their 1-core ones) the 8-core job gets them."""
+    e = store_engine
+    group(e)
+    with session_scope(e) as s:
+        lock_pool(s, "simulated").multicore_first = multicore_first
+    sim_instance(e, "vm-1", active_at=T0)
+    submit_jobs(e, "atlas", 1, cores=8, ram_mb=8000, duration_s=600, now=T0)  # 1.0 holds the VM
+    poll(e, at(30))
+    submit_jobs(e, "atlas", 1, cores=1, ram_mb=1000, duration_s=600, now=at(100))  # 2.0, older
+    submit_jobs(e, "atlas", 1, cores=8, ram_mb=8000, duration_s=600, now=at(200))  # 3.0
+    poll(e, at(700))  # 1.0 ended at 620
+    j = jobs(e)
+    started = {k for k in ("2.0", "3.0") if j[k].status == 2}
+    assert started == ({"3.0"} if multicore_first else {"2.0"})
+
+
+def test_the_pool_act_drains_and_undrains_and_a_refused_drain_is_an_error_not_a_crash(store_engine):
+    """The act step's side (``loop.pool.drain_vms``) on the simulated pool: a planned drain reaches the
+    startd once (a repeat is not counted again), an undrain ends it, and a startd that refuses (the real
+    adapter's DrainRefused: no retirement time) is reported in the errors while the others go on."""
+    from include.condor.records import DrainRefused
+    from include.loop.pool import PoolOutcome, drain_vms
+    from include.store.models import Vm
+
+    e = store_engine
+    group(e)
+    for name in ("vm-1", "vm-2"):
+        sim_instance(e, name, active_at=T0)
+    with session_scope(e) as s:
+        s.add_all(Vm(vm_id=n, group_name="atlas", cloud_name="arbutus") for n in ("vm-1", "vm-2"))
+    submit_jobs(e, "atlas", 2, cores=1, ram_mb=1000, duration_s=3600, now=T0)
+    poll(e, at(30))
+    pool, reason, ours = (
+        adapter(e, at(40)),
+        "cloudscheduler: room for 8-core jobs",
+        "cloudscheduler: room for",
+    )
+    out = drain_vms(e, pool, {"vm-1": reason, "vm-2": reason}, [], ours, PoolOutcome("simulated"))
+    assert (out.drained, out.errors) == (["vm-1", "vm-2"], [])
+    out = drain_vms(e, pool, {"vm-1": reason}, ["vm-2"], ours, PoolOutcome("simulated"))
+    assert (out.drained, out.undrained) == ([], ["vm-2"])  # vm-1 already drains: nothing sent
+
+    class Refusing(type(pool)):
+        def drain(self, machine, reason):
+            raise DrainRefused("simulated", f"machine:{machine}", "no MAXJOBRETIREMENTTIME")
+
+    refusing = Refusing(pool.spec, e, at(50))
+    out = drain_vms(e, refusing, {"vm-2": reason}, ["vm-1"], ours, PoolOutcome("simulated"))
+    assert out.undrained == ["vm-1"] and out.drained == []
+    assert len(out.errors) == 1 and "drain vm-2" in out.errors[0] and "MAXJOBRETIREMENTTIME" in out.errors[0]

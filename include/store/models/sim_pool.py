@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from include.store.models.base import Base, UTCDateTime, utcnow
@@ -38,6 +38,9 @@ class SimPool(Base):
     # drained VM must have free for its drain to be cancelled (DEFRAG_WHOLE_MACHINE_EXPR = Cpus >= N);
     # 0 = no defrag daemon, as HTCondor ships (include/simulated/negotiator.py, "condor_defrag").
     defrag_whole_cores: Mapped[int] = mapped_column(Integer, default=0)
+    # Each user's multi-core jobs negotiated before their 1-core ones, as the README's schedd transform
+    # (JobPrio raised for RequestCpus > 1) makes a real pool do; False: queue order (JobPrio, then age).
+    multicore_first: Mapped[bool] = mapped_column(Boolean, default=False)
     completed_retention_s: Mapped[int] = mapped_column(Integer, default=600)  # completed jobs stay queued
     next_cluster: Mapped[int] = mapped_column(Integer, default=1)
     down: Mapped[list[str]] = mapped_column(JSON, default=list)  # injected faults: "collector", "schedd:<n>"
