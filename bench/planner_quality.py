@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         help="an experiment off the README's condor_defrag configuration: N drains an hour and at most N "
         "draining at once (the README's: 2)",
     )
+    parser.add_argument(
+        "--multicore-first",
+        action="store_true",
+        help="the simulated pool negotiates each user's multi-core jobs before their 1-core ones, as the "
+        "README's schedd transform makes a real pool do (default: queue order, JobPrio then age)",
+    )
     parser.add_argument("--hours", type=float, default=None, help="default: the trace's own (24 h; gpu 4 h)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.pool,
                 args.cycle_every_polls,
                 args.defrag,
+                args.multicore_first,
             )
         )
     print_table(rows)
@@ -129,6 +136,7 @@ def run(
     pool: str = "depth_first",
     cycle_every_polls: int = SHIPPED_CYCLE_EVERY_POLLS,
     defrag: int = 0,
+    multicore_first: bool = False,
 ) -> dict:
     """One trace under one policy and pool packing (and condor_defrag, gathering ``defrag`` cores, if
     not 0), in a fresh SQLite state database; returns its figures."""
@@ -148,6 +156,7 @@ def run(
     with session_scope() as s:
         state = lock_pool(s, pool_key(SIMULATED, None))
         state.packing, state.defrag_whole_cores = pool, defrag
+        state.multicore_first = multicore_first
     real_plan = planning.plan
     if policy == "naive":
         from bench.quality_naive import naive_plan_function
@@ -161,6 +170,7 @@ def run(
     figures = measure(trace, policy, seen, time.perf_counter() - began)
     figures["pool"] = pool
     figures["defrag"] = defrag
+    figures["multicore_first"] = multicore_first
     from include.simulated import negotiator
 
     figures["defrag_rate"] = (negotiator.DEFRAG_PER_HOUR, negotiator.DEFRAG_MAX_CONCURRENT)
@@ -181,6 +191,9 @@ class Seen:
         self.examples: list[str] = []
         # per tick: the job sizes (cores) each group could still boot a VM for (``room_sizes``)
         self.room: list[tuple[float, dict[str, frozenset[int]]]] = []
+        # our drains for waiting multi-core jobs (scheduler/room.py): (when, vm id = the startd's machine)
+        self.drains: list[tuple[float, str]] = []
+        self.undrains: list[tuple[float, str]] = []
 
     def harvest(self, engine) -> None:
         from sqlalchemy import select
@@ -282,7 +295,9 @@ def drive(engine, trace: Trace, cycle_every_polls: int = SHIPPED_CYCLE_EVERY_POL
         if step % cycle_every_polls == 0:
             planned = cycle.plan_cycle(now=now)
             for work in cycle.work_items(planned):
-                cycle.act_on(work, now)
+                done = cycle.act_on(work, now)
+                seen.drains += [(_s(now), vm_id) for vm_id in done.get("drained", [])]
+                seen.undrains += [(_s(now), vm_id) for vm_id in done.get("undrained", [])]
             cycle.finish_cycle(planned["groups"], now, lease=planned["lease"])
         check_limits(engine, limits, now, seen, trace)
         seen.harvest(engine)
@@ -453,6 +468,9 @@ def measure(trace: Trace, policy: str, seen: Seen, wall_s: float) -> dict:
             fig.waits_with_room(jobs, end, seen.room, CONDOR_POLL_S, multicore=True)
         ),
         "bound": trace.slowest_start_s() + 2 * SCHEDULE_S,
+        "room_drains": len(seen.drains),
+        "room_undrains": len(seen.undrains),
+        "room_drains_served": fig.drains_served(seen.drains, jobs),
         "longest_idle_s": idle_s,
         "longest_idle_vm": idle_vm,
         "longest_idle_retired": idle_retired,
@@ -468,6 +486,7 @@ def print_figures(f: dict) -> None:
         ("trace", f["trace"], ""),
         ("policy", f["policy"], f"({f['planner']} planner)"),
         ("pool_packing", f["pool"], ""),
+        ("pool_multicore_first", "yes" if f.get("multicore_first") else "no", ""),
         ("pool_condor_defrag_whole_cores", f.get("defrag", 0) or "none", ""),
         ("pool_condor_defrag_drains_per_hour_and_max_draining", "{}, {}".format(*f["defrag_rate"]), "")
         if f.get("defrag")
@@ -500,6 +519,9 @@ def print_figures(f: dict) -> None:
         ("job_wait_p95_all_while_room", f"{f['wait_p95_with_room']:.0f}", "s (waiting only while a cloud had room)"),
         ("job_wait_p95_multicore_while_room", f"{f['wait_p95_multicore_with_room']:.0f}", "s"),
         ("wait_bound_boot_register_2_cycles", f["bound"], "s"),
+        ("room_drains_started", f["room_drains"], "count (VMs drained for waiting multi-core jobs)"),
+        ("room_drains_ended_by_us", f["room_undrains"], "count"),
+        ("room_drains_served", f["room_drains_served"], "count (the next job to start on the VM was multi-core)"),
         ("longest_idle_vm", f"{f['longest_idle_s']:.0f}", f"s ({f['longest_idle_vm']}, retired: "
          f"{'yes' if f['longest_idle_retired'] else 'no'})"),
         ("keep_alive", f["keep_alive"], "s"),
@@ -538,7 +560,12 @@ def _or_dash(value: float) -> str:
 
 
 def _pool(f: dict) -> str:
-    return f"{f['pool']} + condor_defrag {f['defrag']}" if f.get("defrag") else f["pool"]
+    parts = [f["pool"]]
+    if f.get("multicore_first"):
+        parts.append("multi-core first")
+    if f.get("defrag"):
+        parts.append(f"condor_defrag {f['defrag']}")
+    return " + ".join(parts)
 
 
 if __name__ == "__main__":

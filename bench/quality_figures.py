@@ -70,6 +70,20 @@ def waits(jobs: list[JobRun], end: float, multicore: bool = False) -> list[float
     ]
 
 
+def drains_served(drains: list[tuple[float, str]], jobs: list[JobRun]) -> int:
+    """Our drains for room after which the next job to start on the VM was a multi-core one: the cores
+    went where they were gathered for, not to a 1-core job queued ahead of it."""
+    starts: dict[str, list[tuple[float, int]]] = {}
+    for j in jobs:
+        if j.started is not None and j.machine:
+            starts.setdefault(j.machine, []).append((j.started, j.cores))
+    served = 0
+    for t, vm in drains:
+        after = sorted(s for s in starts.get(vm, []) if s[0] > t)
+        served += bool(after) and after[0][1] > 1
+    return served
+
+
 def waits_with_room(
     jobs: list[JobRun],
     end: float,

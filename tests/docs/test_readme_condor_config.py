@@ -1,5 +1,6 @@
 """A site operator pastes the README's HTCondor configuration into their pool: HTCondor's own parser
-(the htcondor2 bindings) must read back the values the README means. Its configuration language has no
+(the htcondor2 bindings) must read back the values the README means (the schedd transform's body
+included; what the schedd then does with it is not run here: no schedd on this machine). Its configuration language has no
 comment after a value: ``X = 2  # note`` reads as 0 where X is a number, and an expression with a
 trailing note is not an expression."""
 
@@ -20,6 +21,8 @@ WANTED = {  # as the bindings type them: HTCondor knows the first three knobs' t
     "DEFRAG_WHOLE_MACHINE_EXPR": "Cpus >= 8",
     "DEFRAG_CANCEL_REQUIREMENTS": "Cpus >= 8",
     "MAXJOBRETIREMENTTIME": "48 * 3600",
+    "JOB_TRANSFORM_NAMES": " MulticoreFirst",  # the empty default expanded before it: a list, split on space
+    "JOB_TRANSFORM_MulticoreFirst": "REQUIREMENTS RequestCpus > 1\nEVALSET JobPrio JobPrio + 10",
 }
 READ_BACK = (
     "import htcondor2, json, sys; print(json.dumps({k: htcondor2.param.get(k) for k in sys.argv[1:]}))"
@@ -43,10 +46,10 @@ def _readme_config() -> str:
     """The README's fenced blocks that set pool knobs, and the ``MAXJOBRETIREMENTTIME = ...`` it asks
     the VMs for."""
     text = README.read_text()
-    knob = re.compile(r"\s*(DEFRAG|NEGOTIATOR)_\w+ = ")
+    knob = re.compile(r"\s*(DEFRAG|NEGOTIATOR|JOB_TRANSFORM)_\w+ = ")
     blocks = [b for b in _fenced_blocks(text) if any(knob.match(line) for line in b)]
     inline = re.findall(r"`(MAXJOBRETIREMENTTIME = [^`]+)`", text)
-    assert len(blocks) == 2 and inline, "the README's pool configuration moved: update this test"
+    assert len(blocks) == 3 and inline, "the README's pool configuration moved: update this test"
     return "\n".join(line.strip() for b in blocks for line in b) + "\n" + inline[0] + "\n"
 
 
