@@ -65,6 +65,7 @@ def slot_summary():
             _sum(busy, Machine.cores).label("busy_cores"),
             _sum(free_slot(), Machine.cores).label("idle_cores"),
             _flag(Machine.retiring.is_(True)).label("retiring"),
+            func.max(Machine.drain_reason).label("drain_reason"),  # one startd per VM: one reason
             func.max(Machine.entered_state_at).label("slot_changed_at"),
         )
         .where(Machine.vm_id.is_not(None))
@@ -96,6 +97,9 @@ class VmRow:
     retire_count: int
     kill_requested_at: datetime | None
     adopted_from: str | None  # "csv2": booted by cloudscheduler v2, adopted at the import
+    drain_reason: (
+        str | None
+    )  # who drains its startd: ours ("cloudscheduler: ..."), condor_defrag's, an admin's
     since: datetime | None  # last slot change (csv2's "age"), else last status change, else boot request
 
     def age_s(self, now: datetime) -> float | None:
@@ -134,7 +138,15 @@ def vm_rows(
         func.coalesce(Vm.slots_changed_at, s.c.slot_changed_at),
     ]
     if detail:
-        cols += [Vm.cloud_status, Vm.ips, Vm.error, Vm.retire_count, Vm.kill_requested_at, Vm.adopted_from]
+        cols += [
+            Vm.cloud_status,
+            Vm.ips,
+            Vm.error,
+            Vm.retire_count,
+            Vm.kill_requested_at,
+            Vm.adopted_from,
+            s.c.drain_reason,
+        ]
     query = (
         select(*cols)
         .outerjoin(s, s.c.vm_id == Vm.vm_id)
@@ -177,8 +189,8 @@ def _row(r, detail: bool) -> VmRow:
         registered=ads > 0,
         busy=busy_slots > 0,
     )
-    cloud_status, ips, error, retire_count, kill_at, adopted = (
-        r[19:] if detail else (None, (), None, 0, None, None)
+    cloud_status, ips, error, retire_count, kill_at, adopted, drain_reason = (
+        r[19:] if detail else (None, (), None, 0, None, None, None)
     )
     return VmRow(
         vm_id=vm_id,
@@ -202,6 +214,7 @@ def _row(r, detail: bool) -> VmRow:
         retire_count=retire_count or 0,
         kill_requested_at=kill_at,
         adopted_from=adopted,
+        drain_reason=drain_reason,
         since=slot_changed or changed or requested,
     )
 

@@ -80,6 +80,18 @@ def test_status_json_for_scripts(observed, login):
     assert arbutus["vms"]["running"] == 3 and arbutus["cores_limit"] == 64
 
 
+def test_vm_list_says_whose_drain_holds_a_vm(observed, login):
+    """An operator sees a running VM turn `retiring` without a retire: the list says whose drain it is
+    (here an admin's note, shown as text, not markup)."""
+    with Session(observed) as s:
+        pslot = b.slot(s, "arbutus-idle-0", "atlas", "arbutus", "Partitionable", cores=8, state="Drained")
+        pslot.retiring, pslot.drain_reason = True, "by admin <i>kernel update</i>"
+        s.commit()
+    soup = BeautifulSoup(login("alice").get("/vms?group=atlas&cloud=arbutus").text, "html.parser")
+    row = next(tr for tr in soup.select("tr") if "arbutus-idle-0" in tr.get_text())
+    assert "drained: by admin <i>kernel update</i>" in row.get_text() and row.select("i") == []
+
+
 def test_vm_list_filters_by_cloud_and_state(observed, login):
     alice = login("alice")
     soup = BeautifulSoup(alice.get("/vms?group=atlas&cloud=arbutus&state=running").text, "html.parser")

@@ -99,3 +99,18 @@ def test_age_prefers_the_loops_last_slot_change(session):
     session.commit()
     (row,) = vm_rows(session, ["g"], vm_ids=[v.vm_id])
     assert row.age_s(NOW) == 42 * 60
+
+
+def test_the_vm_list_says_who_drains_a_vm(session):
+    """A VM we drain for a waiting multi-core job is `retiring` by state; the list says whose drain it is,
+    so an operator does not read it as a retire (ours, condor_defrag's or an admin's)."""
+    b.group(session, "g")
+    b.cloud(session, "g", "c")
+    drained = b.vm_row(session, "g", "c", state="running")
+    plain = b.vm_row(session, "g", "c", state="running")
+    pslot = b.slot(session, drained.vm_id, "g", "c", "Partitionable", cores=2, total_cores=8, state="Drained")
+    pslot.retiring, pslot.drain_reason = True, "cloudscheduler: room for 8-core jobs"
+    session.commit()
+    rows = {r.vm_id: r for r in vm_rows(session, ["g"], detail=True)}
+    assert rows[drained.vm_id].drain_reason == "cloudscheduler: room for 8-core jobs"
+    assert rows[drained.vm_id].state.value == "retiring" and rows[plain.vm_id].drain_reason is None
