@@ -125,8 +125,11 @@ class HTCondorPool:
         records = (machine_record(ad, pool=self.spec.key, deployment=self.spec.deployment) for ad in ads)
         return [r for r in records if r]
 
-    def _locate(self, ad_type, machine: str):
-        ads = self._query(ad_type, f"({equals('Machine', machine)}) || ({equals('Name', machine)})", LOCATION)
+    def _locate(self, ad_type, machine: str, also: Sequence[str] = ()):
+        """The machine's first ad of ``ad_type`` (where it is, and the attributes ``also`` names)."""
+        ads = self._query(
+            ad_type, f"({equals('Machine', machine)}) || ({equals('Name', machine)})", [*LOCATION, *also]
+        )
         return ads[0] if ads else None
 
     def retire(self, machine: str, how: RetireHow = RetireHow.PEACEFUL) -> RetireResult:
@@ -200,14 +203,10 @@ class HTCondorPool:
         """The machine's startd ad with what a drain needs: where it is, whether and why it drains."""
         import htcondor2
 
-        ads = self._query(
-            htcondor2.AdType.Startd,
-            f"({equals('Machine', machine)}) || ({equals('Name', machine)})",
-            [*LOCATION, *DRAIN_STATE],
-        )
-        if not ads:
+        startd = self._locate(htcondor2.AdType.Startd, machine, DRAIN_STATE)
+        if startd is None:
             raise MachineNotFound(self.spec.key, f"machine:{machine}", "no startd ad")
-        return ads[0]
+        return startd
 
     def forget(self, machine: str) -> None:
         import classad2

@@ -163,7 +163,6 @@ def _slot_summary(index: pd.Index, slots: pd.DataFrame, n: int) -> dict[str, np.
         "all_retiring": (total(retiring) == count) & (count > 0),
         "defrag_draining": total(defrag) > 0,  # condor_defrag's drain: it resumes or cancels it itself
         "room_draining": total(room) > 0,  # our drain for a waiting multi-core job (room.py)
-        "n_claimed": total(claimed).astype(np.int64),  # jobs running (claimed slots)
         "has_dynamic": total(kind == SLOT_TYPES.index("Dynamic")) > 0,
         "slot_first": _reduce(np.fmin, row, entered, n),
         "slot_last": _reduce(np.fmax, row, entered, n),

@@ -56,6 +56,18 @@ DEFRAG_MAX_CONCURRENT = 2
 DEFRAG_REASON = "Defrag DEFRAG@central-manager"  # "Defrag <daemon name>", as HTCondor 10.7 and later
 
 
+def start_drain(startd, at: datetime, reason: str) -> None:
+    """The startd drains from ``at``: it takes no new job; its ads say Drained with ``reason``."""
+    startd.drain_started_at, startd.drain_reason = at, reason
+    startd.state_changed_at = max(startd.state_changed_at, at)
+
+
+def end_drain(startd, at: datetime) -> None:
+    """Its drain ends (resumed or cancelled): it takes jobs again from the next negotiation."""
+    startd.drain_started_at, startd.drain_reason = None, None
+    startd.state_changed_at = max(startd.state_changed_at, at)
+
+
 def is_defrag(startd) -> bool:
     """The startd's drain is condor_defrag's (a row from before drains had reasons: it was)."""
     return startd.drain_reason in (None, DEFRAG_REASON)
@@ -318,8 +330,7 @@ class _World:
                 self._end_drain(sd, max(sd.state_changed_at, sd.drain_started_at))
 
     def _end_drain(self, sd, at: datetime) -> None:
-        sd.drain_started_at, sd.drain_reason = None, None
-        sd.state_changed_at = max(sd.state_changed_at, at)
+        end_drain(sd, at)
         self.dirty = True
 
     def _defrag(self, at: datetime) -> None:
@@ -352,8 +363,7 @@ class _World:
         )
         for _, machine in candidates[:room]:
             sd = self.startds[machine]
-            sd.drain_started_at, sd.drain_reason = at, DEFRAG_REASON
-            sd.state_changed_at = max(sd.state_changed_at, at)
+            start_drain(sd, at, DEFRAG_REASON)
             self.dirty = True
 
     def _negotiate(self, at: datetime) -> None:

@@ -24,7 +24,7 @@ from include.condor.records import (
     RetireResult,
     ScheddJobs,
 )
-from include.simulated.negotiator import DEFRAG_REASON, evict
+from include.simulated.negotiator import DEFRAG_REASON, end_drain, evict, start_drain
 from include.simulated.queue import (
     DEFAULT_SCHEDD,
     MACHINE_BASICS,
@@ -177,8 +177,7 @@ class SimulatedPool:
             sd = self._startd(s, machine)
             if sd.drain_started_at is not None or sd.retire_requested_at is not None:
                 return False  # already draining (a retire drains too): as HTCondor refuses a second drain
-            sd.drain_started_at, sd.drain_reason = self.now, reason
-            sd.state_changed_at = max(sd.state_changed_at, self.now)
+            start_drain(sd, self.now, reason)
             return True
 
     def undrain(self, machine: str, ours: str) -> bool:
@@ -187,8 +186,7 @@ class SimulatedPool:
             sd = self._startd(s, machine)
             if sd.drain_started_at is None or not (sd.drain_reason or "").startswith(ours):
                 return False
-            sd.drain_started_at, sd.drain_reason = None, None
-            sd.state_changed_at = max(sd.state_changed_at, self.now)
+            end_drain(sd, self.now)
             return True
 
     def forget(self, machine: str) -> None:
