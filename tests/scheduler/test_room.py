@@ -22,6 +22,7 @@ from tests.scheduler.builders import (
     backoff,
     cloud,
     drained_slots,
+    group,
     idle_jobs,
     snapshot,
     vm,
@@ -174,3 +175,13 @@ def test_manual_vms_and_vms_of_other_owners_are_not_drained():
         "c-alices",
         "d-full",
     ]
+
+
+def test_another_groups_waiting_jobs_never_drain_this_groups_vms():
+    """belle2's submitter queues 8-core jobs that wait at belle2's limits: atlas's VMs, beside them on the
+    same cloud, are not belle2's to drain, however near to 8 free cores they are."""
+    belle2_cloud = cloud("c1", group="belle2", limits=Limits(cores_ctl=8))
+    vms = [*full_site(), busy_vm("belle2-full", (8,), group="belle2")]
+    jobs = idle_jobs(3, cores=8, ram_mb=16000, group="belle2", q_date=ago(2400))
+    snap = snapshot(groups=[group(), group("belle2")], clouds=[AT_LIMIT, belle2_cloud], vms=vms, jobs=jobs)
+    assert drained(plan(snap, POLICY, NOW)) == ["belle2-full"]
